@@ -1,0 +1,192 @@
+//! The desired-state model: what the fleet should look like.
+//!
+//! Sources (files today, the subscriptions database later) each produce
+//! [`DesiredInstance`]s; [`crate::desired::render`] turns them, with the
+//! platform, tiers and the instance template, into [`InstanceSpec`]s whose
+//! apps are fully resolved. The planner only ever sees a [`Desired`].
+
+use crate::domain::{AppName, Cpu, EnvKey, EnvValue, Fqdn, HostName, ImageRef, InstanceId, Label, Limits, MemoryMb, Mount, PortMapping, RunState};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+
+/// Where a desired instance came from, for error messages and plan notes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    /// A desired-state file, at a 1-based line.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The line of the instance's table.
+        line: usize,
+    },
+    /// A row of the subscriptions database.
+    Database {
+        /// The subscription's identifier.
+        subscription: String,
+    },
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File { path, line } => write!(f, "{}:{line}", path.display()),
+            Source::Database { subscription } => write!(f, "subscription {subscription}"),
+        }
+    }
+}
+
+/// How TLS certificates are obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    /// No TLS management.
+    Off,
+    /// One certificate per app through Dokku's letsencrypt plugin.
+    #[default]
+    PerApp,
+}
+
+/// Platform-wide settings (`desired-state/platform.toml`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Platform {
+    /// Base domain, e.g. `mindroom.chat`.
+    pub base_domain: Fqdn,
+    /// Instance template file name under `templates/`.
+    pub template: String,
+    /// TLS mode.
+    pub tls: TlsMode,
+    /// Let's Encrypt account email (required when `tls` is `per-app`).
+    pub letsencrypt_email: Option<String>,
+    /// Images by role, available to the template as `platform.images`.
+    pub images: BTreeMap<Label, ImageRef>,
+    /// Tier used when an instance names none.
+    pub default_tier: Label,
+    /// Whether apps of instances that left the desired set may be destroyed
+    /// (after a recorded backup). Off by default: they are only stopped.
+    pub destroy_enabled: bool,
+    /// Above this many destroys in one run, apply refuses without `--force`.
+    pub max_destroys_per_run: usize,
+}
+
+/// One Dokku server (`desired-state/hosts.toml`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostSpec {
+    /// Name used everywhere in roomctl.
+    pub name: HostName,
+    /// SSH address (hostname or IP).
+    pub address: String,
+    /// SSH port.
+    pub port: u16,
+    /// SSH user; `dokku` runs Dokku's forced command.
+    pub user: String,
+    /// Public IPv4, for DNS.
+    pub ipv4: Option<Ipv4Addr>,
+    /// Public IPv6, for DNS.
+    pub ipv6: Option<Ipv6Addr>,
+    /// Memory that instances may use on this host.
+    pub memory: MemoryMb,
+    /// sshd's `MaxSessions` on the host; roomctl keeps below it.
+    pub max_sessions: usize,
+}
+
+/// A subscription tier (`desired-state/tiers.toml`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tier {
+    /// Tier name (`free`, `starter`, …).
+    pub name: Label,
+    /// Memory for the whole instance.
+    pub memory: MemoryMb,
+    /// CPU for the whole instance.
+    pub cpu: Cpu,
+    /// Storage quota in GiB.
+    pub storage_gb: u32,
+    /// Limits the app reads from its env.
+    pub max_agents: u32,
+    /// Messages per day.
+    pub messages_per_day: u32,
+    /// Bridges allowed (e.g. `telegram`).
+    pub bridges: Vec<String>,
+}
+
+/// Per-role overrides an operator may declare on an instance.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct AppOverride {
+    /// Replaces the template's memory limit.
+    pub memory: Option<MemoryMb>,
+    /// Replaces the template's CPU limit.
+    pub cpu: Option<Cpu>,
+    /// Replaces the template's image.
+    pub image: Option<ImageRef>,
+}
+
+/// One customer instance as a source declares it, before rendering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DesiredInstance {
+    /// Stable id; app names are `{id}-{role}`.
+    pub id: InstanceId,
+    /// Subdomain under the platform's base domain.
+    pub subdomain: Label,
+    /// Tier name.
+    pub tier: Label,
+    /// Running or stopped.
+    pub state: RunState,
+    /// Host the instance must be placed on, if any.
+    pub pinned_host: Option<HostName>,
+    /// Extra env by role (merged over the template's env).
+    pub env: BTreeMap<Label, BTreeMap<EnvKey, String>>,
+    /// Overrides by role.
+    pub overrides: BTreeMap<Label, AppOverride>,
+    /// Where it was declared.
+    pub source: Source,
+}
+
+/// One fully resolved Dokku app of an instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppSpec {
+    /// Dokku app name, `{instance}-{role}`.
+    pub name: AppName,
+    /// Role in the template (`backend`, `frontend`, `matrix`).
+    pub role: Label,
+    /// Image to deploy.
+    pub image: ImageRef,
+    /// Managed env: template env, derived secrets and the instance's extra env.
+    pub env: BTreeMap<EnvKey, EnvValue>,
+    /// Domains (vhosts).
+    pub domains: BTreeSet<Fqdn>,
+    /// Port mappings (http only; Dokku adds https ones when TLS is on).
+    pub ports: BTreeSet<PortMapping>,
+    /// Bind mounts.
+    pub storage: BTreeSet<Mount>,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Whether the app gets a certificate.
+    pub tls: bool,
+}
+
+/// A rendered instance: the declaration plus its apps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstanceSpec {
+    /// The declaration.
+    pub instance: DesiredInstance,
+    /// Memory the instance needs on a host (the tier's, or the sum of
+    /// overridden app limits).
+    pub memory: MemoryMb,
+    /// Its apps by name.
+    pub apps: BTreeMap<AppName, AppSpec>,
+}
+
+/// Everything the planner needs to know about the wanted fleet.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Desired {
+    /// Platform settings.
+    pub platform: Platform,
+    /// Hosts by name.
+    pub hosts: BTreeMap<HostName, HostSpec>,
+    /// Tiers by name.
+    pub tiers: BTreeMap<Label, Tier>,
+    /// Instances by id.
+    pub instances: BTreeMap<InstanceId, InstanceSpec>,
+}

@@ -1,0 +1,1 @@
+//! Parsers for Dokku output (in progress).

@@ -1,0 +1,32 @@
+//! roomctl: a declarative reconciler for MindRoom instances on Dokku hosts.
+//!
+//! # Layout
+//!
+//! The code reads as the reconcile loop it implements:
+//!
+//! - [`domain`]: validated newtypes (`AppName`, `Fqdn`, `PortMapping`, …),
+//!   built once at the edge.
+//! - [`desired`]: what should exist. Loads `desired-state/` TOML, renders the
+//!   instance template (tera) and derives per-instance secrets.
+//! - [`dokku`]: command lines for Dokku's forced SSH command, and parsers for
+//!   what Dokku prints. No I/O.
+//! - [`ssh`]: the [`ssh::RemoteShell`] seam: OpenSSH with one multiplexed
+//!   connection per host, or the local Dokku emulator for the sandbox.
+//! - [`observed`]: what exists. Reads each host with few, cheap commands; a
+//!   host that cannot be read is *unknown*, never empty.
+//! - [`plan`]: the pure function `plan(&Desired, &Observed) -> Plan`,
+//!   including placement and the destroy guards' inputs.
+//! - [`apply`]: executes a plan: hosts concurrently, one app's actions in
+//!   order, retries for transient failures, backups before destroys.
+//! - [`cli`]: the `roomctl` command line, and [`sandbox`]: the local demo
+//!   fleet served by the Dokku emulator.
+
+pub mod apply;
+pub mod cli;
+pub mod desired;
+pub mod dokku;
+pub mod domain;
+pub mod observed;
+pub mod plan;
+pub mod sandbox;
+pub mod ssh;

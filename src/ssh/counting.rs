@@ -1,0 +1,59 @@
+//! A [`RemoteShell`] wrapper that counts executions, for benchmarks and tests.
+
+use super::{Output, RemoteShell, ShellError};
+use crate::dokku::CommandLine;
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// Per-subcommand execution counts.
+#[derive(Debug, Default)]
+pub struct Counters {
+    by_subcommand: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Counters {
+    /// Total executions.
+    pub fn total(&self) -> u64 {
+        self.by_subcommand.lock().expect("counter lock").values().sum()
+    }
+    /// Executions by Dokku subcommand (e.g. `config:export`).
+    pub fn by_subcommand(&self) -> BTreeMap<String, u64> {
+        self.by_subcommand.lock().expect("counter lock").clone()
+    }
+    /// Forgets all counts.
+    pub fn reset(&self) {
+        self.by_subcommand.lock().expect("counter lock").clear();
+    }
+}
+
+/// Wraps a shell and counts every execution by subcommand.
+pub struct Counting<S> {
+    inner: S,
+    /// The counts so far.
+    pub counters: std::sync::Arc<Counters>,
+}
+
+impl<S> Counting<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> Self {
+        Self { inner, counters: Default::default() }
+    }
+}
+
+#[async_trait]
+impl<S: RemoteShell> RemoteShell for Counting<S> {
+    async fn exec(&self, cmd: &CommandLine) -> Result<Output, ShellError> {
+        *self
+            .counters
+            .by_subcommand
+            .lock()
+            .expect("counter lock")
+            .entry(cmd.subcommand().to_string())
+            .or_default() += 1;
+        self.inner.exec(cmd).await
+    }
+    fn max_parallel(&self) -> usize {
+        self.inner.max_parallel()
+    }
+}

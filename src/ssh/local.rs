@@ -1,0 +1,3 @@
+//! Local emulator transport (in progress).
+/// Runs the emulator locally.
+pub struct LocalShell;

@@ -1,0 +1,102 @@
+//! Remote shells: the one seam through which roomctl reaches a Dokku host.
+//!
+//! A [`RemoteShell`] runs exactly one Dokku subcommand per call, the way
+//! Dokku's forced SSH command expects (`ssh dokku@host apps:list`). Two
+//! implementations exist: [`OpensshShell`] (one multiplexed OpenSSH
+//! connection per host) and [`LocalShell`] (runs the Dokku emulator as a
+//! local process, for the sandbox and benchmarks). [`Counting`] wraps either
+//! and counts executions.
+
+mod counting;
+mod local;
+mod openssh_shell;
+
+pub use counting::{Counters, Counting};
+pub use local::LocalShell;
+pub use openssh_shell::{OpensshShell, SshTarget};
+
+use crate::dokku::CommandLine;
+use async_trait::async_trait;
+
+/// What one remote execution printed and returned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Output {
+    /// Raw standard output.
+    pub stdout: Vec<u8>,
+    /// Raw standard error.
+    pub stderr: Vec<u8>,
+    /// Exit code (Dokku uses 0, 1, 2, 20 and others).
+    pub code: i32,
+}
+
+impl Output {
+    /// Standard output as text (lossy).
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    /// Standard error as text (lossy).
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// A failure to run a command at all (as opposed to a command that ran and
+/// exited non-zero, which is an [`Output`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ShellError {
+    /// The host could not be reached (DNS, refused, no route).
+    #[error("cannot connect to {host}: {detail}")]
+    Connect {
+        /// Host name from desired state.
+        host: String,
+        /// What the transport said.
+        detail: String,
+    },
+    /// The host refused our key.
+    #[error("authentication to {host} failed: {detail}")]
+    Auth {
+        /// Host name from desired state.
+        host: String,
+        /// What the transport said.
+        detail: String,
+    },
+    /// The command did not finish in time.
+    #[error("command on {host} timed out after {secs}s: {command}")]
+    Timeout {
+        /// Host name.
+        host: String,
+        /// Seconds waited.
+        secs: u64,
+        /// The command, with secrets masked.
+        command: String,
+    },
+    /// The connection broke while the command ran.
+    #[error("connection to {host} dropped while running {command}: {detail}")]
+    Dropped {
+        /// Host name.
+        host: String,
+        /// The command, with secrets masked.
+        command: String,
+        /// What the transport said.
+        detail: String,
+    },
+}
+
+impl ShellError {
+    /// Whether retrying may help. Authentication failures are permanent.
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, ShellError::Auth { .. })
+    }
+}
+
+/// Runs Dokku subcommands on one host.
+#[async_trait]
+pub trait RemoteShell: Send + Sync {
+    /// Runs one Dokku subcommand and returns what it printed. A non-zero
+    /// exit is `Ok`; `Err` means the command may not have run at all.
+    async fn exec(&self, cmd: &CommandLine) -> Result<Output, ShellError>;
+
+    /// How many commands may run at once on this host (kept below sshd's
+    /// `MaxSessions`).
+    fn max_parallel(&self) -> usize;
+}
