@@ -193,6 +193,14 @@ pub fn domains_clear(app: &AppName) -> CommandLine {
 pub fn ports_set(app: &AppName, ports: &BTreeSet<PortMapping>) -> CommandLine {
     ports.iter().fold(CommandLine::new("ports:set").arg(app), |c, p| c.arg(p.to_string()))
 }
+/// `ports:clear APP`.
+pub fn ports_clear(app: &AppName) -> CommandLine {
+    CommandLine::new("ports:clear").arg(app)
+}
+/// `resource:limit-clear APP`.
+pub fn resource_limit_clear(app: &AppName) -> CommandLine {
+    CommandLine::new("resource:limit-clear").arg(app)
+}
 /// `storage:mount APP host:container`.
 pub fn storage_mount(app: &AppName, m: &Mount) -> CommandLine {
     CommandLine::new("storage:mount").arg(app).arg(m.to_string())

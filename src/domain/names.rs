@@ -54,6 +54,11 @@ macro_rules! string_newtype {
                 f.write_str(&self.0)
             }
         }
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
                 &self.0
@@ -124,6 +129,13 @@ impl AppName {
         if !s.as_bytes()[0].is_ascii_lowercase() {
             return Err(err("app name", s, "must start with a letter"));
         }
+        Ok(Self(s.to_string()))
+    }
+
+    /// Accepts a name as `apps:list` printed it: Dokku also allows a leading
+    /// digit, which roomctl never creates but must be able to read.
+    pub fn listed(s: &str) -> Result<Self, NameError> {
+        check_label("app name", s, 63)?;
         Ok(Self(s.to_string()))
     }
 }

@@ -1,1 +1,12 @@
-//! (in progress)
+//! Observed state: what actually runs on each host.
+//!
+//! [`read`] reads one host with as few and as cheap Dokku commands as the
+//! facts allow (see its docs for the exact command budget). A host that
+//! cannot be read completely is [`HostObservation::Unknown`]: never empty.
+
+pub mod marks;
+mod model;
+pub mod fleet;
+pub mod read;
+
+pub use model::*;

@@ -1,0 +1,84 @@
+//! The apply summary: what was done, what failed and why.
+
+use crate::domain::{AppName, HostName, InstanceId};
+use crate::plan::Change;
+use serde::Serialize;
+use std::fmt::Write;
+
+/// How one app's apply ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every action succeeded.
+    Done,
+    /// An action failed; later actions were not run.
+    Failed {
+        /// The failed action, described.
+        step: String,
+        /// The error (secrets masked).
+        error: String,
+        /// Whether it was transient (retries exhausted).
+        transient: bool,
+    },
+}
+
+/// One app's row in the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// Host.
+    pub host: HostName,
+    /// App.
+    pub app: AppName,
+    /// Instance.
+    pub instance: InstanceId,
+    /// Planned change.
+    pub change: Change,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// Actions completed.
+    pub done: usize,
+}
+
+/// The result of an apply.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Report {
+    /// One row per app, in host then app order.
+    pub rows: Vec<Row>,
+    /// Hosts skipped because they were unknown, with the reason.
+    pub unknown: Vec<(HostName, String)>,
+}
+
+impl Report {
+    /// Number of apps whose apply failed.
+    pub fn failed(&self) -> usize {
+        self.rows.iter().filter(|r| matches!(r.outcome, Outcome::Failed { .. })).count()
+    }
+
+    /// The summary table.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        if self.rows.is_empty() && self.unknown.is_empty() {
+            out.push_str("Nothing to do.\n");
+            return out;
+        }
+        let w_host = self.rows.iter().map(|r| r.host.as_str().len()).chain([4]).max().unwrap_or(4);
+        let w_app = self.rows.iter().map(|r| r.app.as_str().len()).chain([3]).max().unwrap_or(3);
+        let _ = writeln!(out, "{:<w_host$}  {:<w_app$}  {:<8}  {:>7}  RESULT", "HOST", "APP", "CHANGE", "ACTIONS");
+        for r in &self.rows {
+            let change = format!("{:?}", r.change).to_lowercase();
+            let result = match &r.outcome {
+                Outcome::Done => "ok".to_string(),
+                Outcome::Failed { step, error, transient } => {
+                    format!("FAILED at {step}: {error}{}", if *transient { " (transient; retries exhausted)" } else { "" })
+                }
+            };
+            let _ = writeln!(out, "{:<w_host$}  {:<w_app$}  {:<8}  {:>7}  {result}", r.host.as_str(), r.app.as_str(), change, r.done);
+        }
+        for (h, why) in &self.unknown {
+            let _ = writeln!(out, "{:<w_host$}  {:<w_app$}  {:<8}  {:>7}  SKIPPED: host unknown ({why})", h.as_str(), "*", "-", 0);
+        }
+        let ok = self.rows.len() - self.failed();
+        let _ = writeln!(out, "Applied: {ok} app(s) converged, {} failed, {} host(s) skipped.", self.failed(), self.unknown.len());
+        out
+    }
+}

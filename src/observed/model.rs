@@ -1,0 +1,111 @@
+//! Types of observed state.
+
+use crate::domain::{HostName, ImageRef, InstanceId, Label, Limits, Mount, PortMapping};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The observation of every host in the desired set.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Observed {
+    /// Per host, in name order.
+    pub hosts: BTreeMap<HostName, HostObservation>,
+}
+
+/// One host: read in full, or unknown.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum HostObservation {
+    /// The host could not be read (unreachable, auth failure, unparseable
+    /// output). Nothing on it is created or destroyed this run.
+    Unknown {
+        /// Why, with secrets masked.
+        reason: String,
+    },
+    /// The host was read in full.
+    Known(HostState),
+}
+
+impl HostObservation {
+    /// The state, if the host is known.
+    pub fn known(&self) -> Option<&HostState> {
+        match self {
+            HostObservation::Known(s) => Some(s),
+            HostObservation::Unknown { .. } => None,
+        }
+    }
+}
+
+/// Everything read from one host.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HostState {
+    /// Apps by name.
+    pub apps: BTreeMap<String, ObservedApp>,
+}
+
+/// Who an app belongs to, as far as roomctl can prove.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Owner {
+    /// Carries roomctl's mark.
+    Roomctl {
+        /// Owning instance.
+        instance: InstanceId,
+        /// Role within it.
+        role: Label,
+    },
+    /// Created by roomctl in a run that stopped before the mark was set
+    /// (known from the local create journal); roomctl finishes it.
+    Interrupted {
+        /// Instance it was created for.
+        instance: InstanceId,
+        /// Role within it.
+        role: Label,
+    },
+    /// Not roomctl's: never changed, never destroyed.
+    Foreign,
+}
+
+/// The facts roomctl only reads per app when it has to (see [`crate::observed::read`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct AppDetail {
+    /// Domains (vhosts).
+    pub domains: BTreeSet<String>,
+    /// Port mappings, as Dokku reports them (https ones included).
+    pub ports: BTreeSet<PortMapping>,
+    /// Bind mounts.
+    pub storage: BTreeSet<Mount>,
+    /// Whether the app's containers run.
+    pub running: bool,
+}
+
+/// One observed app.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObservedApp {
+    /// Ownership.
+    pub owner: Owner,
+    /// The app's env. Kept only for roomctl's apps; never printed.
+    #[serde(skip)]
+    pub env: BTreeMap<String, String>,
+    /// Env keys roomctl managed when it last wrote the env.
+    pub managed_keys: BTreeSet<String>,
+    /// Digest of the settings last applied in full (`ROOMCTL_APPLIED`).
+    pub applied: Option<String>,
+    /// Deployed image, if deployed from an image.
+    pub image: Option<ImageRef>,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Certificate expiry (Unix seconds) if Let's Encrypt is active.
+    pub tls_expires: Option<i64>,
+    /// Per-app facts, if they were read this run.
+    pub detail: Option<AppDetail>,
+}
+
+impl ObservedApp {
+    /// The instance the app belongs to, if it is roomctl's.
+    pub fn instance(&self) -> Option<&InstanceId> {
+        match &self.owner {
+            Owner::Roomctl { instance, .. } | Owner::Interrupted { instance, .. } => Some(instance),
+            Owner::Foreign => None,
+        }
+    }
+}

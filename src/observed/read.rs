@@ -1,0 +1,184 @@
+//! Reading one host.
+//!
+//! The command budget per host, chosen from what real Dokku costs
+//! (`tests/fixtures/dokku-transcripts/TIMINGS.md`):
+//!
+//! - always, once per host: `apps:list --format json`, then in parallel the
+//!   fast bulk reports `apps:report --format json` (deployed image),
+//!   `resource:report --format json` (limits) and `letsencrypt:list`
+//!   (certificates and expiry);
+//! - always, once per app: `config:export --format json APP` (env and
+//!   roomctl's marks), since env has no bulk form;
+//! - only for apps whose `ROOMCTL_APPLIED` digest does not match what is
+//!   desired, orphans, or on `--deep`: the single-property reads
+//!   `domains:report APP --domains-app-vhosts`, `ports:report APP
+//!   --ports-map`, `storage:list APP --format json` and `ps:report APP
+//!   --running`.
+//!
+//! The slow bulk reports (`domains`, `ports`, `ps`, `letsencrypt:report`)
+//! are never used. All commands run concurrently over the host's one
+//! connection, bounded by the shell.
+
+use super::marks;
+use super::model::{AppDetail, HostState, ObservedApp, Owner};
+use crate::dokku::{CommandLine, command as cmd, parse};
+use crate::domain::{ImageRef, InstanceId, Label};
+use crate::ssh::{Output, RemoteShell, ShellError};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use tokio::task::JoinSet;
+
+/// Why a host could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The command could not run.
+    #[error(transparent)]
+    Shell(#[from] ShellError),
+    /// The command ran and failed.
+    #[error("`{command}` exited {code}: {stderr}")]
+    Exit {
+        /// The command, secrets masked.
+        command: String,
+        /// Exit code.
+        code: i32,
+        /// First line of stderr.
+        stderr: String,
+    },
+    /// The output did not parse.
+    #[error(transparent)]
+    Parse(#[from] parse::ParseError),
+}
+
+impl ReadError {
+    /// Whether another attempt may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ReadError::Shell(e) => e.is_transient(),
+            // Exit 20 during a read means an app vanished between two commands.
+            ReadError::Exit { code, .. } => *code == 20,
+            ReadError::Parse(e) => e.detail.contains("apps changed during the read"),
+        }
+    }
+}
+
+async fn run(shell: &dyn RemoteShell, c: CommandLine) -> Result<String, ReadError> {
+    let Output { stdout, stderr, code } = shell.exec(&c).await?;
+    if code != 0 {
+        let stderr = String::from_utf8_lossy(&stderr);
+        let first = stderr.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+        return Err(ReadError::Exit { command: c.shown(), code, stderr: first.chars().take(200).collect() });
+    }
+    String::from_utf8(stdout).map_err(|_| parse::ParseError { command: "dokku", detail: "output is not UTF-8".into() }.into())
+}
+
+/// Reads every app on the host: names, images, limits, certificates, env
+/// and marks. Per-app details are left for [`read_details`].
+pub async fn read_host(shell: Arc<dyn RemoteShell>) -> Result<HostState, ReadError> {
+    let names = parse::apps_list(&run(&*shell, cmd::apps_list()).await?)?;
+    let n = names.len();
+    let (apps_out, res_out, le_out) = tokio::try_join!(
+        run(&*shell, cmd::apps_report_all()),
+        run(&*shell, cmd::resource_report_all()),
+        run(&*shell, cmd::letsencrypt_list()),
+    )?;
+    let reports = parse::json_lines("apps:report", &apps_out, n)?;
+    let resources = parse::json_lines("resource:report", &res_out, n)?;
+    let certs = parse::letsencrypt_list(&le_out)?;
+
+    let envs = read_envs(&shell, &names).await?;
+    let mut apps = BTreeMap::new();
+    for (i, name) in names.iter().enumerate() {
+        let (reported, image) = parse::apps_report_line(&reports[i])?;
+        if &reported != name {
+            return Err(parse::ParseError { command: "apps:report", detail: "apps changed during the read".into() }.into());
+        }
+        let limits = parse::resource_report_line(&resources[i])?;
+        let env = envs.get(name).cloned().unwrap_or_default();
+        apps.insert(name.clone(), observed_app(env, image, limits, certs.get(name).copied()));
+    }
+    Ok(HostState { apps })
+}
+
+fn observed_app(env: BTreeMap<String, String>, image: Option<String>, limits: crate::domain::Limits, tls_expires: Option<i64>) -> ObservedApp {
+    let owner = match (
+        env.get(marks::INSTANCE).and_then(|v| InstanceId::parse(v).ok()),
+        env.get(marks::ROLE).and_then(|v| Label::parse(v).ok()),
+    ) {
+        (Some(instance), Some(role)) => Owner::Roomctl { instance, role },
+        _ => Owner::Foreign,
+    };
+    let managed_keys = env
+        .get(marks::KEYS)
+        .map(|k| k.split(',').filter(|k| !k.is_empty()).map(str::to_string).collect())
+        .unwrap_or_default();
+    let applied = env.get(marks::APPLIED).cloned();
+    // A foreign app's env is none of our business: keep only whether it had any.
+    let env = if owner == Owner::Foreign { env.into_iter().filter(|(k, _)| marks::is_mark(k)).collect() } else { env };
+    ObservedApp {
+        owner,
+        env,
+        managed_keys,
+        applied,
+        image: image.and_then(|i| ImageRef::parse(&i).ok()),
+        limits,
+        tls_expires,
+        detail: None,
+    }
+}
+
+async fn read_envs(shell: &Arc<dyn RemoteShell>, names: &[String]) -> Result<BTreeMap<String, BTreeMap<String, String>>, ReadError> {
+    let mut set = JoinSet::new();
+    for name in names {
+        let shell = shell.clone();
+        let name = name.clone();
+        set.spawn(async move {
+            let app = app_arg(&name)?;
+            let env = parse::config_export(&run(&*shell, cmd::config_export(&app)).await?)?;
+            Ok::<_, ReadError>((name, env))
+        });
+    }
+    let mut out = BTreeMap::new();
+    while let Some(r) = set.join_next().await {
+        let (name, env) = r.expect("env read task panicked")?;
+        out.insert(name, env);
+    }
+    Ok(out)
+}
+
+/// Names come from `apps:list`; anything Dokku listed that is not a valid
+/// Dokku name (and so not a safe token) fails the read.
+fn app_arg(name: &str) -> Result<crate::domain::AppName, ReadError> {
+    crate::domain::AppName::listed(name).map_err(|e| parse::ParseError { command: "apps:list", detail: e.to_string() }.into())
+}
+
+/// Reads the per-app facts (domains, ports, storage, running) of `apps`,
+/// four single-property commands each, all concurrently.
+pub async fn read_details(shell: Arc<dyn RemoteShell>, apps: &BTreeSet<String>) -> Result<BTreeMap<String, AppDetail>, ReadError> {
+    let mut set = JoinSet::new();
+    for name in apps {
+        let shell = shell.clone();
+        let name = name.clone();
+        set.spawn(async move {
+            let app = app_arg(&name)?;
+            let (d, p, s, r) = tokio::try_join!(
+                run(&*shell, cmd::domains_vhosts(&app)),
+                run(&*shell, cmd::ports_map(&app)),
+                run(&*shell, cmd::storage_list(&app)),
+                run(&*shell, cmd::ps_running(&app)),
+            )?;
+            let detail = AppDetail {
+                domains: parse::vhosts(&d)?,
+                ports: parse::ports_map(&p)?,
+                storage: parse::storage_list(&s)?,
+                running: parse::ps_running(&r)?,
+            };
+            Ok::<_, ReadError>((name, detail))
+        });
+    }
+    let mut out = BTreeMap::new();
+    while let Some(r) = set.join_next().await {
+        let (name, detail) = r.expect("detail read task panicked")?;
+        out.insert(name, detail);
+    }
+    Ok(out)
+}

@@ -1,0 +1,210 @@
+//! Plan types: typed actions in a deterministic order.
+
+use crate::domain::{AppName, EnvKey, EnvValue, Fqdn, HostName, ImageRef, InstanceId, Label, Limits, Mount, PortMapping};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One change to one app. Within an app, actions are listed (and applied)
+/// in this enum's order: create, config, domains, ports, storage,
+/// resources, image, TLS, start/stop, then the stamp; or backup, destroy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// `apps:create`, journaled, then marked in the config step.
+    Create,
+    /// `config:set --encoded --no-restart` and `config:unset --no-restart`.
+    Config {
+        /// Keys to set: old value (if any) and new value. Sensitive values are masked when shown.
+        set: BTreeMap<EnvKey, (Option<EnvValue>, EnvValue)>,
+        /// Managed keys no longer desired.
+        unset: BTreeSet<EnvKey>,
+    },
+    /// `domains:set` with the whole list.
+    Domains {
+        /// What was observed (`None` when the app is new).
+        from: Option<BTreeSet<String>>,
+        /// What is desired.
+        to: BTreeSet<Fqdn>,
+    },
+    /// `ports:set` with the whole list.
+    Ports {
+        /// What was observed.
+        from: Option<BTreeSet<PortMapping>>,
+        /// What is desired.
+        to: BTreeSet<PortMapping>,
+    },
+    /// `storage:mount`.
+    Mount {
+        /// The mount.
+        mount: Mount,
+    },
+    /// `storage:unmount` (only of a mount whose host path moved to another container path).
+    Unmount {
+        /// The mount.
+        mount: Mount,
+    },
+    /// `resource:limit`.
+    Limits {
+        /// Observed limits.
+        from: Option<Limits>,
+        /// Desired limits.
+        to: Limits,
+    },
+    /// `git:from-image` (deploys, and so starts, the app).
+    Deploy {
+        /// Observed image.
+        from: Option<ImageRef>,
+        /// Desired image.
+        to: ImageRef,
+    },
+    /// `letsencrypt:set APP email` then `letsencrypt:enable`.
+    EnableTls {
+        /// Account email.
+        email: String,
+    },
+    /// `ps:start`.
+    Start,
+    /// `ps:restart`, so changed env, limits or mounts take effect.
+    Restart,
+    /// `ps:stop`.
+    Stop,
+    /// Records the applied-settings digest (`ROOMCTL_APPLIED`) once every
+    /// other action of the app succeeded.
+    Stamp {
+        /// The digest.
+        digest: String,
+    },
+    /// Streams a tar of each mount to the local backup store and records
+    /// path, size and SHA-256. Always directly before a destroy.
+    Backup {
+        /// The mounts to back up.
+        mounts: BTreeSet<Mount>,
+    },
+    /// `apps:destroy --force`. Only planned when destruction is enabled,
+    /// the app is roomctl's, stopped, and follows a [`Action::Backup`].
+    Destroy,
+}
+
+impl Action {
+    /// The sign shown in plan output: `+` create, `~` change, `-` destroy or stop.
+    pub fn sign(&self) -> char {
+        match self {
+            Action::Create | Action::Mount { .. } | Action::EnableTls { .. } | Action::Start => '+',
+            Action::Stop | Action::Destroy | Action::Unmount { .. } => '-',
+            _ => '~',
+        }
+    }
+}
+
+/// What happens to an app overall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// A new app.
+    Create,
+    /// An existing app is changed.
+    Update,
+    /// The app's instance left the desired set: it is stopped.
+    Stop,
+    /// The app's instance left the desired set: backed up and destroyed.
+    Destroy,
+}
+
+/// The plan for one app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppPlan {
+    /// Owning instance.
+    pub instance: InstanceId,
+    /// The app's role within the instance.
+    pub role: Label,
+    /// Overall change.
+    pub change: Change,
+    /// Actions in order.
+    pub actions: Vec<Action>,
+}
+
+/// The plan for one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum HostPlan {
+    /// The host could not be read: nothing is done there this run.
+    Unknown {
+        /// Why.
+        reason: String,
+    },
+    /// The host was read.
+    Known {
+        /// Apps with changes, by name.
+        apps: BTreeMap<AppName, AppPlan>,
+    },
+}
+
+/// Something the operator should know that is not an action.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Note {
+    /// The instance concerned, if any.
+    pub instance: Option<InstanceId>,
+    /// The message (never holds a secret).
+    pub message: String,
+}
+
+/// A complete plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Plan {
+    /// Per host, in name order.
+    pub hosts: BTreeMap<HostName, HostPlan>,
+    /// Where each desired instance lives or will be created.
+    pub placements: BTreeMap<InstanceId, HostName>,
+    /// Notes: deferred placements, conflicts, unmanaged leftovers.
+    pub notes: Vec<Note>,
+}
+
+/// Counts of a plan's app-level changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Apps to create.
+    pub create: usize,
+    /// Apps to change.
+    pub update: usize,
+    /// Apps to stop because their instance left.
+    pub stop: usize,
+    /// Apps to destroy.
+    pub destroy: usize,
+}
+
+impl Plan {
+    /// Every app plan with its host, in host then app order.
+    pub fn apps(&self) -> impl Iterator<Item = (&HostName, &AppName, &AppPlan)> {
+        self.hosts.iter().flat_map(|(h, hp)| match hp {
+            HostPlan::Known { apps } => apps.iter().map(move |(a, p)| (h, a, p)).collect::<Vec<_>>(),
+            HostPlan::Unknown { .. } => vec![],
+        })
+    }
+
+    /// Counts by change kind.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for (_, _, p) in self.apps() {
+            match p.change {
+                Change::Create => s.create += 1,
+                Change::Update => s.update += 1,
+                Change::Stop => s.stop += 1,
+                Change::Destroy => s.destroy += 1,
+            }
+        }
+        s
+    }
+
+    /// Whether applying would change anything.
+    pub fn has_changes(&self) -> bool {
+        self.apps().next().is_some()
+    }
+
+    /// Hosts that could not be read.
+    pub fn unknown_hosts(&self) -> impl Iterator<Item = (&HostName, &str)> {
+        self.hosts.iter().filter_map(|(h, p)| match p {
+            HostPlan::Unknown { reason } => Some((h, reason.as_str())),
+            HostPlan::Known { .. } => None,
+        })
+    }
+}

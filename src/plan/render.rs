@@ -1,0 +1,130 @@
+//! Rendering a plan for people (a diff with `+`, `~`, `-`) and machines (JSON).
+//!
+//! Sensitive values print as `(sensitive)`: [`crate::domain::EnvValue`]
+//! masks itself, and nothing here calls `expose`.
+
+use super::model::{Action, AppPlan, Change, HostPlan, Plan};
+use std::fmt::Write;
+
+/// ANSI colours, or none.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    colour: bool,
+}
+
+impl Style {
+    /// Colour when `colour` is true (e.g. stdout is a terminal).
+    pub fn new(colour: bool) -> Self {
+        Self { colour }
+    }
+    fn paint(&self, sign: char, text: &str) -> String {
+        if !self.colour {
+            return text.to_string();
+        }
+        let code = match sign {
+            '+' => "32",
+            '-' => "31",
+            '~' => "33",
+            '!' => "1;31",
+            _ => "0",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
+}
+
+fn list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    let v: Vec<String> = items.into_iter().map(|i| i.to_string()).collect();
+    if v.is_empty() { "(none)".into() } else { v.join(" ") }
+}
+
+/// One line per action, without the sign.
+pub fn describe(action: &Action) -> Vec<String> {
+    match action {
+        Action::Create => vec!["create app".into()],
+        Action::Config { set, unset } => {
+            let mut out: Vec<String> = set
+                .iter()
+                .map(|(k, (old, new))| match old {
+                    None => format!("env {k} = {new:?}"),
+                    Some(old) => format!("env {k}: {old:?} -> {new:?}"),
+                })
+                .collect();
+            out.extend(unset.iter().map(|k| format!("env {k} unset")));
+            out
+        }
+        Action::Domains { from: Some(f), to } => vec![format!("domains: {} -> {}", list(f), list(to))],
+        Action::Domains { from: None, to } => vec![format!("domains: {}", list(to))],
+        Action::Ports { from: Some(f), to } => vec![format!("ports: {} -> {}", list(f), list(to))],
+        Action::Ports { from: None, to } => vec![format!("ports: {}", list(to))],
+        Action::Mount { mount } => vec![format!("mount {mount}")],
+        Action::Unmount { mount } => vec![format!("unmount {mount}")],
+        Action::Limits { from: Some(f), to } => vec![format!("limits: {f} -> {to}")],
+        Action::Limits { from: None, to } => vec![format!("limits: {to}")],
+        Action::Deploy { from: Some(f), to } => vec![format!("image: {f} -> {to}")],
+        Action::Deploy { from: None, to } => vec![format!("deploy image {to}")],
+        Action::EnableTls { email } => vec![format!("letsencrypt (account {email})")],
+        Action::Start => vec!["start".into()],
+        Action::Restart => vec!["restart (apply env, limits or mounts)".into()],
+        Action::Stop => vec!["stop".into()],
+        Action::Stamp { digest } => vec![format!("record applied settings ({digest})")],
+        Action::Backup { mounts } => vec![format!("back up storage: {}", list(mounts))],
+        Action::Destroy => vec!["destroy app".into()],
+    }
+}
+
+fn app_header(name: &str, p: &AppPlan) -> (char, String) {
+    match p.change {
+        Change::Create => ('+', format!("+ {name} (instance {}): create", p.instance)),
+        Change::Update => ('~', format!("~ {name} (instance {}): update", p.instance)),
+        Change::Stop => ('-', format!("- {name} (instance {}): no longer desired, stop", p.instance)),
+        Change::Destroy => ('-', format!("- {name} (instance {}): no longer desired, back up and destroy", p.instance)),
+    }
+}
+
+/// The human-readable plan.
+pub fn human(plan: &Plan, style: Style) -> String {
+    let mut out = String::new();
+    for (host, hp) in &plan.hosts {
+        match hp {
+            HostPlan::Unknown { reason } => {
+                let _ = writeln!(out, "{}", style.paint('!', &format!("! host {host}: UNKNOWN ({reason})")));
+                let _ = writeln!(out, "    nothing on {host} is created, changed or destroyed this run");
+            }
+            HostPlan::Known { apps } if apps.is_empty() => {
+                let _ = writeln!(out, "  host {host}: no changes");
+            }
+            HostPlan::Known { apps } => {
+                let _ = writeln!(out, "  host {host}:");
+                for (name, p) in apps {
+                    let (sign, header) = app_header(name.as_str(), p);
+                    let _ = writeln!(out, "    {}", style.paint(sign, &header));
+                    for a in &p.actions {
+                        for line in describe(a) {
+                            let _ = writeln!(out, "        {}", style.paint(a.sign(), &format!("{} {line}", a.sign())));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for n in &plan.notes {
+        let who = n.instance.as_ref().map(|i| format!("instance {i}: ")).unwrap_or_default();
+        let _ = writeln!(out, "  note: {who}{}", n.message);
+    }
+    let s = plan.summary();
+    let unknown = plan.unknown_hosts().count();
+    if plan.has_changes() {
+        let _ = writeln!(out, "Plan: {} to create, {} to change, {} to stop, {} to destroy.", s.create, s.update, s.stop, s.destroy);
+    } else {
+        let _ = writeln!(out, "No changes. The fleet matches the desired state.");
+    }
+    if unknown > 0 {
+        let _ = writeln!(out, "{}", style.paint('!', &format!("{unknown} host(s) unknown: their apps were not compared.")));
+    }
+    out
+}
+
+/// The plan as pretty JSON (secrets masked).
+pub fn json(plan: &Plan) -> String {
+    serde_json::to_string_pretty(plan).expect("plan serialises")
+}
