@@ -18,6 +18,10 @@
 //!   including placement and the destroy guards' inputs.
 //! - [`apply`]: executes a plan: hosts concurrently, one app's actions in
 //!   order, retries for transient failures, backups before destroys.
+//! - [`reconcile`]: one pass of observe → plan → guards → apply.
+//! - [`emulator`]: a Dokku 0.38 CLI emulator with on-disk state, byte-for-byte
+//!   faithful to recorded output; the sandbox and the tests use it as each
+//!   host's Dokku.
 //! - [`cli`]: the `roomctl` command line, and [`sandbox`]: the local demo
 //!   fleet served by the Dokku emulator.
 
@@ -26,7 +30,9 @@ pub mod cli;
 pub mod desired;
 pub mod dokku;
 pub mod domain;
+pub mod emulator;
 pub mod observed;
 pub mod plan;
+pub mod reconcile;
 pub mod sandbox;
 pub mod ssh;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `roomctl` binary: see [`roomctl::cli`].
+
+fn main() -> std::process::ExitCode {
+    roomctl::cli::main()
+}

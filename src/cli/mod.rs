@@ -1,1 +1,192 @@
-//! (in progress)
+//! The `roomctl` command line.
+//!
+//! `plan` and `apply` run one reconcile pass against the hosts in
+//! `desired-state/hosts.toml` over SSH (or against a local sandbox fleet
+//! with `--sandbox DIR`); `demo` runs the whole flow on a sandbox;
+//! `validate` only loads the desired state. Exit codes follow Terraform:
+//! 0 success / no changes, 1 error, 2 changes pending (`plan
+//! --detailed-exitcode`).
+
+mod fleet;
+
+use crate::desired::{self, RootSecret};
+use crate::plan::render;
+use crate::reconcile::Reconciler;
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Keeps a fleet of Dokku hosts in line with the declared MindRoom instances.
+#[derive(Debug, Parser)]
+#[command(name = "roomctl", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options shared by every subcommand.
+#[derive(Debug, Args)]
+struct Global {
+    /// Desired-state directory.
+    #[arg(long, global = true, env = "ROOMCTL_DESIRED", default_value = "desired-state")]
+    desired: PathBuf,
+    /// Templates directory.
+    #[arg(long, global = true, env = "ROOMCTL_TEMPLATES", default_value = "templates")]
+    templates: PathBuf,
+    /// Local state: create journal and backups.
+    #[arg(long, global = true, env = "ROOMCTL_STATE_DIR", default_value = ".roomctl")]
+    state_dir: PathBuf,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_parser = ["text", "json"], default_value = "text")]
+    log_format: String,
+}
+
+/// How to reach the hosts.
+#[derive(Debug, Args, Clone)]
+pub struct Connect {
+    /// Use a local sandbox fleet (the Dokku emulator) kept in this directory
+    /// instead of SSH.
+    #[arg(long)]
+    sandbox: Option<PathBuf>,
+    /// SSH private key for every host.
+    #[arg(long, env = "ROOMCTL_SSH_KEY")]
+    ssh_key: Option<PathBuf>,
+    /// known_hosts file to check host keys against (strict).
+    #[arg(long, env = "ROOMCTL_KNOWN_HOSTS")]
+    known_hosts: Option<PathBuf>,
+    /// Read every per-app fact of every app instead of trusting the
+    /// applied-settings digest (slower; catches changes made by hand).
+    #[arg(long)]
+    deep: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show what apply would change.
+    Plan {
+        #[command(flatten)]
+        connect: Connect,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Exit 0 when there are no changes, 2 when there are, 1 on error
+        /// (an unknown host is an error).
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Compute a fresh plan and apply it.
+    Apply {
+        #[command(flatten)]
+        connect: Connect,
+        /// Allow more destroys than `platform.destroy.max_per_run`.
+        #[arg(long)]
+        force: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load and validate the desired state, then print a summary.
+    Validate,
+    /// Run the whole flow on a local sandbox fleet, with no cloud account.
+    Demo {
+        /// Where the sandbox hosts keep their state (emptied first).
+        #[arg(long, default_value = "sandbox-state")]
+        dir: PathBuf,
+    },
+    /// The Dokku emulator (used by the sandbox as each host's Dokku).
+    #[command(hide = true, name = "dokku-emu", disable_help_flag = true)]
+    DokkuEmu {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ROOMCTL_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
+}
+
+/// Loads the desired state. A sandbox without `ROOMCTL_ROOT_SECRET` uses a
+/// fixed, public sandbox secret.
+pub fn load_desired(desired_dir: &std::path::Path, templates: &std::path::Path, sandbox: bool) -> anyhow::Result<desired::Desired> {
+    let root = match (RootSecret::from_env(), sandbox) {
+        (Ok(r), _) => r,
+        (Err(_), true) => RootSecret::new(crate::sandbox::SANDBOX_ROOT_SECRET).expect("sandbox secret is long enough"),
+        (Err(e), false) => return Err(anyhow::anyhow!("{e}")),
+    };
+    desired::load(desired_dir, templates, &root).map_err(|e| anyhow::anyhow!("invalid desired state:\n{e}"))
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::DokkuEmu { args } = &cli.command {
+        return crate::emulator::run(args.clone());
+    }
+    init_logging(&cli.global.log_format);
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Validate => {
+            let d = load_desired(&g.desired, &g.templates, true)?;
+            let apps: usize = d.instances.values().map(|i| i.apps.len()).sum();
+            println!("desired state is valid: {} host(s), {} tier(s), {} instance(s), {apps} app(s)", d.hosts.len(), d.tiers.len(), d.instances.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan { connect, json, detailed_exitcode } => {
+            let r = reconciler(g, &connect).await?;
+            let (_, p) = r.plan().await;
+            if json {
+                println!("{}", render::json(&p));
+            } else {
+                print!("{}", render::human(&p, render::Style::new(std::io::stdout().is_terminal())));
+            }
+            let unknown = p.unknown_hosts().count() > 0;
+            Ok(match (detailed_exitcode, unknown, p.has_changes()) {
+                (true, true, _) => ExitCode::from(1),
+                (true, false, true) => ExitCode::from(2),
+                _ => ExitCode::SUCCESS,
+            })
+        }
+        Command::Apply { connect, force, json } => {
+            let r = reconciler(g, &connect).await?;
+            let (p, report) = r.apply(force).await.context("apply refused")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", render::human(&p, render::Style::new(std::io::stdout().is_terminal())));
+                print!("{}", report.table());
+            }
+            Ok(if report.failed() > 0 || !report.unknown.is_empty() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        Command::Demo { dir } => crate::sandbox::demo(&g.desired, &g.templates, &dir).await,
+        Command::DokkuEmu { .. } => unreachable!("handled before the runtime starts"),
+    }
+}
+
+async fn reconciler(g: &Global, c: &Connect) -> anyhow::Result<Reconciler> {
+    let desired = load_desired(&g.desired, &g.templates, c.sandbox.is_some())?;
+    let shells = fleet::shells(&desired, c)?;
+    let mut r = Reconciler::new(desired, shells, &g.state_dir);
+    r.observe.deep = c.deep;
+    Ok(r)
+}

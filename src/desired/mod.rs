@@ -3,7 +3,24 @@
 //! `desired-state/` TOML (platform, hosts, tiers, hand-declared instances)
 //! plus the instance template in `templates/` become a [`Desired`]. Every
 //! value is validated here, and errors name the file, line and field.
+//!
+//! - [`load`] reads a desired-state directory and renders it;
+//! - [`load_with_sources`] merges several [`InstanceSource`]s (files today,
+//!   the subscriptions database later);
+//! - [`render`] renders instances without touching files (benchmarks);
+//! - [`RootSecret`] derives the per-instance secrets.
 
+mod error;
+mod files;
+mod instances;
 pub mod model;
+mod render;
+mod secrets;
+mod validate;
 
+pub use error::{DesiredError, Location, Problem};
+pub use instances::{FileSource, InstanceSource, RESERVED_ENV_PREFIX, is_reserved_env_key};
 pub use model::*;
+pub use render::{Template, looks_sensitive, render};
+pub use secrets::{ROOT_SECRET_ENV, ROOT_SECRET_MIN_BYTES, RootSecret};
+pub use validate::{load, load_with_sources};

@@ -5,7 +5,10 @@
 //! platform, tiers and the instance template, into [`InstanceSpec`]s whose
 //! apps are fully resolved. The planner only ever sees a [`Desired`].
 
-use crate::domain::{AppName, Cpu, EnvKey, EnvValue, Fqdn, HostName, ImageRef, InstanceId, Label, Limits, MemoryMb, Mount, PortMapping, RunState};
+use crate::domain::{
+    AppName, Cpu, EnvKey, EnvValue, Fqdn, HostName, ImageRef, InstanceId, Label, Limits, MemoryMb,
+    Mount, PortMapping, RunState,
+};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr};

@@ -45,6 +45,7 @@ pub fn describe(action: &Action) -> Vec<String> {
             let mut out: Vec<String> = set
                 .iter()
                 .map(|(k, (old, new))| match old {
+                    _ if k.as_str() == crate::observed::marks::KEYS => format!("env {k} (roomctl's list of {} managed keys)", new.shown().split(',').filter(|s| !s.is_empty()).count()),
                     None => format!("env {k} = {new:?}"),
                     Some(old) => format!("env {k}: {old:?} -> {new:?}"),
                 })
@@ -99,8 +100,10 @@ pub fn human(plan: &Plan, style: Style) -> String {
                     let (sign, header) = app_header(name.as_str(), p);
                     let _ = writeln!(out, "    {}", style.paint(sign, &header));
                     for a in &p.actions {
+                        // Everything about a new app is an addition.
+                        let sign = if p.change == Change::Create { '+' } else { a.sign() };
                         for line in describe(a) {
-                            let _ = writeln!(out, "        {}", style.paint(a.sign(), &format!("{} {line}", a.sign())));
+                            let _ = writeln!(out, "        {}", style.paint(sign, &format!("{sign} {line}")));
                         }
                     }
                 }

@@ -1,3 +1,132 @@
-//! Local emulator transport (in progress).
-/// Runs the emulator locally.
-pub struct LocalShell;
+//! Local transport: runs the Dokku emulator as if sshd had started it.
+//!
+//! Behind sshd, Dokku is the forced command of the `dokku` user's key and
+//! reads the client's command from `SSH_ORIGINAL_COMMAND`. [`LocalShell`]
+//! reproduces exactly that contract without sshd: each command spawns
+//! `EMULATOR --root ROOT` with `SSH_ORIGINAL_COMMAND` set to
+//! [`CommandLine::wire`], so the emulator cannot tell the two paths apart.
+
+use super::{Output, RemoteShell, ShellError};
+use crate::dokku::CommandLine;
+use async_trait::async_trait;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::Stdio;
+use tokio::sync::Semaphore;
+
+/// A [`RemoteShell`] that runs a local emulator binary per command.
+///
+/// Each [`RemoteShell::exec`] spawns `emulator_bin [LEADING_ARGS…] --root ROOT` with
+/// `SSH_ORIGINAL_COMMAND` set to the wire form of the command, stdin
+/// null, stdout and stderr captured, and the process killed if the call is
+/// dropped. At most `max_parallel` processes run at once. Failing to spawn
+/// is [`ShellError::Connect`]; a process killed by a signal is
+/// [`ShellError::Dropped`]; any exit code is an [`Output`].
+pub struct LocalShell {
+    emulator_bin: PathBuf,
+    root: PathBuf,
+    host: String,
+    leading_args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    max_parallel: usize,
+    permits: Semaphore,
+}
+
+impl LocalShell {
+    /// A shell running `emulator_bin --root root`, at most `max_parallel`
+    /// (at least 1) at a time. Errors name the host `local` until
+    /// [`LocalShell::with_host_name`] says otherwise.
+    pub fn new(emulator_bin: PathBuf, root: PathBuf, max_parallel: usize) -> Self {
+        let max_parallel = max_parallel.max(1);
+        Self {
+            emulator_bin,
+            root,
+            host: "local".to_string(),
+            leading_args: Vec::new(),
+            env: Vec::new(),
+            max_parallel,
+            permits: Semaphore::new(max_parallel),
+        }
+    }
+
+    /// Arguments placed before `--root ROOT`, for an emulator that is a
+    /// subcommand of a larger binary (`roomctl dokku-emu --root ROOT`).
+    pub fn with_leading_args<I, A>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<OsString>,
+    {
+        self.leading_args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds an environment variable for every emulator run (e.g.
+    /// `DOKKU_EMU_COSTS=real`). `SSH_ORIGINAL_COMMAND` is always set per
+    /// command and cannot be overridden here.
+    pub fn with_env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Sets the host name used in errors.
+    pub fn with_host_name(mut self, host: impl Into<String>) -> Self {
+        self.host = host.into();
+        self
+    }
+
+    /// The emulator's state directory.
+    pub fn root(&self) -> &std::path::Path {
+        &self.root
+    }
+}
+
+#[async_trait]
+impl RemoteShell for LocalShell {
+    async fn exec(&self, cmd: &CommandLine) -> Result<Output, ShellError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        tracing::debug!(host = %self.host, command = %cmd.shown(), "local exec");
+        let mut command = tokio::process::Command::new(&self.emulator_bin);
+        command
+            .args(&self.leading_args)
+            .arg("--root")
+            .arg(&self.root)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("SSH_ORIGINAL_COMMAND", cmd.wire())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let child = command.spawn().map_err(|e| ShellError::Connect {
+            host: self.host.clone(),
+            detail: format!("cannot start {}: {e}", self.emulator_bin.display()),
+        })?;
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| ShellError::Dropped {
+                host: self.host.clone(),
+                command: cmd.shown(),
+                detail: e.to_string(),
+            })?;
+        match out.status.code() {
+            Some(code) => Ok(Output {
+                stdout: out.stdout,
+                stderr: out.stderr,
+                code,
+            }),
+            None => Err(ShellError::Dropped {
+                host: self.host.clone(),
+                command: cmd.shown(),
+                detail: format!("emulator ended without an exit code ({})", out.status),
+            }),
+        }
+    }
+
+    fn max_parallel(&self) -> usize {
+        self.max_parallel
+    }
+}

@@ -100,3 +100,13 @@ pub trait RemoteShell: Send + Sync {
     /// `MaxSessions`).
     fn max_parallel(&self) -> usize;
 }
+
+#[async_trait]
+impl<S: RemoteShell + ?Sized> RemoteShell for std::sync::Arc<S> {
+    async fn exec(&self, cmd: &CommandLine) -> Result<Output, ShellError> {
+        (**self).exec(cmd).await
+    }
+    fn max_parallel(&self) -> usize {
+        (**self).max_parallel()
+    }
+}

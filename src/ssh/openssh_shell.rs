@@ -1,6 +1,583 @@
-//! OpenSSH transport (in progress).
+//! OpenSSH transport: one multiplexed connection per host.
+//!
+//! [`OpensshShell`] drives the system `ssh` binary through the `openssh`
+//! crate with its native multiplexing client: one `ssh -M` master process
+//! holds the TCP connection and every command opens a new session over the
+//! master's control socket, so a command costs one sshd fork and exec and no
+//! handshake. The master is started lazily on the first command, restarted
+//! once when it turns out to have died, and shut down when the shell is
+//! closed or dropped.
+//!
+//! sshd refuses sessions past its `MaxSessions` (10 by default), so a
+//! semaphore holds concurrent commands two below [`SshTarget::max_sessions`].
+//!
+//! Commands are sent with `raw_command(cmd.wire())`: no quoting, because
+//! [`CommandLine`] only produces safe-alphabet tokens and Dokku's forced
+//! command splits the string itself. Errors and logs only ever carry
+//! [`CommandLine::shown`], never the wire form (which may hold base64
+//! secrets).
+
+use super::{Output, RemoteShell, ShellError};
+use crate::dokku::CommandLine;
+use async_trait::async_trait;
+use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
+use tokio::sync::{Mutex, Semaphore};
+
 /// Where and how to reach one host over SSH.
-#[derive(Debug, Clone)]
-pub struct SshTarget;
-/// OpenSSH-backed shell.
-pub struct OpensshShell;
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshTarget {
+    /// The roomctl host name (from desired state), used in errors and logs.
+    pub host: String,
+    /// The address `ssh` connects to: a DNS name or an IP literal.
+    pub address: String,
+    /// TCP port of sshd.
+    pub port: u16,
+    /// Remote user; Dokku's is `dokku`.
+    pub user: String,
+    /// Private key to use exclusively (`-i`, `IdentitiesOnly=yes`). `None`
+    /// lets `ssh` use its default keys and agent.
+    pub identity_file: Option<PathBuf>,
+    /// A known_hosts file to check the host key against strictly. `None`
+    /// uses the user's default known_hosts and accepts (and records) a key
+    /// seen for the first time.
+    pub known_hosts_file: Option<PathBuf>,
+    /// Time allowed for TCP connect plus SSH handshake (whole seconds are
+    /// passed to `ssh`; the whole connect attempt is cut off at twice this).
+    pub connect_timeout: Duration,
+    /// Time allowed for one command, from opening its session to its exit.
+    pub command_timeout: Duration,
+    /// sshd's `MaxSessions` on the host; at most `max_sessions - 2` commands
+    /// (and at least one) run at once.
+    pub max_sessions: usize,
+}
+
+impl SshTarget {
+    /// A target with Dokku's defaults: port 22, user `dokku`, 10 s connect
+    /// timeout, 120 s command timeout, `MaxSessions` 10, default keys and
+    /// known_hosts.
+    pub fn new(host: impl Into<String>, address: impl Into<String>) -> Self {
+        Self {
+            host: host.into(),
+            address: address.into(),
+            port: 22,
+            user: "dokku".to_string(),
+            identity_file: None,
+            known_hosts_file: None,
+            connect_timeout: Duration::from_secs(10),
+            command_timeout: Duration::from_secs(120),
+            max_sessions: 10,
+        }
+    }
+
+    /// How many commands may run at once: `max_sessions - 2`, at least 1.
+    pub fn parallelism(&self) -> usize {
+        self.max_sessions.saturating_sub(2).max(1)
+    }
+}
+
+/// A [`RemoteShell`] over one multiplexed OpenSSH connection.
+///
+/// Connects lazily on the first [`RemoteShell::exec`]; if the master
+/// connection has died, the next command reconnects (once per command)
+/// before giving up. Failure mapping:
+///
+/// - refused, unreachable, DNS failure or connect timeout: [`ShellError::Connect`];
+/// - key refused, or host key verification failed: [`ShellError::Auth`];
+/// - command ran past [`SshTarget::command_timeout`]: [`ShellError::Timeout`]
+///   (the remote process is not killed: the mux protocol cannot signal it);
+/// - master died mid-command, or the remote process was killed by a signal:
+///   [`ShellError::Dropped`].
+///
+/// The master process and its private control directory are removed by
+/// [`OpensshShell::close`] or, failing that, on drop.
+pub struct OpensshShell {
+    target: SshTarget,
+    state: Mutex<State>,
+    permits: Semaphore,
+    connects: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    /// Private (0700) directory holding the control socket directories.
+    control_dir: Option<PathBuf>,
+    session: Option<Arc<Session>>,
+    /// The last failed connect: when it ended and how it failed. Commands
+    /// that were already waiting for the connect share its failure instead
+    /// of each trying (and timing out) in turn.
+    last_failure: Option<(Instant, FailedConnect)>,
+}
+
+/// A connect failure, kept to hand to the commands that waited for it.
+#[derive(Clone)]
+struct FailedConnect {
+    auth: bool,
+    detail: String,
+}
+
+impl FailedConnect {
+    fn of(e: &ShellError) -> Self {
+        match e {
+            ShellError::Auth { detail, .. } => Self {
+                auth: true,
+                detail: detail.clone(),
+            },
+            ShellError::Connect { detail, .. } => Self {
+                auth: false,
+                detail: detail.clone(),
+            },
+            other => Self {
+                auth: false,
+                detail: other.to_string(),
+            },
+        }
+    }
+    fn error(&self, host: &str) -> ShellError {
+        let (host, detail) = (host.to_string(), self.detail.clone());
+        if self.auth {
+            ShellError::Auth { host, detail }
+        } else {
+            ShellError::Connect { host, detail }
+        }
+    }
+}
+
+/// How often a command whose session sshd refused is tried again (with
+/// 25 ms, 50 ms, … pauses) before giving up.
+const SESSION_RETRIES: u32 = 8;
+
+/// How one attempt to run a command failed.
+enum RunError {
+    /// The session could not be opened: the command did not run.
+    NotStarted(openssh::Error),
+    /// The command started but its result was lost.
+    Lost(openssh::Error),
+    /// The command exceeded the command timeout.
+    Timeout,
+}
+
+impl OpensshShell {
+    /// A shell for `target`. Does not connect yet.
+    pub fn new(target: SshTarget) -> Self {
+        let permits = Semaphore::new(target.parallelism());
+        Self {
+            target,
+            state: Mutex::new(State::default()),
+            permits,
+            connects: AtomicU64::new(0),
+        }
+    }
+
+    /// The target this shell connects to.
+    pub fn target(&self) -> &SshTarget {
+        &self.target
+    }
+
+    /// How many master connections this shell has opened so far (1 after a
+    /// healthy run; more after reconnects).
+    pub fn connections_opened(&self) -> u64 {
+        self.connects.load(Ordering::Relaxed)
+    }
+
+    /// Shuts the master connection down and removes the control directory.
+    /// Waits for nothing else: call it once no command is running.
+    pub async fn close(mut self) {
+        let state = std::mem::take(self.state.get_mut());
+        if let Some(session) = state.session {
+            match Arc::try_unwrap(session) {
+                Ok(session) => {
+                    if let Err(e) = session.close().await {
+                        tracing::debug!(host = %self.target.host, error = %chain(&e), "closing ssh master");
+                    }
+                }
+                Err(shared) => drop(shared),
+            }
+        }
+        if let Some(dir) = state.control_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
+    /// The live session, connecting first if there is none.
+    async fn session(&self) -> Result<Arc<Session>, ShellError> {
+        let asked = Instant::now();
+        let mut state = self.state.lock().await;
+        if let Some(s) = &state.session {
+            return Ok(s.clone());
+        }
+        if let Some((failed_at, failure)) = &state.last_failure
+            && *failed_at >= asked
+        {
+            return Err(failure.error(&self.target.host));
+        }
+        let dir = match &state.control_dir {
+            Some(d) => d.clone(),
+            None => {
+                let d = private_dir().map_err(|e| ShellError::Connect {
+                    host: self.target.host.clone(),
+                    detail: format!("cannot create a control directory: {e}"),
+                })?;
+                state.control_dir = Some(d.clone());
+                d
+            }
+        };
+        match self.connect(&dir).await {
+            Ok(session) => {
+                let session = Arc::new(session);
+                self.connects.fetch_add(1, Ordering::Relaxed);
+                state.session = Some(session.clone());
+                state.last_failure = None;
+                Ok(session)
+            }
+            Err(e) => {
+                state.last_failure = Some((Instant::now(), FailedConnect::of(&e)));
+                Err(e)
+            }
+        }
+    }
+
+    /// Forgets `dead` if it is still the current session (its master is
+    /// shut down and its socket directory removed when the last user drops
+    /// it).
+    async fn invalidate(&self, dead: &Arc<Session>) {
+        let mut state = self.state.lock().await;
+        if state.session.as_ref().is_some_and(|s| Arc::ptr_eq(s, dead)) {
+            state.session = None;
+        }
+    }
+
+    async fn connect(&self, control_dir: &Path) -> Result<Session, ShellError> {
+        let t = &self.target;
+        let mut b = SessionBuilder::default();
+        b.user(t.user.clone())
+            .port(t.port)
+            .connect_timeout(t.connect_timeout.max(Duration::from_secs(1)))
+            .server_alive_interval(Duration::from_secs(15))
+            .control_directory(control_dir)
+            // Neither ~/.ssh/config nor /etc/ssh/ssh_config may change how
+            // roomctl connects.
+            .config_file("/dev/null");
+        if let Some(key) = &t.identity_file {
+            b.keyfile(key);
+        }
+        match &t.known_hosts_file {
+            Some(kh) => {
+                b.known_hosts_check(KnownHosts::Strict)
+                    .user_known_hosts_file(kh);
+            }
+            None => {
+                b.known_hosts_check(KnownHosts::Add);
+            }
+        }
+        let limit = t.connect_timeout.max(Duration::from_secs(1)) * 2;
+        tracing::debug!(host = %t.host, address = %t.address, port = t.port, "opening ssh master");
+        // A detached task, so that a caller giving up (or the timeout below)
+        // never interrupts `ssh` half-way: a master started after its socket
+        // directory was removed would linger without a control socket. A
+        // late session is dropped, which shuts its master down.
+        let address = t.address.clone();
+        let connecting = tokio::spawn(async move { b.connect_mux(address).await });
+        match tokio::time::timeout(limit, connecting).await {
+            Ok(Ok(Ok(session))) => Ok(session),
+            Ok(Ok(Err(e))) => Err(connect_error(&t.host, e)),
+            Ok(Err(join)) => Err(ShellError::Connect {
+                host: t.host.clone(),
+                detail: format!("connect task failed: {join}"),
+            }),
+            Err(_) => Err(ShellError::Connect {
+                host: t.host.clone(),
+                detail: format!("no SSH connection after {}s", limit.as_secs()),
+            }),
+        }
+    }
+
+    /// Runs `cmd` once over `session`, within the command timeout.
+    async fn run(&self, session: &Session, cmd: &CommandLine) -> Result<Output, RunError> {
+        let mut command = session.raw_command(cmd.wire());
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let work = async {
+            let mut child = command.spawn().await.map_err(RunError::NotStarted)?;
+            let stdout = child.stdout().take();
+            let stderr = child.stderr().take();
+            let read_out = async {
+                let mut buf = Vec::new();
+                if let Some(mut s) = stdout {
+                    s.read_to_end(&mut buf).await?;
+                }
+                Ok::<_, io::Error>(buf)
+            };
+            let read_err = async {
+                let mut buf = Vec::new();
+                if let Some(mut s) = stderr {
+                    s.read_to_end(&mut buf).await?;
+                }
+                Ok::<_, io::Error>(buf)
+            };
+            // Reading both pipes to EOF before waiting: wait() ends the
+            // streams as soon as the exit status arrives.
+            let (stdout, stderr) = tokio::try_join!(read_out, read_err)
+                .map_err(|e| RunError::Lost(openssh::Error::ChildIo(e)))?;
+            match child.wait().await {
+                Ok(status) => match status.code() {
+                    Some(code) => Ok(Output {
+                        stdout,
+                        stderr,
+                        code,
+                    }),
+                    None => Err(RunError::Lost(openssh::Error::RemoteProcessTerminated)),
+                },
+                // The native mux client turns exit 127 into an error; it is
+                // an ordinary exit for us.
+                Err(openssh::Error::Remote(e)) if e.kind() == io::ErrorKind::NotFound => {
+                    Ok(Output {
+                        stdout,
+                        stderr,
+                        code: 127,
+                    })
+                }
+                Err(e) => Err(RunError::Lost(e)),
+            }
+        };
+        match tokio::time::timeout(self.target.command_timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(RunError::Timeout),
+        }
+    }
+}
+
+#[async_trait]
+impl RemoteShell for OpensshShell {
+    async fn exec(&self, cmd: &CommandLine) -> Result<Output, ShellError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let host = &self.target.host;
+        tracing::debug!(host = %host, command = %cmd.shown(), "ssh exec");
+        let mut reconnected = false;
+        let mut refusals = 0;
+        loop {
+            let session = self.session().await?;
+            match self.run(&session, cmd).await {
+                Ok(out) => return Ok(out),
+                Err(RunError::Timeout) => {
+                    return Err(ShellError::Timeout {
+                        host: host.clone(),
+                        secs: self.target.command_timeout.as_secs(),
+                        command: cmd.shown(),
+                    });
+                }
+                Err(RunError::NotStarted(e)) => {
+                    if session.check().await.is_ok() {
+                        // The master is fine but sshd would not open a
+                        // session. sshd frees a session slot a moment after
+                        // the client has seen the exit status, so a burst
+                        // can briefly exceed MaxSessions even below the
+                        // semaphore: the command did not run, so wait a
+                        // little and try again.
+                        if refusals < SESSION_RETRIES {
+                            refusals += 1;
+                            tokio::time::sleep(Duration::from_millis(25) * refusals).await;
+                            continue;
+                        }
+                        return Err(ShellError::Connect {
+                            host: host.clone(),
+                            detail: format!(
+                                "cannot open a session for {}: {}",
+                                cmd.shown(),
+                                chain(&e)
+                            ),
+                        });
+                    }
+                    self.invalidate(&session).await;
+                    if reconnected {
+                        return Err(ShellError::Dropped {
+                            host: host.clone(),
+                            command: cmd.shown(),
+                            detail: format!("master connection died again: {}", chain(&e)),
+                        });
+                    }
+                    tracing::debug!(host = %host, "ssh master died; reconnecting");
+                    reconnected = true;
+                }
+                Err(RunError::Lost(e)) => {
+                    let master_alive = session.check().await.is_ok();
+                    if !master_alive {
+                        self.invalidate(&session).await;
+                    }
+                    let what = match (&e, master_alive) {
+                        (openssh::Error::RemoteProcessTerminated, true) => {
+                            "remote process ended without an exit code (killed by a signal?)"
+                        }
+                        (_, true) => "lost the command's result",
+                        (_, false) => "master connection died",
+                    };
+                    return Err(ShellError::Dropped {
+                        host: host.clone(),
+                        command: cmd.shown(),
+                        detail: format!("{what}: {}", chain(&e)),
+                    });
+                }
+            }
+        }
+    }
+
+    fn max_parallel(&self) -> usize {
+        self.target.parallelism()
+    }
+}
+
+impl Drop for OpensshShell {
+    fn drop(&mut self) {
+        let state = std::mem::take(self.state.get_mut());
+        // Dropping the last handle to the session asks the master to exit
+        // and removes its socket directory; then the private parent goes.
+        drop(state.session);
+        if let Some(dir) = state.control_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Classifies a failure to start the master connection.
+fn connect_error(host: &str, e: openssh::Error) -> ShellError {
+    let host = host.to_string();
+    match &e {
+        openssh::Error::Connect(io) => {
+            // The io error's text is what `ssh` logged; keep it on one line.
+            let detail = io
+                .to_string()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ");
+            let auth = io.kind() == io::ErrorKind::PermissionDenied
+                || detail.contains("Permission denied (")
+                || detail.contains("Host key verification failed")
+                || detail.contains("Too many authentication failures")
+                || detail.contains("No supported authentication methods");
+            if auth {
+                ShellError::Auth { host, detail }
+            } else {
+                ShellError::Connect { host, detail }
+            }
+        }
+        _ => ShellError::Connect {
+            host,
+            detail: chain(&e),
+        },
+    }
+}
+
+/// An error and its sources, joined with `: `.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// Creates a fresh directory only the current user can enter, under the
+/// system temp directory.
+fn private_dir() -> io::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let base = std::env::temp_dir();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    for _ in 0..16 {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let dir = base.join(format!("roomctl-ssh-{}-{n}-{nanos:x}", std::process::id()));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        "no free control directory name",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_dokku_conventions() {
+        let t = SshTarget::new("h1", "h1.example.org");
+        assert_eq!((t.port, t.user.as_str(), t.max_sessions), (22, "dokku", 10));
+        assert_eq!(t.connect_timeout, Duration::from_secs(10));
+        assert_eq!(t.command_timeout, Duration::from_secs(120));
+        assert_eq!(t.parallelism(), 8);
+    }
+
+    #[test]
+    fn parallelism_stays_below_max_sessions_but_at_least_one() {
+        let mut t = SshTarget::new("h1", "h1");
+        t.max_sessions = 2;
+        assert_eq!(t.parallelism(), 1);
+        t.max_sessions = 0;
+        assert_eq!(t.parallelism(), 1);
+        t.max_sessions = 4;
+        assert_eq!(OpensshShell::new(t).max_parallel(), 2);
+    }
+
+    #[test]
+    fn permission_denied_is_an_auth_failure() {
+        let e = openssh::Error::Connect(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "dokku@10.0.0.1: Permission denied (publickey).",
+        ));
+        let mapped = connect_error("h1", e);
+        assert!(matches!(mapped, ShellError::Auth { .. }), "{mapped:?}");
+        assert!(!mapped.is_transient());
+    }
+
+    #[test]
+    fn host_key_mismatch_is_an_auth_failure() {
+        let e = openssh::Error::Connect(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "No ED25519 host key is known for [127.0.0.1]:2222.\nHost key verification failed.",
+        ));
+        assert!(matches!(connect_error("h1", e), ShellError::Auth { .. }));
+    }
+
+    #[test]
+    fn refused_connection_is_a_transient_connect_failure() {
+        let e = openssh::Error::Connect(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            "connect to host 127.0.0.1 port 1: Connection refused",
+        ));
+        let mapped = connect_error("h1", e);
+        assert!(matches!(mapped, ShellError::Connect { .. }), "{mapped:?}");
+        assert!(mapped.is_transient());
+    }
+
+    #[test]
+    fn control_directory_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = private_dir().unwrap();
+        let mode = std::fs::metadata(&d).unwrap().permissions().mode() & 0o777;
+        std::fs::remove_dir_all(&d).unwrap();
+        assert_eq!(mode, 0o700);
+    }
+}

@@ -1,0 +1,234 @@
+//! Whole-state validation and the loading entry points.
+//!
+//! [`load`] reads a desired-state directory; [`load_with_sources`] merges
+//! the instances of several [`InstanceSource`]s (files, later the database)
+//! and renders them. Both return all of a [`Desired`] or every problem
+//! found: collisions between instances name both declarations.
+
+use super::error::{DesiredError, Problem, Problems};
+use super::files::{load_hosts, load_platform, load_tiers};
+use super::instances::{FileSource, InstanceSource};
+use super::model::{Desired, DesiredInstance, HostSpec, InstanceSpec, Platform, Source, Tier};
+use super::render::{Template, instance_problem, render};
+use super::secrets::RootSecret;
+use crate::domain::{HostName, InstanceId, Label};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Records a collision when `value` was already claimed by another instance.
+fn claim(
+    seen: &mut BTreeMap<String, (InstanceId, Source)>,
+    what: &'static str,
+    value: String,
+    inst: &DesiredInstance,
+    p: &mut Problems,
+) {
+    if let Some((first, first_at)) = seen.get(&value) {
+        p.push(Problem::Collision {
+            what,
+            value,
+            first: first.clone(),
+            first_at: first_at.clone(),
+            second: inst.id.clone(),
+            second_at: inst.source.clone(),
+        });
+    } else {
+        seen.insert(value, (inst.id.clone(), inst.source.clone()));
+    }
+}
+
+/// Refuses two instances with the same id.
+pub(crate) fn check_ids(instances: &[DesiredInstance], p: &mut Problems) {
+    let mut ids = BTreeMap::new();
+    for inst in instances {
+        claim(&mut ids, "instance id", inst.id.to_string(), inst, p);
+    }
+}
+
+/// Refuses two instances with the same subdomain, app name or domain.
+/// Instances whose id is already taken are skipped (reported by [`check_ids`]).
+pub(crate) fn check_collisions(specs: &[InstanceSpec], p: &mut Problems) {
+    let (mut subs, mut apps, mut domains, mut ids) = Default::default();
+    for spec in specs {
+        let inst = &spec.instance;
+        let mut dup = Problems::default();
+        claim(&mut ids, "instance id", inst.id.to_string(), inst, &mut dup);
+        if !dup.is_empty() {
+            continue;
+        }
+        claim(&mut subs, "subdomain", inst.subdomain.to_string(), inst, p);
+        for (name, app) in &spec.apps {
+            claim(&mut apps, "app name", name.to_string(), inst, p);
+            for d in &app.domains {
+                claim(&mut domains, "domain", d.to_string(), inst, p);
+            }
+        }
+    }
+}
+
+/// Merges the instances of `sources` (in order), checks pinned hosts,
+/// renders every instance with `template` and validates the whole state.
+/// A collision between instances of different sources names both.
+/// Problems about an instance's field are located as precisely as its
+/// source can tell ([`InstanceSource::locate`]).
+pub fn load_with_sources(
+    platform: Platform,
+    hosts: BTreeMap<HostName, HostSpec>,
+    tiers: BTreeMap<Label, Tier>,
+    template: &Template,
+    root: &RootSecret,
+    sources: &[&dyn InstanceSource],
+) -> Result<Desired, DesiredError> {
+    let mut p = Problems::default();
+    let instances = check_sources(
+        &platform,
+        Some(&hosts),
+        &tiers,
+        template,
+        root,
+        sources,
+        &mut p,
+    );
+    p.finish(Desired {
+        platform,
+        hosts,
+        tiers,
+        instances,
+    })
+}
+
+/// Gathers, renders and checks the instances of `sources`; pinned hosts
+/// are checked only when `hosts` is known.
+fn check_sources(
+    platform: &Platform,
+    hosts: Option<&BTreeMap<HostName, HostSpec>>,
+    tiers: &BTreeMap<Label, Tier>,
+    template: &Template,
+    root: &RootSecret,
+    sources: &[&dyn InstanceSource],
+    p: &mut Problems,
+) -> BTreeMap<InstanceId, InstanceSpec> {
+    let first_new = p.0.len();
+    let mut instances = Vec::new();
+    let mut origin: Vec<(Source, usize)> = Vec::new();
+    for (i, source) in sources.iter().enumerate() {
+        match source.instances() {
+            Ok(list) => {
+                origin.extend(list.iter().map(|inst| (inst.source.clone(), i)));
+                instances.extend(list);
+            }
+            Err(e) => p.extend(e),
+        }
+    }
+    for inst in instances.iter().filter(|i| i.pinned_host.is_some()) {
+        let (Some(hosts), Some(h)) = (hosts, &inst.pinned_host) else {
+            continue;
+        };
+        if !hosts.contains_key(h) {
+            let known: Vec<&str> = hosts.keys().map(HostName::as_str).collect();
+            let m = format!(
+                "unknown host `{h}` (hosts.toml declares: {})",
+                known.join(", ")
+            );
+            p.push(instance_problem(inst, "host", m));
+        }
+    }
+    let specs = render(platform, tiers, template, root, &instances)
+        .map_err(|e| p.extend(e))
+        .unwrap_or_default();
+    for problem in &mut p.0[first_new..] {
+        if let Problem::Instance { at, field, .. } = problem
+            && at.column.is_none()
+            && let Some((_, i)) = origin.iter().find(|(s, _)| *s == at.source)
+            && let Some(precise) = sources[*i].locate(&at.source, field)
+        {
+            *at = precise;
+        }
+    }
+    specs
+}
+
+/// Loads `desired_dir` (`platform.toml`, `hosts.toml`, `tiers.toml`,
+/// `instances/*.toml`) and renders every instance with the template named by
+/// `platform.template` under `templates_dir`. Returns all of the desired
+/// state or every problem found (files are all read, so problems in several
+/// files are reported together).
+pub fn load(
+    desired_dir: &Path,
+    templates_dir: &Path,
+    root: &RootSecret,
+) -> Result<Desired, DesiredError> {
+    let mut p = Problems::default();
+    let tiers = load_tiers(&desired_dir.join("tiers.toml"))
+        .map_err(|e| p.0.extend(e.0))
+        .ok();
+    let hosts = load_hosts(&desired_dir.join("hosts.toml"))
+        .map_err(|e| p.0.extend(e.0))
+        .ok();
+    let platform = load_platform(&desired_dir.join("platform.toml"), tiers.as_ref())
+        .map_err(|e| p.0.extend(e.0))
+        .ok();
+    // Without a platform, still read the instance files to report their problems.
+    let default_tier = platform.as_ref().map_or_else(
+        || Label::parse("free").expect("label"),
+        |pl| pl.default_tier.clone(),
+    );
+    let files = FileSource::new(desired_dir.join("instances"), default_tier);
+    let template = platform
+        .as_ref()
+        .map(|pl| Template::from_file(&templates_dir.join(&pl.template)));
+    match (platform, tiers, template) {
+        (Some(platform), Some(tiers), Some(Ok(template))) => {
+            let instances = check_sources(
+                &platform,
+                hosts.as_ref(),
+                &tiers,
+                &template,
+                root,
+                &[&files],
+                &mut p,
+            );
+            match hosts {
+                Some(hosts) => p.finish(Desired {
+                    platform,
+                    hosts,
+                    tiers,
+                    instances,
+                }),
+                None => Err(DesiredError::from_problems(p.0)
+                    .expect("hosts.toml failed, so a problem was recorded")),
+            }
+        }
+        (_, _, template) => {
+            if let Some(Err(e)) = template {
+                p.extend(e);
+            }
+            if let Err(e) = files.instances() {
+                p.extend(e);
+            }
+            Err(DesiredError::from_problems(p.0)
+                .expect("a part failed to load, so a problem was recorded"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn the_shipped_desired_state_loads() {
+        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let root = RootSecret::new("unit-test-root-secret-32-bytes-long").unwrap();
+        let d = load(&repo.join("desired-state"), &repo.join("templates"), &root)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(d.instances.len(), 4);
+        assert!(d.instances.values().all(|i| i.apps.len() == 3));
+        let demo = &d.instances[&InstanceId::parse("demo").unwrap()];
+        assert_eq!(
+            demo.memory, d.tiers[&demo.instance.tier].memory,
+            "the split adds up to the tier"
+        );
+    }
+}

@@ -1,0 +1,121 @@
+//! `domains:*` commands. New apps get `APP.dokku.me`; the global vhost is
+//! `dokku.me`. Every change prints the nginx rebuild block.
+
+use super::cmd_apps::{io_fail, no_app};
+use super::io::Ctx;
+use super::report::{self, JsonKeys, Spec};
+use super::state::{self, App};
+
+const SPEC: Spec = Spec {
+    prefix: "domains",
+    title: "domains",
+    json: JsonKeys::Stripped,
+    uppercase: true,
+};
+
+pub fn run(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
+    if sub == "domains:report" {
+        let r = report::parse_report_args(args);
+        if r.global {
+            let e = global_entries();
+            return report::emit(ctx, &SPEC, "--global", e, &r.format, r.flag.as_deref());
+        }
+        return report::run_report(ctx, &SPEC, args, &entries);
+    }
+    modify(ctx, sub, args)
+}
+
+fn global_entries() -> Vec<(String, String)> {
+    report::entries(&[
+        ("domains-global-enabled", "true".into()),
+        ("domains-global-vhosts", "dokku.me".into()),
+    ])
+}
+
+fn entries(_ctx: &Ctx, a: &App) -> Vec<(String, String)> {
+    let mut e = report::entries(&[
+        ("domains-app-enabled", "true".into()),
+        ("domains-app-vhosts", a.domains.join(" ")),
+    ]);
+    e.extend(global_entries());
+    e
+}
+
+/// Loose hostname check (the recordings show `--quiet` accepted and
+/// `Invalid_Domain!` rejected).
+fn valid_domain(d: &str) -> bool {
+    !d.is_empty()
+        && d.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '*'))
+}
+
+fn modify(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
+    let Some(app) = args.first() else {
+        return no_app(ctx);
+    };
+    let domains = &args[1..];
+    if domains.is_empty() && sub != "domains:clear" {
+        ctx.warn("Please specify a domain name");
+        return 1;
+    }
+    let _lock = match state::lock(&ctx.root, app) {
+        Ok(l) => l,
+        Err(e) => return io_fail(ctx, e),
+    };
+    let mut a = match ctx.load(app) {
+        Ok(a) => a,
+        Err(c) => return c,
+    };
+    if (sub == "domains:add" || sub == "domains:set")
+        && let Some(bad) = domains.iter().find(|d| !valid_domain(d))
+    {
+        ctx.warn(&format!("{bad} is invalid. exiting..."));
+        return 1;
+    }
+    let mut hint = false;
+    match sub {
+        "domains:add" => {
+            for d in domains {
+                if a.domains.contains(d) {
+                    ctx.info1(&format!("Skipping: {d} already added to {app}"));
+                } else {
+                    a.domains.push(d.clone());
+                    ctx.info1(&format!("Added {d} to {app}"));
+                }
+            }
+            hint = true;
+        }
+        "domains:set" => {
+            a.domains.clear();
+            for d in domains {
+                if !a.domains.contains(d) {
+                    a.domains.push(d.clone());
+                }
+            }
+            ctx.info1(&format!("Set {} for {app}", domains.join(" ")));
+            hint = true;
+        }
+        "domains:remove" => {
+            for d in domains {
+                if let Some(i) = a.domains.iter().position(|x| x == d) {
+                    a.domains.remove(i);
+                    ctx.info1(&format!("Removed {d} from {app}"));
+                } else {
+                    ctx.info1(&format!("Skipping: {d} is not a domain of {app}"));
+                }
+            }
+        }
+        _ => {
+            a.domains.clear();
+            ctx.info1(&format!("Cleared domains in {app}"));
+        }
+    }
+    if let Err(e) = state::save(&ctx.root, &a) {
+        return io_fail(ctx, e);
+    }
+    if hint && !a.le_active {
+        ctx.warn("Please run dokku letsencrypt:enable to add https support to the new domain");
+    }
+    ctx.nginx_rebuild(&a);
+    0
+}

@@ -1,0 +1,212 @@
+//! `ps:*` and `git:*` commands: deploy state (deployed / running), scaling and
+//! `git:from-image` "deploys" (any image is accepted; nothing is pulled).
+
+use super::cmd_apps::{io_fail, no_app};
+use super::cmd_deploy::{self, Kind};
+use super::io::Ctx;
+use super::report::{self, JsonKeys, Spec};
+use super::state::{self, App};
+
+const PS: Spec = Spec {
+    prefix: "ps",
+    title: "ps",
+    json: JsonKeys::Both,
+    uppercase: true,
+};
+const GIT: Spec = Spec {
+    prefix: "git",
+    title: "git",
+    json: JsonKeys::Stripped,
+    uppercase: true,
+};
+
+pub fn run(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
+    match sub {
+        "ps:report" => report::run_report(ctx, &PS, args, &ps_entries),
+        "git:report" => report::run_report(ctx, &GIT, args, &git_entries),
+        "ps:scale" => scale(ctx, args),
+        _ => modify(ctx, sub, args),
+    }
+}
+
+fn ps_entries(_ctx: &Ctx, a: &App) -> Vec<(String, String)> {
+    let mut e = report::entries(&[
+        ("deployed", a.deployed.to_string()),
+        ("processes", a.processes().to_string()),
+        ("ps-can-scale", "true".into()),
+        ("ps-computed-dockerfile-start-cmd", String::new()),
+        ("ps-computed-procfile-path", "Procfile".into()),
+        ("ps-computed-restart-policy", "on-failure:10".into()),
+        ("ps-computed-skip-deploy", "false".into()),
+        ("ps-computed-start-cmd", String::new()),
+        ("ps-computed-stop-timeout-seconds", "30".into()),
+        ("ps-dockerfile-start-cmd", String::new()),
+        ("ps-global-procfile-path", String::new()),
+        ("ps-global-restart-policy", String::new()),
+        ("ps-global-skip-deploy", String::new()),
+        ("ps-global-stop-timeout-seconds", String::new()),
+        ("ps-procfile-path", String::new()),
+        ("ps-restart-policy", String::new()),
+        ("ps-skip-deploy", String::new()),
+        ("ps-start-cmd", String::new()),
+        ("ps-stop-timeout-seconds", String::new()),
+        ("restore", "true".into()),
+        ("running", a.running.to_string()),
+    ]);
+    if a.deployed && !a.container_id.is_empty() {
+        let status = if a.running { "running" } else { "exited" };
+        let cid = &a.container_id[..11.min(a.container_id.len())];
+        for i in 1..=a.web_scale.max(1) {
+            e.push((format!("status-web.{i}"), format!("{status} (CID: {cid})")));
+        }
+    }
+    e
+}
+
+fn git_entries(_ctx: &Ctx, a: &App) -> Vec<(String, String)> {
+    let sha = if a.git_sha.is_empty() {
+        "HEAD".to_string()
+    } else {
+        a.git_sha.clone()
+    };
+    report::entries(&[
+        ("git-computed-archive-max-files", "10000".into()),
+        ("git-computed-archive-max-size", "1073741824".into()),
+        ("git-computed-deploy-branch", "master".into()),
+        ("git-computed-keep-git-dir", "false".into()),
+        ("git-deploy-branch", a.deploy_branch.clone()),
+        ("git-global-archive-max-files", String::new()),
+        ("git-global-archive-max-size", String::new()),
+        ("git-global-deploy-branch", String::new()),
+        ("git-global-keep-git-dir", String::new()),
+        ("git-keep-git-dir", String::new()),
+        ("git-last-updated-at", a.git_last_updated_at.clone()),
+        ("git-rev-env-var", "GIT_REV".into()),
+        ("git-sha", sha),
+        ("git-source-image", a.source_image.clone()),
+    ])
+}
+
+fn scale(ctx: &mut Ctx, args: &[String]) -> i32 {
+    let (fmt, rest) = report::take_format(args);
+    let pos: Vec<&String> = rest.iter().filter(|a| !a.starts_with("--")).collect();
+    let Some(app) = pos.first() else {
+        return no_app(ctx);
+    };
+    let _lock = match state::lock(&ctx.root, app) {
+        Ok(l) => l,
+        Err(e) => return io_fail(ctx, e),
+    };
+    let mut a = match ctx.load(app) {
+        Ok(a) => a,
+        Err(c) => return c,
+    };
+    if pos.len() > 1 {
+        for p in &pos[1..] {
+            match p.split_once('=').map(|(t, n)| (t, n.parse::<u32>())) {
+                Some(("web", Ok(n))) => a.web_scale = n,
+                _ => {
+                    ctx.warn(&format!("Invalid process scaling: {p}"));
+                    return 1;
+                }
+            }
+        }
+        if let Err(e) = state::save(&ctx.root, &a) {
+            return io_fail(ctx, e);
+        }
+        ctx.info1(&format!(
+            "Scaling {} processes: {}",
+            a.name,
+            pos[1..]
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+        return 0;
+    }
+    if fmt.as_deref() == Some("json") {
+        ctx.out(&format!(
+            "[{{\"process_type\":\"web\",\"quantity\":{}}}]\n",
+            a.web_scale
+        ));
+        return 0;
+    }
+    if !ctx.quiet {
+        ctx.info1(&format!("Scaling for {}", a.name));
+    }
+    ctx.out(&format!(
+        "proctype: qty\n--------: ---\nweb:  {}\n",
+        a.web_scale
+    ));
+    0
+}
+
+fn fake_sha(app: &str, image: &str, now: u64) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(format!("{app}\0{image}\0{now}\0{}", std::process::id()));
+    hex::encode(h.finalize())[..40].to_string()
+}
+
+fn modify(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
+    let pos: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let Some(app) = pos.first() else {
+        return no_app(ctx);
+    };
+    let _lock = match state::lock(&ctx.root, app) {
+        Ok(l) => l,
+        Err(e) => return io_fail(ctx, e),
+    };
+    let mut a = match ctx.load(app) {
+        Ok(a) => a,
+        Err(c) => return c,
+    };
+    let name = a.name.clone();
+    match sub {
+        "git:from-image" => {
+            let Some(image) = pos.get(1) else {
+                ctx.warn("Please specify a docker image");
+                return 1;
+            };
+            cmd_deploy::deploy(ctx, &mut a, Kind::FromImage(image));
+            a.deploy_source = "docker-image".into();
+            a.deploy_source_metadata = image.to_string();
+            a.source_image = image.to_string();
+            a.deploy_branch = "master".into();
+            a.git_sha = fake_sha(&name, image, ctx.now);
+            a.git_last_updated_at = ctx.now.to_string();
+            a.config.insert("GIT_REV".into(), a.git_sha.clone());
+        }
+        _ if !a.deployed => {
+            ctx.warn(&format!("App {name} has not been deployed"));
+            return 0;
+        }
+        "ps:stop" => {
+            if !ctx.quiet {
+                ctx.info1(&format!("Stopping {name}"));
+            }
+            a.running = false;
+        }
+        "ps:start" if a.running => {
+            ctx.warn(&format!("App {name} already running"));
+            return 0;
+        }
+        "ps:start" => {
+            ctx.warn("App has been detected as not running, releasing");
+            cmd_deploy::deploy(ctx, &mut a, Kind::Start);
+            let quiet = ctx.quiet;
+            ctx.quiet = true;
+            ctx.nginx_rebuild(&a);
+            ctx.quiet = quiet;
+            if !ctx.quiet {
+                ctx.warn(&format!("No web listeners specified for {name}"));
+            }
+        }
+        _ => cmd_deploy::restart_log(ctx, &mut a),
+    }
+    if let Err(e) = state::save(&ctx.root, &a) {
+        return io_fail(ctx, e);
+    }
+    0
+}

@@ -1,0 +1,118 @@
+//! What each command costs on real Dokku, charged when `DOKKU_EMU_COSTS` is set.
+//!
+//! Figures come from `tests/fixtures/dokku-transcripts/TIMINGS.md` (measured on a
+//! real Dokku 0.38.27 host with 41 apps over a multiplexed SSH connection). Bulk
+//! reports are charged as a base plus a per-app cost derived from the 41-app
+//! totals. Entries marked GUESS are not in TIMINGS.md and are conservative
+//! estimates.
+//!
+//! - `DOKKU_EMU_COSTS=real`: sleep the charged time.
+//! - `DOKKU_EMU_COSTS=report`: append `SUBCOMMAND SECONDS` to `ROOT/.costs.log`
+//!   instead of sleeping (for tests and dry benchmark runs).
+//! - `DOKKU_EMU_COST_SCALE`: float multiplier applied to the charged time
+//!   (default 1.0), so a benchmark can shrink wall time and scale figures back.
+//! - Unset: no cost at all.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::state;
+
+/// Base cost of one dokku invocation over an open connection.
+pub const BASE: f64 = 0.05;
+
+/// Seconds real Dokku would spend on this command line.
+pub fn cost(root: &Path, args: &[String]) -> f64 {
+    let sub = args[0].as_str();
+    let rest = &args[1..];
+    let (_, positional) = super::report::take_format(rest);
+    let app = positional
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .filter(|_| !rest.iter().any(|a| a == "--global"));
+    let formatted = rest
+        .iter()
+        .any(|a| a == "--format" || a.starts_with("--format="));
+    let flag = rest
+        .iter()
+        .any(|a| a.starts_with("--") && !a.starts_with("--format") && a != "--global");
+    let n = state::list(root).len() as f64;
+    // (cost for one app, per-app cost of the all-apps form) for the reports.
+    let report = |one: f64, per_app_all: f64, base_all: f64| -> f64 {
+        if app.is_none() {
+            base_all + per_app_all * n
+        } else if flag && !formatted {
+            BASE
+        } else {
+            one
+        }
+    };
+    match sub {
+        "version" | "apps:list" | "apps:exists" => BASE,
+        // 0.11 s for 41 apps.
+        "apps:report" => report(BASE, 0.06 / 41.0, BASE),
+        // 0.08 s for 41 apps.
+        "resource:report" => report(BASE, 0.03 / 41.0, BASE),
+        // 0.17 s for 41 apps.
+        "git:report" => report(BASE, 0.12 / 41.0, BASE),
+        // 2.8 s for 41 apps; single app GUESS 0.1 s.
+        "domains:report" => report(0.1, 2.8 / 41.0, 0.0),
+        // 0.5 s per app; 23 s for 41.
+        "ps:report" => report(0.5, 23.0 / 41.0, 0.0),
+        // 0.15 to 0.8 s per app; 30 s for 41.
+        "ports:report" => report(0.5, 30.0 / 41.0, 0.0),
+        // 1.0 s per app; 42 s for 41.
+        "letsencrypt:report" => report(1.0, 42.0 / 41.0, 0.0),
+        // GUESS: cheap Go reports like apps:report.
+        "proxy:report" | "storage:report" => report(BASE, 0.06 / 41.0, BASE),
+        "nginx:report" | "certs:report" | "network:report" => BASE,
+        "config:export" | "config:get" | "config:keys" | "config:show" | "config" => 0.04,
+        "storage:list" => BASE,
+        // 0.30 s for 41 apps.
+        "letsencrypt:list" => BASE + 0.25 / 41.0 * n,
+        "letsencrypt:active" | "letsencrypt:cron-job" | "ports:list" | "ps:scale" => BASE,
+        "apps:create" => 5.0,
+        "apps:destroy" => 10.0,
+        "domains:add" | "domains:set" | "domains:remove" | "domains:clear" => 3.0,
+        "ports:set" | "ports:add" | "ports:clear" => 3.0,
+        "config:set" | "config:unset" => 0.1,
+        "resource:limit" | "storage:mount" | "storage:unmount" => 0.08,
+        "ps:stop" => match app.and_then(|a| state::load(root, a.as_str())) {
+            Some(a) if a.deployed => 1.7,
+            _ => 0.2,
+        },
+        "ps:start" | "ps:restart" => 20.0,
+        "git:from-image" => 24.0,
+        "letsencrypt:enable" => 8.0,
+        // GUESS: removes the certificate and reloads nginx.
+        "letsencrypt:disable" => 3.0,
+        // GUESS: writes one property.
+        "letsencrypt:set" => 0.1,
+        // GUESS: starts a one-off container and streams an archive.
+        "run" => 2.0,
+        _ => BASE,
+    }
+}
+
+/// Charge the cost of this invocation according to the environment.
+pub fn charge(root: &Path, args: &[String]) {
+    let mode = match std::env::var("DOKKU_EMU_COSTS") {
+        Ok(m) if m == "real" || m == "report" => m,
+        _ => return,
+    };
+    let scale: f64 = std::env::var("DOKKU_EMU_COST_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+        .unwrap_or(1.0);
+    let secs = cost(root, args) * scale;
+    if mode == "real" {
+        std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+    } else if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(root.join(".costs.log"))
+    {
+        let _ = f.write_all(format!("{} {secs:.6}\n", args[0]).as_bytes());
+    }
+}

@@ -1,0 +1,121 @@
+//! Per-invocation context: buffered stdout/stderr, global flags, clock, and the
+//! helpers that print Dokku's standard messages (missing app, nginx rebuild, ...).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use super::state::{self, App};
+
+/// Everything one invocation needs.
+pub struct Ctx {
+    pub root: PathBuf,
+    pub quiet: bool,
+    pub now: u64,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+impl Ctx {
+    pub fn new(root: PathBuf, quiet: bool) -> Ctx {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Ctx {
+            root,
+            quiet,
+            now,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        }
+    }
+
+    pub fn out(&mut self, s: &str) {
+        self.stdout.extend_from_slice(s.as_bytes());
+    }
+
+    pub fn err(&mut self, s: &str) {
+        self.stderr.extend_from_slice(s.as_bytes());
+    }
+
+    /// `-----> msg` on stdout.
+    pub fn info1(&mut self, s: &str) {
+        self.out(&format!("-----> {s}\n"));
+    }
+
+    /// `=====> msg` on stdout.
+    pub fn info2(&mut self, s: &str) {
+        self.out(&format!("=====> {s}\n"));
+    }
+
+    /// Seven-space detail line on stdout.
+    pub fn verbose(&mut self, s: &str) {
+        self.out(&format!("       {s}\n"));
+    }
+
+    /// ` !     msg` on stderr.
+    pub fn warn(&mut self, s: &str) {
+        self.err(&format!(" !     {s}\n"));
+    }
+
+    /// Flush both buffers and return the exit code.
+    pub fn finish(&mut self, code: i32) -> i32 {
+        let mut o = std::io::stdout().lock();
+        let _ = o.write_all(&self.stdout);
+        let _ = o.flush();
+        let mut e = std::io::stderr().lock();
+        let _ = e.write_all(&self.stderr);
+        let _ = e.flush();
+        self.stdout.clear();
+        self.stderr.clear();
+        code
+    }
+
+    /// Flush what is buffered so far (before streaming binary output).
+    pub fn flush_now(&mut self) {
+        self.finish(0);
+    }
+
+    /// Print the "does not exist" error; returns exit code 20.
+    pub fn missing(&mut self, app: &str) -> i32 {
+        self.warn(&format!("App {app} does not exist"));
+        20
+    }
+
+    /// Load an app for reading, or print the missing-app error.
+    pub fn load(&mut self, app: &str) -> Result<App, i32> {
+        match state::load(&self.root, app) {
+            Some(a) => Ok(a),
+            None => Err(self.missing(app)),
+        }
+    }
+
+    /// The nginx rebuild block printed after domain and port changes.
+    pub fn nginx_rebuild(&mut self, app: &App) {
+        let mut domains = app.domains.clone();
+        domains.sort();
+        for d in &domains {
+            self.info1(&format!("Configuring {d}...(using built-in template)"));
+        }
+        let scheme = if app.ssl_enabled() { "https" } else { "http" };
+        self.info1(&format!("Creating {scheme} nginx.conf"));
+        self.verbose("Reloading nginx");
+        if !self.quiet && !app.running {
+            self.warn(&format!("No web listeners specified for {}", app.name));
+        }
+    }
+
+    /// A fresh pseudo container id (64 hex chars).
+    pub fn new_container_id(&self, app: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let mut h = Sha256::new();
+        h.update(app.as_bytes());
+        h.update(nanos.to_le_bytes());
+        h.update(std::process::id().to_le_bytes());
+        hex::encode(h.finalize())
+    }
+}

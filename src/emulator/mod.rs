@@ -1,0 +1,156 @@
+//! `dokku-emu`: an emulator of the subset of the Dokku 0.38.27 CLI that roomctl uses.
+//!
+//! It keeps its state in a directory and reproduces the stdout, stderr and exit codes
+//! recorded from a real host (see `tests/fixtures/dokku-transcripts/`).
+//!
+//! # Invocation
+//! - State root: `--root DIR` as the first arguments, else env `DOKKU_EMU_ROOT`
+//!   (created if missing).
+//! - Forced-command mode: when env `SSH_ORIGINAL_COMMAND` is set, the command line is
+//!   taken from it and parsed like Dokku's `sshcommand` does (see [`args`]); otherwise
+//!   from argv after `--root DIR`.
+//! - Global flags before the subcommand: `--quiet`, `--rm`, `--trace`, `--force`.
+//!
+//! # Environment
+//! - `DOKKU_EMU_COSTS=real` sleeps what real Dokku costs (see [`costs`]);
+//!   `DOKKU_EMU_COSTS=report` appends `SUBCOMMAND SECONDS` to `ROOT/.costs.log`
+//!   instead of sleeping. `DOKKU_EMU_COST_SCALE` multiplies the charged time.
+//! - `DOKKU_EMU_TEST_HOOKS=1` enables the hidden `emu:seed-cert APP EXPIRY_EPOCH`
+//!   command that installs a certificate as if copied in outside Dokku.
+//!
+//! # Faults
+//! See [`faults`]: `ROOT/.faults/<subcommand>` containing `garble`, `exit:N` or
+//! `hang:SECS`.
+//!
+//! # Embedding
+//! The `dokku-emu` binary (for sshd's forced command) and `roomctl dokku-emu`
+//! (for the sandbox) both call [`run`].
+//!
+//! # State layout
+//! See [`state`]: `ROOT/apps/<app>.json` (one file per app, atomic writes),
+//! `ROOT/locks/<app>.lock` (per-app `File::lock`), `ROOT/fs/<host path>` (storage
+//! mount data, left in place by `apps:destroy`).
+
+mod args;
+mod cmd_apps;
+mod cmd_config;
+mod cmd_deploy;
+mod cmd_domains;
+mod cmd_letsencrypt;
+mod cmd_ports;
+mod cmd_ps;
+mod cmd_static;
+mod cmd_storage;
+mod costs;
+mod faults;
+mod io;
+mod report;
+mod sha1;
+mod state;
+mod timefmt;
+
+use std::path::PathBuf;
+
+use io::Ctx;
+
+/// Run one emulated Dokku invocation. `argv` excludes the program name
+/// (e.g. `["--root", "/state"]` in forced-command mode). Usable in-process, e.g.
+/// from `roomctl dokku-emu ...`.
+pub fn run(argv: Vec<String>) -> std::process::ExitCode {
+    let code = run_code(argv);
+    std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn run_code(mut argv: Vec<String>) -> i32 {
+    let mut root: Option<PathBuf> = None;
+    if argv.first().map(String::as_str) == Some("--root") && argv.len() >= 2 {
+        root = Some(PathBuf::from(argv[1].clone()));
+        argv.drain(0..2);
+    } else if let Some(r) = argv.first().and_then(|a| a.strip_prefix("--root=")) {
+        root = Some(PathBuf::from(r));
+        argv.remove(0);
+    }
+    let root = match root.or_else(|| std::env::var_os("DOKKU_EMU_ROOT").map(PathBuf::from)) {
+        Some(r) => r,
+        None => {
+            eprintln!(" !     dokku-emu: no state root (use --root DIR or DOKKU_EMU_ROOT)");
+            return 1;
+        }
+    };
+    if let Err(e) = std::fs::create_dir_all(&root) {
+        eprintln!(" !     dokku-emu: cannot create state root: {e}");
+        return 1;
+    }
+    let words = match std::env::var("SSH_ORIGINAL_COMMAND") {
+        Ok(cmd) => match args::split_original_command(&cmd) {
+            Ok(w) => w,
+            Err(msg) => {
+                eprintln!("{msg}");
+                return 1;
+            }
+        },
+        Err(_) => argv,
+    };
+    let inv = args::parse_globals(words);
+    let mut ctx = Ctx::new(root, inv.quiet);
+    if inv.args.is_empty() {
+        ctx.out(
+            "Usage: dokku [--quiet|--trace|--force] COMMAND <app> [command-specific-options]\n",
+        );
+        return ctx.finish(0);
+    }
+    let sub = inv.args[0].clone();
+    match faults::apply(&ctx.root, &sub) {
+        faults::Outcome::Proceed => {}
+        faults::Outcome::Exit(code, out, err) => {
+            ctx.out(&out);
+            ctx.err(&err);
+            return ctx.finish(code);
+        }
+    }
+    costs::charge(&ctx.root, &inv.args);
+    let code = dispatch(&mut ctx, &sub, &inv.args[1..]);
+    ctx.finish(code)
+}
+
+fn dispatch(ctx: &mut Ctx, sub: &str, rest: &[String]) -> i32 {
+    match sub {
+        "version" => {
+            ctx.out("dokku version 0.38.27\n");
+            0
+        }
+        "apps:list" | "apps:create" | "apps:destroy" | "apps:exists" | "apps:report" | "report" => {
+            cmd_apps::run(ctx, sub, rest)
+        }
+        "config" | "config:set" | "config:unset" | "config:export" | "config:show"
+        | "config:get" | "config:keys" => cmd_config::run(ctx, sub, rest),
+        "domains:add" | "domains:set" | "domains:remove" | "domains:clear" | "domains:report" => {
+            cmd_domains::run(ctx, sub, rest)
+        }
+        "ports:set" | "ports:list" | "ports:report" | "ports:add" | "ports:clear"
+        | "proxy:report" => cmd_ports::run(ctx, sub, rest),
+        "storage:mount" | "storage:unmount" | "storage:list" | "storage:report"
+        | "resource:limit" | "resource:report" | "run" => cmd_storage::run(ctx, sub, rest),
+        "ps:stop" | "ps:start" | "ps:restart" | "ps:report" | "ps:scale" | "git:from-image"
+        | "git:report" => cmd_ps::run(ctx, sub, rest),
+        "letsencrypt:set"
+        | "letsencrypt:enable"
+        | "letsencrypt:disable"
+        | "letsencrypt:active"
+        | "letsencrypt:list"
+        | "letsencrypt:report"
+        | "letsencrypt:cron-job"
+        | "certs:report"
+        | "emu:seed-cert" => cmd_letsencrypt::run(ctx, sub, rest),
+        "nginx:report" | "network:report" => cmd_static::run(ctx, sub, rest),
+        _ => {
+            let mut all = vec![sub.to_string()];
+            all.extend(rest.iter().cloned());
+            ctx.err(&format!(
+                " !     `{}` is not a dokku command.\n !     See `dokku help` for a list of available commands.\n",
+                all.join(" ")
+            ));
+            1
+        }
+    }
+}

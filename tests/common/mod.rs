@@ -1,0 +1,12 @@
+//! Helpers shared by the integration tests. Each test binary uses a subset.
+#![allow(dead_code)]
+
+pub mod fleet;
+pub mod sshd;
+
+use std::path::PathBuf;
+
+/// The `dokku-emu` binary cargo built for this test run.
+pub fn emulator_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_dokku-emu"))
+}
