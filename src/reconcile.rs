@@ -9,8 +9,8 @@ use crate::apply::journal::Journal;
 use crate::apply::report::Report;
 use crate::apply::{ApplyOptions, Shells};
 use crate::desired::Desired;
-use crate::observed::fleet::{ObserveOptions, observe};
 use crate::observed::Observed;
+use crate::observed::fleet::{ObserveOptions, observe};
 use crate::plan::{Plan, plan};
 use std::path::Path;
 use std::sync::Arc;
@@ -61,7 +61,12 @@ impl Reconciler {
     pub async fn apply(&self, force: bool) -> Result<(Plan, Report), GuardError> {
         let (_, p) = self.plan().await;
         guards::check(&p, &self.desired.platform, force)?;
-        let opts = ApplyOptions { retries: self.retries, backoff: self.backoff, journal: self.journal.clone(), backups: self.backups.clone() };
+        let opts = ApplyOptions {
+            retries: self.retries,
+            backoff: self.backoff,
+            journal: self.journal.clone(),
+            backups: self.backups.clone(),
+        };
         let report = crate::apply::apply(&p, &self.shells, opts).await;
         Ok((p, report))
     }

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 /// The recorded stdout of command number `n` in `run`.
 fn stdout(run: &str, n: u32) -> String {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dokku-transcripts").join(run);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/dokku-transcripts")
+        .join(run);
     let prefix = format!("{n:03}-");
     let file = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -23,15 +25,25 @@ fn stdout(run: &str, n: u32) -> String {
 
 #[test]
 fn apps_list_json_parses_empty_and_populated_hosts() {
-    assert!(parse::apps_list(&stdout("nodocker-notty", 3)).unwrap().is_empty());
-    assert_eq!(parse::apps_list(&stdout("nodocker-notty", 8)).unwrap(), ["harness-app", "second-app"]);
+    assert!(
+        parse::apps_list(&stdout("nodocker-notty", 3))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        parse::apps_list(&stdout("nodocker-notty", 8)).unwrap(),
+        ["harness-app", "second-app"]
+    );
 }
 
 #[test]
 fn bulk_apps_report_pairs_lines_with_apps_and_finds_the_deployed_image() {
     let lines = parse::json_lines("apps:report", &stdout("docker-bulk", 4), 2).unwrap();
     let (name, image) = parse::apps_report_line(&lines[0]).unwrap();
-    assert_eq!((name.as_str(), image.as_deref()), ("harness-app", Some("harness/busybox-web:1")));
+    assert_eq!(
+        (name.as_str(), image.as_deref()),
+        ("harness-app", Some("harness/busybox-web:1"))
+    );
     let (name, image) = parse::apps_report_line(&lines[1]).unwrap();
     assert_eq!((name.as_str(), image), ("second-app", None));
 }
@@ -56,15 +68,25 @@ fn config_export_json_keeps_values_exactly() {
     assert_eq!(env["QUOTE"], "it\"s");
     assert_eq!(env["SPACED"], "hello world");
     assert_eq!(env["NEWLINE"], "line1\\nline2");
-    assert!(parse::config_export(&stdout("nodocker-notty", 28)).unwrap().is_empty());
+    assert!(
+        parse::config_export(&stdout("nodocker-notty", 28))
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
 fn single_property_reads_parse_domains_ports_and_running() {
     let d = parse::vhosts(&stdout("nodocker-notty", 44)).unwrap();
-    assert_eq!(d.into_iter().collect::<Vec<_>>(), ["example.com", "harness-app.dokku.me", "www.example.com"]);
+    assert_eq!(
+        d.into_iter().collect::<Vec<_>>(),
+        ["example.com", "harness-app.dokku.me", "www.example.com"]
+    );
     let p = parse::ports_map(&stdout("nodocker-notty", 57)).unwrap();
-    assert_eq!(p.into_iter().collect::<Vec<_>>(), [PortMapping::parse("http:80:8765").unwrap()]);
+    assert_eq!(
+        p.into_iter().collect::<Vec<_>>(),
+        [PortMapping::parse("http:80:8765").unwrap()]
+    );
     assert!(parse::ps_running(&stdout("docker-letsencrypt-seeded", 3)).unwrap());
     assert!(!parse::ps_running(&stdout("nodocker-notty", 86)).unwrap());
 }
@@ -72,7 +94,10 @@ fn single_property_reads_parse_domains_ports_and_running() {
 #[test]
 fn storage_list_json_gives_bind_mounts() {
     let m = parse::storage_list(&stdout("nodocker-notty", 64)).unwrap();
-    assert_eq!(m.into_iter().collect::<Vec<_>>(), [Mount::parse("/var/lib/dokku/data/storage/harness-app:/data").unwrap()]);
+    assert_eq!(
+        m.into_iter().collect::<Vec<_>>(),
+        [Mount::parse("/var/lib/dokku/data/storage/harness-app:/data").unwrap()]
+    );
 }
 
 #[test]
@@ -82,7 +107,11 @@ fn letsencrypt_list_gives_expiry_with_and_without_header() {
     assert_eq!(with, quiet);
     // 2027-02-19 23:19:44 UTC
     assert_eq!(with["harness-app"], 1_803_079_184);
-    assert!(parse::letsencrypt_list(&stdout("nodocker-notty", 79)).unwrap().is_empty());
+    assert!(
+        parse::letsencrypt_list(&stdout("nodocker-notty", 79))
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]

@@ -48,7 +48,10 @@ async fn apply_converges_two_hosts_and_a_second_apply_changes_nothing() {
 async fn hostile_env_values_round_trip_exactly_and_run_nothing() {
     let mut f = spawn_fleet();
     let canary = f.dir.path().join("CANARY");
-    let hostile = format!("a b 'single' \"double\" $(touch {c}) `touch {c}` ;touch {c}; \\ back\nsecond line\ttab", c = canary.display());
+    let hostile = format!(
+        "a b 'single' \"double\" $(touch {c}) `touch {c}` ;touch {c}; \\ back\nsecond line\ttab",
+        c = canary.display()
+    );
     let toml_value = serde_json::to_string(&hostile).unwrap(); // a valid TOML basic string too
     f.set_instances(&format!("[[instance]]\nid = \"acme\"\nhost = \"host-a\"\n[instance.env.backend]\nWELCOME = {toml_value}\n"));
     let (_, report) = f.reconciler().apply(false).await.unwrap();
@@ -67,12 +70,25 @@ async fn unreachable_host_is_unknown_and_the_other_host_proceeds() {
     f.sshd[1].stop();
     f.set_instances(&TWO.replace("tier = \"starter\"", "tier = \"professional\""));
     let (p, report) = f.reconciler().apply(false).await.unwrap();
-    assert!(matches!(&p.hosts["host-b"], HostPlan::Unknown { reason } if reason.contains("connect")), "{}", text(&p));
+    assert!(
+        matches!(&p.hosts["host-b"], HostPlan::Unknown { reason } if reason.contains("connect")),
+        "{}",
+        text(&p)
+    );
     assert!(text(&p).contains("UNKNOWN"));
-    assert_eq!(p.summary().update, 3, "acme on host-a still converges: {}", text(&p));
+    assert_eq!(
+        p.summary().update,
+        3,
+        "acme on host-a still converges: {}",
+        text(&p)
+    );
     assert_eq!(report.failed(), 0);
     assert_eq!(report.unknown.len(), 1);
-    assert_eq!(f.apps(1).len(), 3, "nothing on the unknown host was touched");
+    assert_eq!(
+        f.apps(1).len(),
+        3,
+        "nothing on the unknown host was touched"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -82,7 +98,11 @@ async fn new_instances_are_not_placed_while_a_host_is_unknown() {
     f.set_instances("[[instance]]\nid = \"acme\"\n");
     let (_, p) = f.reconciler().plan().await;
     assert!(!p.has_changes(), "{}", text(&p));
-    assert!(p.notes.iter().any(|n| n.message.contains("unknown")), "{}", text(&p));
+    assert!(
+        p.notes.iter().any(|n| n.message.contains("unknown")),
+        "{}",
+        text(&p)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -94,7 +114,11 @@ async fn garbled_output_makes_the_host_unknown_not_empty() {
     f.edit_platform("enabled = false", "enabled = true");
     f.fault(0, "apps:report", Some("garble"));
     let (_, p) = f.reconciler().plan().await;
-    assert!(matches!(&p.hosts["host-a"], HostPlan::Unknown { .. }), "{}", text(&p));
+    assert!(
+        matches!(&p.hosts["host-a"], HostPlan::Unknown { .. }),
+        "{}",
+        text(&p)
+    );
     // host-b is read fine: its apps are no longer desired, so they are stopped.
     assert!(p.apps().all(|(h, _, _)| h.as_str() == "host-b"));
     assert_eq!(f.apps(0).len(), 3);
@@ -106,9 +130,14 @@ async fn auth_failure_makes_the_host_unknown() {
     f.set_instances(TWO);
     let mut r = f.reconciler();
     let bad = roomctl::ssh::OpensshShell::new(f.sshd[0].target_with_wrong_key("host-a"));
-    r.shells.insert("host-a".parse().unwrap(), std::sync::Arc::new(bad));
+    r.shells
+        .insert("host-a".parse().unwrap(), std::sync::Arc::new(bad));
     let (_, p) = r.plan().await;
-    assert!(matches!(&p.hosts["host-a"], HostPlan::Unknown { reason } if reason.contains("authentication")), "{}", text(&p));
+    assert!(
+        matches!(&p.hosts["host-a"], HostPlan::Unknown { reason } if reason.contains("authentication")),
+        "{}",
+        text(&p)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -117,9 +146,23 @@ async fn a_failed_apply_stops_that_app_only_and_the_next_run_converges() {
     f.set_instances(TWO);
     f.fault(0, "ports:set", Some("exit:1"));
     let (_, report) = f.reconciler().apply(false).await.unwrap();
-    let failed: Vec<&str> = report.rows.iter().filter(|r| matches!(r.outcome, Outcome::Failed { .. })).map(|r| r.app.as_str()).collect();
-    assert_eq!(failed, ["acme-backend", "acme-frontend", "acme-matrix"], "{}", report.table());
-    assert!(report.table().contains("FAILED at ports"), "{}", report.table());
+    let failed: Vec<&str> = report
+        .rows
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Failed { .. }))
+        .map(|r| r.app.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        ["acme-backend", "acme-frontend", "acme-matrix"],
+        "{}",
+        report.table()
+    );
+    assert!(
+        report.table().contains("FAILED at ports"),
+        "{}",
+        report.table()
+    );
     f.fault(0, "ports:set", None);
     let (p, report) = f.reconciler().apply(false).await.unwrap();
     assert_eq!(p.summary().update, 3, "{}", text(&p));
@@ -134,13 +177,30 @@ async fn an_interrupted_create_is_finished_on_the_next_run() {
     f.set_instances("[[instance]]\nid = \"acme\"\nhost = \"host-a\"\n");
     // A previous run journaled the create and died right after apps:create.
     let journal = roomctl::apply::journal::Journal::new(f.state().join("journal"));
-    journal.begin(&"host-a".parse().unwrap(), &"acme-backend".parse().unwrap(), &"acme".parse().unwrap(), &"backend".parse().unwrap()).unwrap();
+    journal
+        .begin(
+            &"host-a".parse().unwrap(),
+            &"acme-backend".parse().unwrap(),
+            &"acme".parse().unwrap(),
+            &"backend".parse().unwrap(),
+        )
+        .unwrap();
     assert_eq!(f.dokku(0, "apps:create acme-backend").code, 0);
     let (p, report) = f.reconciler().apply(false).await.unwrap();
-    assert!(p.apps().any(|(_, a, ap)| a.as_str() == "acme-backend" && ap.change == roomctl::plan::Change::Update), "{}", text(&p));
+    assert!(
+        p.apps()
+            .any(|(_, a, ap)| a.as_str() == "acme-backend"
+                && ap.change == roomctl::plan::Change::Update),
+        "{}",
+        text(&p)
+    );
     assert_eq!(report.failed(), 0, "{}", report.table());
     assert_eq!(f.env(0, "acme-backend")["ROOMCTL_INSTANCE"], "acme");
-    assert!(journal.pending(&"host-a".parse().unwrap(), "acme-backend").is_none());
+    assert!(
+        journal
+            .pending(&"host-a".parse().unwrap(), "acme-backend")
+            .is_none()
+    );
     let (_, p) = f.reconciler().plan().await;
     assert!(!p.has_changes(), "{}", text(&p));
 }
@@ -150,14 +210,26 @@ async fn foreign_apps_are_never_changed_or_destroyed() {
     let mut f = spawn_fleet();
     f.edit_platform("enabled = false", "enabled = true");
     assert_eq!(f.dokku(0, "apps:create acme-backend").code, 0);
-    assert_eq!(f.dokku(0, "config:set --no-restart acme-backend OWNER=someone-else").code, 0);
+    assert_eq!(
+        f.dokku(0, "config:set --no-restart acme-backend OWNER=someone-else")
+            .code,
+        0
+    );
     assert_eq!(f.dokku(0, "apps:create legacy-site").code, 0);
     f.set_instances("[[instance]]\nid = \"acme\"\nhost = \"host-a\"\n");
     let (p, report) = f.reconciler().apply(false).await.unwrap();
-    assert!(p.apps().all(|(_, a, _)| a.as_str() != "acme-backend" && a.as_str() != "legacy-site"), "{}", text(&p));
+    assert!(
+        p.apps()
+            .all(|(_, a, _)| a.as_str() != "acme-backend" && a.as_str() != "legacy-site"),
+        "{}",
+        text(&p)
+    );
     assert!(text(&p).contains("not marked"), "{}", text(&p));
     assert_eq!(report.failed(), 0);
-    assert_eq!(f.env(0, "acme-backend").keys().collect::<Vec<_>>(), ["OWNER"]);
+    assert_eq!(
+        f.env(0, "acme-backend").keys().collect::<Vec<_>>(),
+        ["OWNER"]
+    );
     assert!(f.apps(0).contains(&"legacy-site".to_string()));
 }
 
@@ -183,13 +255,28 @@ async fn a_departed_instance_is_stopped_then_backed_up_and_destroyed_only_when_e
     assert_eq!(report.failed(), 0, "{}", report.table());
     assert!(f.apps(0).is_empty());
     let records = roomctl::apply::backup::BackupStore::new(f.state().join("backups")).records();
-    let backend = records.iter().find(|r| r.app == "acme-backend").expect("backend backup recorded");
+    let backend = records
+        .iter()
+        .find(|r| r.app == "acme-backend")
+        .expect("backend backup recorded");
     let bytes = std::fs::read(&backend.path).unwrap();
     assert_eq!(bytes.len() as u64, backend.size);
-    assert_eq!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)), backend.sha256);
-    let listing = std::process::Command::new("tar").arg("-tzf").arg(&backend.path).output().unwrap();
+    assert_eq!(
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+        backend.sha256
+    );
+    let listing = std::process::Command::new("tar")
+        .arg("-tzf")
+        .arg(&backend.path)
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&listing.stdout).contains("agents.db"));
-    assert!(records.iter().any(|r| r.app == "acme-frontend" && r.path.is_empty()), "no storage is recorded too");
+    assert!(
+        records
+            .iter()
+            .any(|r| r.app == "acme-frontend" && r.path.is_empty()),
+        "no storage is recorded too"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -202,7 +289,11 @@ async fn too_many_destroys_are_refused_without_force() {
     f.edit_platform("enabled = false", "enabled = true");
     let err = f.reconciler().apply(false).await.unwrap_err();
     assert!(err.to_string().contains("--force"), "{err}");
-    assert_eq!(f.apps(0).len() + f.apps(1).len(), 6, "nothing was destroyed");
+    assert_eq!(
+        f.apps(0).len() + f.apps(1).len(),
+        6,
+        "nothing was destroyed"
+    );
     let (_, report) = f.reconciler().apply(true).await.unwrap();
     assert_eq!(report.failed(), 0, "{}", report.table());
     assert!(f.apps(0).is_empty() && f.apps(1).is_empty());
@@ -213,12 +304,20 @@ async fn a_deep_plan_finds_changes_made_by_hand() {
     let mut f = spawn_fleet();
     f.set_instances("[[instance]]\nid = \"acme\"\nhost = \"host-a\"\n");
     f.reconciler().apply(false).await.unwrap();
-    assert_eq!(f.dokku(0, "domains:set acme-backend hijacked.example.com").code, 0);
+    assert_eq!(
+        f.dokku(0, "domains:set acme-backend hijacked.example.com")
+            .code,
+        0
+    );
     let mut r = f.reconciler();
     r.observe.deep = true;
     let (p, report) = r.apply(false).await.unwrap();
     let acts: Vec<&Action> = p.apps().flat_map(|(_, _, a)| &a.actions).collect();
-    assert!(matches!(acts.as_slice(), [Action::Domains { .. }]), "{}", text(&p));
+    assert!(
+        matches!(acts.as_slice(), [Action::Domains { .. }]),
+        "{}",
+        text(&p)
+    );
     assert_eq!(report.failed(), 0);
     let out = f.dokku(0, "domains:report acme-backend --domains-app-vhosts");
     assert!(!out.stdout_text().contains("hijacked"));

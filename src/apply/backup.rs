@@ -61,11 +61,17 @@ pub enum BackupError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
-    move |source| BackupError::Io { path: path.display().to_string(), source }
+    move |source| BackupError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl BackupStore {
@@ -80,16 +86,29 @@ impl BackupStore {
     }
 
     /// Writes `archive` (the tar of `mount`) and records it. Returns the record.
-    pub fn save(&self, host: &HostName, app: &AppName, instance: &InstanceId, mount: &Mount, n: usize, archive: &[u8]) -> Result<BackupRecord, BackupError> {
+    pub fn save(
+        &self,
+        host: &HostName,
+        app: &AppName,
+        instance: &InstanceId,
+        mount: &Mount,
+        n: usize,
+        archive: &[u8],
+    ) -> Result<BackupRecord, BackupError> {
         if archive.len() < 2 || archive[..2] != [0x1f, 0x8b] {
-            return Err(BackupError::NotAnArchive { mount: mount.to_string(), len: archive.len() });
+            return Err(BackupError::NotAnArchive {
+                mount: mount.to_string(),
+                len: archive.len(),
+            });
         }
         let at = now();
         let dir = self.dir.join(host.as_str()).join(app.as_str());
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let path = dir.join(format!("{at}-{n}.tar.gz"));
         let mut f = std::fs::File::create(&path).map_err(io_err(&path))?;
-        f.write_all(archive).and_then(|_| f.sync_all()).map_err(io_err(&path))?;
+        f.write_all(archive)
+            .and_then(|_| f.sync_all())
+            .map_err(io_err(&path))?;
         let rec = BackupRecord {
             host: host.to_string(),
             app: app.to_string(),
@@ -105,7 +124,12 @@ impl BackupStore {
     }
 
     /// Records that `app` had no storage to back up.
-    pub fn save_empty(&self, host: &HostName, app: &AppName, instance: &InstanceId) -> Result<BackupRecord, BackupError> {
+    pub fn save_empty(
+        &self,
+        host: &HostName,
+        app: &AppName,
+        instance: &InstanceId,
+    ) -> Result<BackupRecord, BackupError> {
         let rec = BackupRecord {
             host: host.to_string(),
             app: app.to_string(),
@@ -123,9 +147,15 @@ impl BackupStore {
     fn record(&self, rec: &BackupRecord) -> Result<(), BackupError> {
         std::fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
         let m = self.manifest();
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&m).map_err(io_err(&m))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&m)
+            .map_err(io_err(&m))?;
         let line = serde_json::to_string(rec).expect("record serialises") + "\n";
-        f.write_all(line.as_bytes()).and_then(|_| f.sync_all()).map_err(io_err(&m))
+        f.write_all(line.as_bytes())
+            .and_then(|_| f.sync_all())
+            .map_err(io_err(&m))
     }
 
     /// Every recorded backup.

@@ -15,7 +15,10 @@ pub fn commands(app: &AppName, action: &Action) -> Vec<CommandLine> {
         Action::Config { set, unset } => {
             let mut v = vec![];
             if !set.is_empty() {
-                let vars: BTreeMap<EnvKey, EnvValue> = set.iter().map(|(k, (_, new))| (k.clone(), new.clone())).collect();
+                let vars: BTreeMap<EnvKey, EnvValue> = set
+                    .iter()
+                    .map(|(k, (_, new))| (k.clone(), new.clone()))
+                    .collect();
                 v.push(cmd::config_set(app, &vars));
             }
             if !unset.is_empty() {
@@ -29,11 +32,16 @@ pub fn commands(app: &AppName, action: &Action) -> Vec<CommandLine> {
         Action::Ports { to, .. } => vec![cmd::ports_set(app, to)],
         Action::Mount { mount } => vec![cmd::storage_mount(app, mount)],
         Action::Unmount { mount } => vec![cmd::storage_unmount(app, mount)],
-        Action::Limits { to, .. } if to.memory.is_none() && to.cpu.is_none() => vec![cmd::resource_limit_clear(app)],
+        Action::Limits { to, .. } if to.memory.is_none() && to.cpu.is_none() => {
+            vec![cmd::resource_limit_clear(app)]
+        }
         Action::Limits { to, .. } => vec![cmd::resource_limit(app, to)],
         Action::Deploy { to, .. } => vec![cmd::git_from_image(app, to)],
         Action::EnableTls { email } => match Token::new(email) {
-            Ok(t) => vec![cmd::letsencrypt_set_email(app, &t), cmd::letsencrypt_enable(app)],
+            Ok(t) => vec![
+                cmd::letsencrypt_set_email(app, &t),
+                cmd::letsencrypt_enable(app),
+            ],
             Err(_) => vec![],
         },
         Action::Start => vec![cmd::ps_start(app)],
@@ -41,9 +49,15 @@ pub fn commands(app: &AppName, action: &Action) -> Vec<CommandLine> {
         Action::Stop => vec![cmd::ps_stop(app)],
         Action::Stamp { digest } => {
             let key = EnvKey::parse(marks::APPLIED).expect("mark key is valid");
-            vec![cmd::config_set(app, &BTreeMap::from([(key, EnvValue::plain(digest.clone()))]))]
+            vec![cmd::config_set(
+                app,
+                &BTreeMap::from([(key, EnvValue::plain(digest.clone()))]),
+            )]
         }
-        Action::Backup { mounts } => mounts.iter().map(|m| cmd::backup_tar(app, &m.container_path)).collect(),
+        Action::Backup { mounts } => mounts
+            .iter()
+            .map(|m| cmd::backup_tar(app, &m.container_path))
+            .collect(),
         Action::Destroy => vec![cmd::apps_destroy(app)],
     }
 }
@@ -71,29 +85,66 @@ mod tests {
 
     #[test]
     fn domains_are_set_in_one_command_and_empty_means_clear() {
-        let to: BTreeSet<Fqdn> = ["b.example.com", "a.example.com"].iter().map(|d| Fqdn::parse(d).unwrap()).collect();
+        let to: BTreeSet<Fqdn> = ["b.example.com", "a.example.com"]
+            .iter()
+            .map(|d| Fqdn::parse(d).unwrap())
+            .collect();
         let c = commands(&app(), &Action::Domains { from: None, to });
-        assert_eq!(c.iter().map(|c| c.wire()).collect::<Vec<_>>(), ["domains:set acme-backend a.example.com b.example.com"]);
-        let c = commands(&app(), &Action::Domains { from: None, to: BTreeSet::new() });
+        assert_eq!(
+            c.iter().map(|c| c.wire()).collect::<Vec<_>>(),
+            ["domains:set acme-backend a.example.com b.example.com"]
+        );
+        let c = commands(
+            &app(),
+            &Action::Domains {
+                from: None,
+                to: BTreeSet::new(),
+            },
+        );
         assert_eq!(c[0].wire(), "domains:clear acme-backend");
     }
 
     #[test]
     fn tls_sets_the_email_then_enables() {
-        let c = commands(&app(), &Action::EnableTls { email: "ops@mindroom.chat".into() });
+        let c = commands(
+            &app(),
+            &Action::EnableTls {
+                email: "ops@mindroom.chat".into(),
+            },
+        );
         let w: Vec<String> = c.iter().map(|c| c.wire()).collect();
-        assert_eq!(w, ["letsencrypt:set acme-backend email ops@mindroom.chat", "letsencrypt:enable acme-backend"]);
+        assert_eq!(
+            w,
+            [
+                "letsencrypt:set acme-backend email ops@mindroom.chat",
+                "letsencrypt:enable acme-backend"
+            ]
+        );
     }
 
     #[test]
     fn limits_use_dokku_units() {
-        let to = Limits { memory: Some(MemoryMb(1024)), cpu: Some(crate::domain::Cpu(500)) };
-        assert_eq!(commands(&app(), &Action::Limits { from: None, to })[0].wire(), "resource:limit --memory 1024m --cpu 0.5 acme-backend");
+        let to = Limits {
+            memory: Some(MemoryMb(1024)),
+            cpu: Some(crate::domain::Cpu(500)),
+        };
+        assert_eq!(
+            commands(&app(), &Action::Limits { from: None, to })[0].wire(),
+            "resource:limit --memory 1024m --cpu 0.5 acme-backend"
+        );
     }
 
     #[test]
     fn a_create_that_already_happened_counts_only_on_retry() {
-        assert!(!already_done(&Action::Create, 1, " !     Name is already taken"));
-        assert!(already_done(&Action::Create, 2, " !     Name is already taken"));
+        assert!(!already_done(
+            &Action::Create,
+            1,
+            " !     Name is already taken"
+        ));
+        assert!(already_done(
+            &Action::Create,
+            2,
+            " !     Name is already taken"
+        ));
     }
 }

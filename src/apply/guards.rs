@@ -7,7 +7,9 @@ use crate::plan::{Action, Plan};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GuardError {
     /// More destroys than allowed in one run.
-    #[error("the plan destroys {count} app(s), more than the limit of {limit} per run; review it and re-run with --force")]
+    #[error(
+        "the plan destroys {count} app(s), more than the limit of {limit} per run; review it and re-run with --force"
+    )]
     TooManyDestroys {
         /// Destroys planned.
         count: usize,
@@ -40,7 +42,10 @@ pub fn check(plan: &Plan, platform: &Platform, force: bool) -> Result<(), GuardE
         return Err(GuardError::DestroyDisabled(count));
     }
     if count > platform.max_destroys_per_run && !force {
-        return Err(GuardError::TooManyDestroys { count, limit: platform.max_destroys_per_run });
+        return Err(GuardError::TooManyDestroys {
+            count,
+            limit: platform.max_destroys_per_run,
+        });
     }
     Ok(())
 }

@@ -28,7 +28,13 @@ impl Journal {
     }
 
     /// Records that `app` on `host` is about to be created for `instance`/`role`.
-    pub fn begin(&self, host: &HostName, app: &AppName, instance: &InstanceId, role: &Label) -> io::Result<()> {
+    pub fn begin(
+        &self,
+        host: &HostName,
+        app: &AppName,
+        instance: &InstanceId,
+        role: &Label,
+    ) -> io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         let tmp = self.dir.join(format!(".{host}--{app}.tmp"));
         std::fs::write(&tmp, format!("{instance} {role}\n"))?;

@@ -76,19 +76,48 @@ impl StepError {
 /// Dokku's error text: its ` !     ` lines, else the last stderr line.
 fn dokku_message(out: &Output) -> String {
     let err = out.stderr_text();
-    let bang: Vec<&str> = err.lines().filter_map(|l| l.strip_prefix(" !     ")).map(str::trim).filter(|l| !l.is_empty()).collect();
-    let msg = if bang.is_empty() { err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string() } else { bang.join("; ") };
+    let bang: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix(" !     "))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let msg = if bang.is_empty() {
+        err.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    } else {
+        bang.join("; ")
+    };
     msg.chars().take(300).collect()
 }
 
 /// Runs `c`, retrying transient failures with exponential backoff.
-async fn exec_retrying(shell: &dyn RemoteShell, c: &CommandLine, action: &Action, opts: &ApplyOptions) -> Result<Output, StepError> {
+async fn exec_retrying(
+    shell: &dyn RemoteShell,
+    c: &CommandLine,
+    action: &Action,
+    opts: &ApplyOptions,
+) -> Result<Output, StepError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
         match shell.exec(c).await {
-            Ok(out) if out.code == 0 || commands::already_done(action, attempt, &out.stderr_text()) => return Ok(out),
-            Ok(out) => return Err(StepError::Exit { command: c.shown(), code: out.code, message: dokku_message(&out) }),
+            Ok(out)
+                if out.code == 0 || commands::already_done(action, attempt, &out.stderr_text()) =>
+            {
+                return Ok(out);
+            }
+            Ok(out) => {
+                return Err(StepError::Exit {
+                    command: c.shown(),
+                    code: out.code,
+                    message: dokku_message(&out),
+                });
+            }
             Err(e) if e.is_transient() && attempt <= opts.retries => {
                 tracing::warn!(command = %c, attempt, error = %e, "transient failure, retrying");
                 tokio::time::sleep(opts.backoff * 2u32.saturating_pow(attempt - 1)).await;
@@ -99,32 +128,72 @@ async fn exec_retrying(shell: &dyn RemoteShell, c: &CommandLine, action: &Action
 }
 
 /// Carries out one app's actions in order; stops at the first failure.
-async fn apply_app(shell: Arc<dyn RemoteShell>, host: HostName, app: AppName, p: AppPlan, opts: Arc<ApplyOptions>) -> Row {
+async fn apply_app(
+    shell: Arc<dyn RemoteShell>,
+    host: HostName,
+    app: AppName,
+    p: AppPlan,
+    opts: Arc<ApplyOptions>,
+) -> Row {
     let mut done = 0;
     for action in &p.actions {
         let step = run_action(&*shell, &host, &app, &p, action, &opts).await;
         if let Err(e) = step {
             let what = crate::plan::render::describe(action).join("; ");
             tracing::error!(%host, %app, action = %what, error = %e, "action failed");
-            return Row { host, app, instance: p.instance, change: p.change, outcome: Outcome::Failed { step: what, error: e.to_string(), transient: e.is_transient() }, done };
+            return Row {
+                host,
+                app,
+                instance: p.instance,
+                change: p.change,
+                outcome: Outcome::Failed {
+                    step: what,
+                    error: e.to_string(),
+                    transient: e.is_transient(),
+                },
+                done,
+            };
         }
         done += 1;
     }
     tracing::info!(%host, %app, actions = done, "app converged");
-    Row { host, app, instance: p.instance, change: p.change, outcome: Outcome::Done, done }
+    Row {
+        host,
+        app,
+        instance: p.instance,
+        change: p.change,
+        outcome: Outcome::Done,
+        done,
+    }
 }
 
-async fn run_action(shell: &dyn RemoteShell, host: &HostName, app: &AppName, p: &AppPlan, action: &Action, opts: &ApplyOptions) -> Result<(), StepError> {
+async fn run_action(
+    shell: &dyn RemoteShell,
+    host: &HostName,
+    app: &AppName,
+    p: &AppPlan,
+    action: &Action,
+    opts: &ApplyOptions,
+) -> Result<(), StepError> {
     match action {
-        Action::Create => opts.journal.begin(host, app, &p.instance, &p.role).map_err(StepError::Journal)?,
+        Action::Create => opts
+            .journal
+            .begin(host, app, &p.instance, &p.role)
+            .map_err(StepError::Journal)?,
         Action::Backup { mounts } if mounts.is_empty() => {
             opts.backups.save_empty(host, app, &p.instance)?;
             return Ok(());
         }
         Action::Backup { mounts } => {
-            for (n, (m, c)) in mounts.iter().zip(commands::commands(app, action)).enumerate() {
+            for (n, (m, c)) in mounts
+                .iter()
+                .zip(commands::commands(app, action))
+                .enumerate()
+            {
                 let out = exec_retrying(shell, &c, action, opts).await?;
-                let rec = opts.backups.save(host, app, &p.instance, m, n, &out.stdout)?;
+                let rec = opts
+                    .backups
+                    .save(host, app, &p.instance, m, n, &out.stdout)?;
                 tracing::info!(%host, %app, path = %rec.path, size = rec.size, sha256 = %rec.sha256, "backup recorded");
             }
             return Ok(());
@@ -134,7 +203,8 @@ async fn run_action(shell: &dyn RemoteShell, host: &HostName, app: &AppName, p: 
     for c in commands::commands(app, action) {
         exec_retrying(shell, &c, action, opts).await?;
     }
-    if matches!(action, Action::Config { set, .. } if set.keys().any(|k| k.as_str() == crate::observed::marks::INSTANCE)) {
+    if matches!(action, Action::Config { set, .. } if set.keys().any(|k| k.as_str() == crate::observed::marks::INSTANCE))
+    {
         opts.journal.finish(host, app).map_err(StepError::Journal)?;
     }
     Ok(())
@@ -147,21 +217,43 @@ pub async fn apply(plan: &Plan, shells: &Shells, opts: ApplyOptions) -> Report {
     let mut set = JoinSet::new();
     let mut rows = vec![];
     for (host, hp) in &plan.hosts {
-        let HostPlan::Known { apps } = hp else { continue };
+        let HostPlan::Known { apps } = hp else {
+            continue;
+        };
         let Some(shell) = shells.get(host) else {
             for (app, p) in apps {
-                rows.push(Row { host: host.clone(), app: app.clone(), instance: p.instance.clone(), change: p.change, outcome: Outcome::Failed { step: "connect".into(), error: format!("no shell for host {host}"), transient: false }, done: 0 });
+                rows.push(Row {
+                    host: host.clone(),
+                    app: app.clone(),
+                    instance: p.instance.clone(),
+                    change: p.change,
+                    outcome: Outcome::Failed {
+                        step: "connect".into(),
+                        error: format!("no shell for host {host}"),
+                        transient: false,
+                    },
+                    done: 0,
+                });
             }
             continue;
         };
         for (app, p) in apps {
-            set.spawn(apply_app(shell.clone(), host.clone(), app.clone(), p.clone(), opts.clone()));
+            set.spawn(apply_app(
+                shell.clone(),
+                host.clone(),
+                app.clone(),
+                p.clone(),
+                opts.clone(),
+            ));
         }
     }
     while let Some(r) = set.join_next().await {
         rows.push(r.expect("apply task panicked"));
     }
     rows.sort_by(|a, b| (&a.host, &a.app).cmp(&(&b.host, &b.app)));
-    let unknown = plan.unknown_hosts().map(|(h, r)| (h.clone(), r.to_string())).collect();
+    let unknown = plan
+        .unknown_hosts()
+        .map(|(h, r)| (h.clone(), r.to_string()))
+        .collect();
     Report { rows, unknown }
 }

@@ -51,7 +51,10 @@ pub struct Report {
 impl Report {
     /// Number of apps whose apply failed.
     pub fn failed(&self) -> usize {
-        self.rows.iter().filter(|r| matches!(r.outcome, Outcome::Failed { .. })).count()
+        self.rows
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Failed { .. }))
+            .count()
     }
 
     /// The summary table.
@@ -61,24 +64,70 @@ impl Report {
             out.push_str("Nothing to do.\n");
             return out;
         }
-        let w_host = self.rows.iter().map(|r| r.host.as_str().len()).chain([4]).max().unwrap_or(4);
-        let w_app = self.rows.iter().map(|r| r.app.as_str().len()).chain([3]).max().unwrap_or(3);
-        let _ = writeln!(out, "{:<w_host$}  {:<w_app$}  {:<8}  {:>7}  RESULT", "HOST", "APP", "CHANGE", "ACTIONS");
+        let w_host = self
+            .rows
+            .iter()
+            .map(|r| r.host.as_str().len())
+            .chain([4])
+            .max()
+            .unwrap_or(4);
+        let w_app = self
+            .rows
+            .iter()
+            .map(|r| r.app.as_str().len())
+            .chain([3])
+            .max()
+            .unwrap_or(3);
+        let _ = writeln!(
+            out,
+            "{:<w_host$}  {:<w_app$}  {:<8}  {:>7}  RESULT",
+            "HOST", "APP", "CHANGE", "ACTIONS"
+        );
         for r in &self.rows {
             let change = format!("{:?}", r.change).to_lowercase();
             let result = match &r.outcome {
                 Outcome::Done => "ok".to_string(),
-                Outcome::Failed { step, error, transient } => {
-                    format!("FAILED at {step}: {error}{}", if *transient { " (transient; retries exhausted)" } else { "" })
+                Outcome::Failed {
+                    step,
+                    error,
+                    transient,
+                } => {
+                    format!(
+                        "FAILED at {step}: {error}{}",
+                        if *transient {
+                            " (transient; retries exhausted)"
+                        } else {
+                            ""
+                        }
+                    )
                 }
             };
-            let _ = writeln!(out, "{:<w_host$}  {:<w_app$}  {:<8}  {:>7}  {result}", r.host.as_str(), r.app.as_str(), change, r.done);
+            let _ = writeln!(
+                out,
+                "{:<w_host$}  {:<w_app$}  {:<8}  {:>7}  {result}",
+                r.host.as_str(),
+                r.app.as_str(),
+                change,
+                r.done
+            );
         }
         for (h, why) in &self.unknown {
-            let _ = writeln!(out, "{:<w_host$}  {:<w_app$}  {:<8}  {:>7}  SKIPPED: host unknown ({why})", h.as_str(), "*", "-", 0);
+            let _ = writeln!(
+                out,
+                "{:<w_host$}  {:<w_app$}  {:<8}  {:>7}  SKIPPED: host unknown ({why})",
+                h.as_str(),
+                "*",
+                "-",
+                0
+            );
         }
         let ok = self.rows.len() - self.failed();
-        let _ = writeln!(out, "Applied: {ok} app(s) converged, {} failed, {} host(s) skipped.", self.failed(), self.unknown.len());
+        let _ = writeln!(
+            out,
+            "Applied: {ok} app(s) converged, {} failed, {} host(s) skipped.",
+            self.failed(),
+            self.unknown.len()
+        );
         out
     }
 }

@@ -21,7 +21,10 @@ pub fn shells(desired: &Desired, c: &Connect) -> anyhow::Result<Shells> {
             t.max_sessions = h.max_sessions;
             t.identity_file = c.ssh_key.clone();
             t.known_hosts_file = c.known_hosts.clone();
-            (h.name.clone(), Arc::new(OpensshShell::new(t)) as Arc<dyn crate::ssh::RemoteShell>)
+            (
+                h.name.clone(),
+                Arc::new(OpensshShell::new(t)) as Arc<dyn crate::ssh::RemoteShell>,
+            )
         })
         .collect())
 }

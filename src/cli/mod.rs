@@ -32,13 +32,28 @@ pub struct Cli {
 #[derive(Debug, Args)]
 struct Global {
     /// Desired-state directory.
-    #[arg(long, global = true, env = "ROOMCTL_DESIRED", default_value = "desired-state")]
+    #[arg(
+        long,
+        global = true,
+        env = "ROOMCTL_DESIRED",
+        default_value = "desired-state"
+    )]
     desired: PathBuf,
     /// Templates directory.
-    #[arg(long, global = true, env = "ROOMCTL_TEMPLATES", default_value = "templates")]
+    #[arg(
+        long,
+        global = true,
+        env = "ROOMCTL_TEMPLATES",
+        default_value = "templates"
+    )]
     templates: PathBuf,
     /// Local state: create journal and backups.
-    #[arg(long, global = true, env = "ROOMCTL_STATE_DIR", default_value = ".roomctl")]
+    #[arg(
+        long,
+        global = true,
+        env = "ROOMCTL_STATE_DIR",
+        default_value = ".roomctl"
+    )]
     state_dir: PathBuf,
     /// Log format on stderr.
     #[arg(long, global = true, value_parser = ["text", "json"], default_value = "text")]
@@ -106,8 +121,11 @@ enum Command {
 }
 
 fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ROOMCTL_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ROOMCTL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
@@ -117,13 +135,19 @@ fn init_logging(format: &str) {
 
 /// Loads the desired state. A sandbox without `ROOMCTL_ROOT_SECRET` uses a
 /// fixed, public sandbox secret.
-pub fn load_desired(desired_dir: &std::path::Path, templates: &std::path::Path, sandbox: bool) -> anyhow::Result<desired::Desired> {
+pub fn load_desired(
+    desired_dir: &std::path::Path,
+    templates: &std::path::Path,
+    sandbox: bool,
+) -> anyhow::Result<desired::Desired> {
     let root = match (RootSecret::from_env(), sandbox) {
         (Ok(r), _) => r,
-        (Err(_), true) => RootSecret::new(crate::sandbox::SANDBOX_ROOT_SECRET).expect("sandbox secret is long enough"),
+        (Err(_), true) => RootSecret::new(crate::sandbox::SANDBOX_ROOT_SECRET)
+            .expect("sandbox secret is long enough"),
         (Err(e), false) => return Err(anyhow::anyhow!("{e}")),
     };
-    desired::load(desired_dir, templates, &root).map_err(|e| anyhow::anyhow!("invalid desired state:\n{e}"))
+    desired::load(desired_dir, templates, &root)
+        .map_err(|e| anyhow::anyhow!("invalid desired state:\n{e}"))
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -149,16 +173,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate => {
             let d = load_desired(&g.desired, &g.templates, true)?;
             let apps: usize = d.instances.values().map(|i| i.apps.len()).sum();
-            println!("desired state is valid: {} host(s), {} tier(s), {} instance(s), {apps} app(s)", d.hosts.len(), d.tiers.len(), d.instances.len());
+            println!(
+                "desired state is valid: {} host(s), {} tier(s), {} instance(s), {apps} app(s)",
+                d.hosts.len(),
+                d.tiers.len(),
+                d.instances.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plan { connect, json, detailed_exitcode } => {
+        Command::Plan {
+            connect,
+            json,
+            detailed_exitcode,
+        } => {
             let r = reconciler(g, &connect).await?;
             let (_, p) = r.plan().await;
             if json {
                 println!("{}", render::json(&p));
             } else {
-                print!("{}", render::human(&p, render::Style::new(std::io::stdout().is_terminal())));
+                print!(
+                    "{}",
+                    render::human(&p, render::Style::new(std::io::stdout().is_terminal()))
+                );
             }
             let unknown = p.unknown_hosts().count() > 0;
             Ok(match (detailed_exitcode, unknown, p.has_changes()) {
@@ -167,16 +203,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 _ => ExitCode::SUCCESS,
             })
         }
-        Command::Apply { connect, force, json } => {
+        Command::Apply {
+            connect,
+            force,
+            json,
+        } => {
             let r = reconciler(g, &connect).await?;
             let (p, report) = r.apply(force).await.context("apply refused")?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print!("{}", render::human(&p, render::Style::new(std::io::stdout().is_terminal())));
+                print!(
+                    "{}",
+                    render::human(&p, render::Style::new(std::io::stdout().is_terminal()))
+                );
                 print!("{}", report.table());
             }
-            Ok(if report.failed() > 0 || !report.unknown.is_empty() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if report.failed() > 0 || !report.unknown.is_empty() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Demo { dir } => crate::sandbox::demo(&g.desired, &g.templates, &dir).await,
         Command::DokkuEmu { .. } => unreachable!("handled before the runtime starts"),

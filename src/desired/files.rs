@@ -1,13 +1,13 @@
-//! Loading `platform.toml`, `hosts.toml` and `tiers.toml`.
+//! Loading `platform.toml` and `tiers.toml`, and the helpers all files share.
 //!
 //! Each file is deserialised into raw structs (`deny_unknown_fields`, values
 //! wrapped in [`Spanned`]) and then validated field by field into the model's
 //! newtypes, so every problem names the file, line, column and field. The
 //! format is documented in `desired-state/README.md`.
 
-use super::error::{Location, Problem, Problems, toml_problem};
-use super::model::{HostSpec, Platform, Tier, TlsMode};
-use crate::domain::{Cpu, Fqdn, HostName, ImageRef, Label, MemoryMb, NameError};
+use super::error::{DesiredError, Location, Problem, Problems, toml_problem};
+use super::model::{Platform, Tier, TlsMode};
+use crate::domain::{Cpu, Fqdn, ImageRef, Label, MemoryMb, NameError};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -24,7 +24,7 @@ pub(crate) struct FileText {
 
 impl FileText {
     /// Reads `path`, or records why it cannot be read.
-    pub(crate) fn read(path: &Path) -> Result<Self, Problem> {
+    pub(crate) fn read(path: &Path) -> Result<Self, DesiredError> {
         match std::fs::read_to_string(path) {
             Ok(text) => Ok(Self {
                 path: path.to_path_buf(),
@@ -33,13 +33,14 @@ impl FileText {
             Err(source) => Err(Problem::Io {
                 path: path.to_path_buf(),
                 source,
-            }),
+            }
+            .into()),
         }
     }
 
     /// Deserialises the whole file into `T`.
-    pub(crate) fn parse<T: DeserializeOwned>(&self) -> Result<T, Problem> {
-        toml::from_str(&self.text).map_err(|e| toml_problem(&self.path, &self.text, &e))
+    pub(crate) fn parse<T: DeserializeOwned>(&self) -> Result<T, DesiredError> {
+        toml::from_str(&self.text).map_err(|e| toml_problem(&self.path, &self.text, &e).into())
     }
 
     /// The location of a span's start.
@@ -243,136 +244,8 @@ pub(crate) fn load_platform(
     }
 }
 
-fn one(p: Problem) -> Problems {
-    Problems(vec![p])
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HostsFile {
-    #[serde(default)]
-    host: Vec<Spanned<RawHost>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawHost {
-    name: Spanned<String>,
-    address: Spanned<String>,
-    #[serde(default = "default_port")]
-    port: u16,
-    user: Option<Spanned<String>>,
-    ipv4: Option<Spanned<String>>,
-    ipv6: Option<Spanned<String>>,
-    memory: Spanned<toml::Value>,
-    #[serde(default = "default_max_sessions")]
-    max_sessions: Spanned<usize>,
-}
-
-fn default_port() -> u16 {
-    22
-}
-
-fn default_max_sessions() -> Spanned<usize> {
-    Spanned::new(0..0, 10)
-}
-
-fn check_address(s: &str) -> Result<String, String> {
-    let ok = !s.is_empty()
-        && s.len() <= 253
-        && !s.starts_with(['-', '.'])
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b));
-    if ok {
-        Ok(s.to_string())
-    } else {
-        Err(format!("{s:?} must be a host name or an IP address"))
-    }
-}
-
-fn check_user(s: &str) -> Result<String, String> {
-    let ok = s.len() <= 32
-        && s.bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-".contains(&b));
-    if ok {
-        Ok(s.to_string())
-    } else {
-        Err(format!("{s:?} is not a valid user name"))
-    }
-}
-
-/// Loads `hosts.toml`; host names must be unique.
-pub(crate) fn load_hosts(path: &Path) -> Result<BTreeMap<HostName, HostSpec>, Problems> {
-    let mut p = Problems::default();
-    let file = FileText::read(path).map_err(one)?;
-    let raw: HostsFile = file.parse().map_err(one)?;
-    let mut hosts = BTreeMap::new();
-    let mut lines: BTreeMap<HostName, Location> = BTreeMap::new();
-    for h in &raw.host {
-        let h = h.get_ref();
-        let name = file.check(&mut p, "host.name", &h.name, HostName::parse);
-        let mut string =
-            |field: &str, s: &Spanned<String>, f: fn(&str) -> Result<String, String>| {
-                f(s.get_ref())
-                    .map_err(|m| p.push(file.problem(s, field, m)))
-                    .ok()
-            };
-        let address = string("host.address", &h.address, check_address);
-        let user = match &h.user {
-            Some(u) => string("host.user", u, check_user),
-            None => Some("dokku".to_string()),
-        };
-        let ipv4 = h.ipv4.as_ref().and_then(|s| {
-            s.get_ref()
-                .parse()
-                .map_err(|e| p.push(file.problem(s, "host.ipv4", format!("{e}"))))
-                .ok()
-        });
-        let ipv6 = h.ipv6.as_ref().and_then(|s| {
-            s.get_ref()
-                .parse()
-                .map_err(|e| p.push(file.problem(s, "host.ipv6", format!("{e}"))))
-                .ok()
-        });
-        let memory = memory_value(h.memory.get_ref())
-            .map_err(|m| p.push(file.problem(&h.memory, "host.memory", m)))
-            .ok();
-        if *h.max_sessions.get_ref() == 0 {
-            p.push(file.problem(&h.max_sessions, "host.max_sessions", "must be at least 1"));
-        }
-        let (Some(name), Some(address), Some(user), Some(memory)) = (name, address, user, memory)
-        else {
-            continue;
-        };
-        if let Some(first) = lines.get(&name) {
-            p.push(file.problem(
-                &h.name,
-                "host.name",
-                format!("host `{name}` is already declared at {first}"),
-            ));
-            continue;
-        }
-        lines.insert(name.clone(), file.at(&h.name));
-        let max_sessions = *h.max_sessions.get_ref();
-        let (port, ipv4, ipv6) = (h.port, ipv4, ipv6);
-        hosts.insert(
-            name.clone(),
-            HostSpec {
-                name,
-                address,
-                port,
-                user,
-                ipv4,
-                ipv6,
-                memory,
-                max_sessions,
-            },
-        );
-    }
-    p.finish(hosts).map_err(|e| Problems(e.into_problems()))
+pub(crate) fn one(e: DesiredError) -> Problems {
+    Problems(e.into_problems())
 }
 
 #[derive(Deserialize)]

@@ -56,7 +56,7 @@ impl FileSource {
         }
     }
 
-    fn files(&self) -> Result<Vec<PathBuf>, Problem> {
+    fn files(&self) -> Result<Vec<PathBuf>, DesiredError> {
         let io = |source| Problem::Io {
             path: self.dir.clone(),
             source,
@@ -75,7 +75,7 @@ impl FileSource {
     fn parse_file(&self, file: &FileText, p: &mut Problems, out: &mut Vec<DesiredInstance>) {
         let raw: InstancesFile = match file.parse() {
             Ok(r) => r,
-            Err(e) => return p.push(e),
+            Err(e) => return p.extend(e),
         };
         for inst in &raw.instance {
             let line = file.at(inst).source;
@@ -102,10 +102,10 @@ impl FileSource {
             Some(t) => file.check(p, "instance.tier", t, Label::parse),
             None => Some(self.default_tier.clone()),
         };
-        let pinned_host = match &raw.host {
-            Some(h) => Some(file.check(p, "instance.host", h, HostName::parse)),
-            None => None,
-        };
+        let pinned_host = raw
+            .host
+            .as_ref()
+            .map(|h| file.check(p, "instance.host", h, HostName::parse));
         let mut env = BTreeMap::new();
         for (role, vars) in &raw.env {
             let field = format!("instance.env.{}", role.get_ref());
@@ -169,7 +169,7 @@ impl InstanceSource for FileSource {
         for path in self.files()? {
             match FileText::read(&path) {
                 Ok(file) => self.parse_file(&file, &mut p, &mut out),
-                Err(e) => p.push(e),
+                Err(e) => p.extend(e),
             }
         }
         p.finish(out)

@@ -10,17 +10,20 @@
 //! - [`render`] renders instances without touching files (benchmarks);
 //! - [`RootSecret`] derives the per-instance secrets.
 
+mod apps;
 mod error;
 mod files;
+mod hosts;
 mod instances;
 pub mod model;
 mod render;
 mod secrets;
 mod validate;
 
+pub use apps::looks_sensitive;
 pub use error::{DesiredError, Location, Problem};
 pub use instances::{FileSource, InstanceSource, RESERVED_ENV_PREFIX, is_reserved_env_key};
 pub use model::*;
-pub use render::{Template, looks_sensitive, render};
+pub use render::{Template, render};
 pub use secrets::{ROOT_SECRET_ENV, ROOT_SECRET_MIN_BYTES, RootSecret};
 pub use validate::{load, load_with_sources};

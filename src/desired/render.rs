@@ -6,17 +6,15 @@
 //! [`AppSpec`]s; derived secrets, the instance's extra env and overrides are
 //! merged in Rust afterwards, so arbitrary strings never pass through tera.
 
+use super::apps::{Rendered, build_app, looks_sensitive};
 use super::error::{DesiredError, Location, Problem, Problems, toml_problem};
 use super::instances::{RESERVED_ENV_PREFIX, is_reserved_env_key};
-use super::model::{AppSpec, DesiredInstance, InstanceSpec, Platform, Tier, TlsMode};
+use super::model::{DesiredInstance, InstanceSpec, Platform, Tier, TlsMode};
 use super::secrets::RootSecret;
 use super::validate::{check_collisions, check_ids};
-use crate::domain::{
-    AppName, Cpu, EnvKey, EnvValue, Fqdn, ImageRef, InstanceId, Label, Limits, MemoryMb, Mount,
-    PortMapping,
-};
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use crate::domain::{EnvValue, InstanceId, Label, MemoryMb};
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 const NAME: &str = "instance";
@@ -101,50 +99,6 @@ struct InstanceCtx<'a> {
     subdomain: &'a str,
     tier: &'a str,
     state: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Rendered {
-    #[serde(default)]
-    app: Vec<RawApp>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawApp {
-    role: String,
-    image: String,
-    memory_mb: u32,
-    cpu_millis: Option<u32>,
-    #[serde(default)]
-    domains: Vec<String>,
-    #[serde(default)]
-    ports: Vec<String>,
-    #[serde(default)]
-    storage: Vec<String>,
-    #[serde(default)]
-    tls: bool,
-    #[serde(default)]
-    env: BTreeMap<String, toml::Value>,
-    #[serde(default)]
-    secrets: BTreeMap<String, String>,
-}
-
-/// Whether an extra-env key names a credential; such values are masked.
-pub fn looks_sensitive(key: &str) -> bool {
-    let k = key.to_ascii_uppercase();
-    [
-        "SECRET",
-        "TOKEN",
-        "PASSWORD",
-        "PASSWD",
-        "API_KEY",
-        "PRIVATE_KEY",
-        "CREDENTIAL",
-    ]
-    .iter()
-    .any(|w| k.contains(w))
 }
 
 /// Renders `instances` with the compiled `template`, validates the apps,
@@ -330,92 +284,4 @@ fn render_one(
         memory,
         apps,
     })
-}
-
-/// Validates one rendered app; returns it and the keys of its secrets.
-fn build_app(
-    platform: &Platform,
-    root: &RootSecret,
-    inst: &DesiredInstance,
-    raw: RawApp,
-) -> Result<(AppSpec, BTreeSet<EnvKey>), String> {
-    let role = Label::parse(&raw.role).map_err(|e| format!("app role: {e}"))?;
-    let at = |what: &str| format!("app `{role}`: {what}");
-    let name = AppName::parse(&format!("{}-{role}", inst.id)).map_err(|e| at(&e.to_string()))?;
-    let image = ImageRef::parse(&raw.image).map_err(|e| at(&e.to_string()))?;
-    let memory = (raw.memory_mb > 0)
-        .then_some(MemoryMb(raw.memory_mb))
-        .ok_or_else(|| at("memory_mb must be > 0"))?;
-    let cpu = match raw.cpu_millis {
-        Some(0) => return Err(at("cpu_millis must be > 0")),
-        c => c.map(Cpu),
-    };
-    let domains = collect(&raw.domains, Fqdn::parse).map_err(|e| at(&e))?;
-    let ports = collect(&raw.ports, PortMapping::parse).map_err(|e| at(&e))?;
-    let storage = collect(&raw.storage, Mount::parse).map_err(|e| at(&e))?;
-    let mut env = BTreeMap::new();
-    for (key, value) in &raw.env {
-        let key = env_key(key).map_err(|e| at(&e))?;
-        let text = match value {
-            toml::Value::String(s) => s.clone(),
-            toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => {
-                value.to_string()
-            }
-            other => {
-                return Err(at(&format!(
-                    "env `{key}` must be a string, number or boolean, not {other}"
-                )));
-            }
-        };
-        env.insert(key, EnvValue::plain(text));
-    }
-    let mut secret_keys = BTreeSet::new();
-    for (key, secret_name) in &raw.secrets {
-        let key = env_key(key).map_err(|e| at(&e))?;
-        let secret_name =
-            Label::parse(secret_name).map_err(|e| at(&format!("secret name: {e}")))?;
-        if env.contains_key(&key) {
-            return Err(at(&format!("`{key}` is both in env and in secrets")));
-        }
-        env.insert(key.clone(), root.derive(&inst.id, &secret_name));
-        secret_keys.insert(key);
-    }
-    let tls = raw.tls && platform.tls != TlsMode::Off;
-    let limits = Limits {
-        memory: Some(memory),
-        cpu,
-    };
-    Ok((
-        AppSpec {
-            name,
-            role,
-            image,
-            env,
-            domains,
-            ports,
-            storage,
-            limits,
-            tls,
-        },
-        secret_keys,
-    ))
-}
-
-fn env_key(key: &str) -> Result<EnvKey, String> {
-    if is_reserved_env_key(key) {
-        return Err(format!(
-            "env key `{key}`: the {RESERVED_ENV_PREFIX} prefix is reserved for roomctl"
-        ));
-    }
-    EnvKey::parse(key).map_err(|e| e.to_string())
-}
-
-fn collect<T: Ord, E: std::fmt::Display>(
-    items: &[String],
-    parse: fn(&str) -> Result<T, E>,
-) -> Result<BTreeSet<T>, String> {
-    items
-        .iter()
-        .map(|s| parse(s).map_err(|e| e.to_string()))
-        .collect()
 }

@@ -6,7 +6,8 @@
 //! found: collisions between instances name both declarations.
 
 use super::error::{DesiredError, Problem, Problems};
-use super::files::{load_hosts, load_platform, load_tiers};
+use super::files::{load_platform, load_tiers};
+use super::hosts::load_hosts;
 use super::instances::{FileSource, InstanceSource};
 use super::model::{Desired, DesiredInstance, HostSpec, InstanceSpec, Platform, Source, Tier};
 use super::render::{Template, instance_problem, render};

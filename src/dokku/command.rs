@@ -15,7 +15,9 @@ use std::fmt;
 
 /// A token that failed the safe-alphabet check.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("refusing to send {shown:?} to a remote shell: only A-Z a-z 0-9 and . _ : / @ = + , % - are allowed")]
+#[error(
+    "refusing to send {shown:?} to a remote shell: only A-Z a-z 0-9 and . _ : / @ = + , % - are allowed"
+)]
 pub struct TokenError {
     shown: String,
 }
@@ -27,8 +29,16 @@ pub struct Token(String);
 impl Token {
     /// Checks `s` against the safe alphabet.
     pub fn new(s: &str) -> Result<Self, TokenError> {
-        let ok = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:/@=+,%-".contains(&b));
-        if ok { Ok(Self(s.to_string())) } else { Err(TokenError { shown: s.chars().take(64).collect() }) }
+        let ok = !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._:/@=+,%-".contains(&b));
+        if ok {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(TokenError {
+                shown: s.chars().take(64).collect(),
+            })
+        }
     }
     fn trusted(s: impl Into<String>) -> Self {
         let s = s.into();
@@ -51,7 +61,12 @@ pub struct CommandLine {
 
 impl CommandLine {
     fn new(subcommand: &str) -> Self {
-        Self { global: vec![], subcommand: subcommand.to_string(), args: vec![], shown_args: vec![] }
+        Self {
+            global: vec![],
+            subcommand: subcommand.to_string(),
+            args: vec![],
+            shown_args: vec![],
+        }
     }
     fn arg(mut self, t: impl AsRef<str>) -> Self {
         let t = Token::trusted(t.as_ref());
@@ -73,7 +88,9 @@ impl CommandLine {
     /// safe alphabet. For tests and operator tooling; roomctl's own
     /// commands use the typed constructors below.
     pub fn raw(words: &[&str]) -> Result<Self, TokenError> {
-        let (sub, rest) = words.split_first().ok_or(TokenError { shown: String::new() })?;
+        let (sub, rest) = words.split_first().ok_or(TokenError {
+            shown: String::new(),
+        })?;
         Token::new(sub)?;
         let mut c = Self::new(sub);
         for w in rest {
@@ -130,7 +147,9 @@ pub fn apps_report_all() -> CommandLine {
 }
 /// `resource:report --format json` for every app: one JSON line per app.
 pub fn resource_report_all() -> CommandLine {
-    CommandLine::new("resource:report").arg("--format").arg("json")
+    CommandLine::new("resource:report")
+        .arg("--format")
+        .arg("json")
 }
 /// `letsencrypt:list`: every certificate and its expiry, in one call.
 pub fn letsencrypt_list() -> CommandLine {
@@ -138,11 +157,16 @@ pub fn letsencrypt_list() -> CommandLine {
 }
 /// `config:export --format json APP`.
 pub fn config_export(app: &AppName) -> CommandLine {
-    CommandLine::new("config:export").arg("--format").arg("json").arg(app)
+    CommandLine::new("config:export")
+        .arg("--format")
+        .arg("json")
+        .arg(app)
 }
 /// `domains:report APP --domains-app-vhosts`.
 pub fn domains_vhosts(app: &AppName) -> CommandLine {
-    CommandLine::new("domains:report").arg(app).arg("--domains-app-vhosts")
+    CommandLine::new("domains:report")
+        .arg(app)
+        .arg("--domains-app-vhosts")
 }
 /// `ports:report APP --ports-map`.
 pub fn ports_map(app: &AppName) -> CommandLine {
@@ -150,7 +174,10 @@ pub fn ports_map(app: &AppName) -> CommandLine {
 }
 /// `storage:list APP --format json`.
 pub fn storage_list(app: &AppName) -> CommandLine {
-    CommandLine::new("storage:list").arg(app).arg("--format").arg("json")
+    CommandLine::new("storage:list")
+        .arg(app)
+        .arg("--format")
+        .arg("json")
 }
 /// `ps:report APP --running`.
 pub fn ps_running(app: &AppName) -> CommandLine {
@@ -169,7 +196,10 @@ pub fn apps_destroy(app: &AppName) -> CommandLine {
 /// so that any byte sequence round-trips and none is parsed by the remote.
 /// Sensitive values are masked in [`CommandLine::shown`].
 pub fn config_set(app: &AppName, vars: &BTreeMap<EnvKey, EnvValue>) -> CommandLine {
-    let mut c = CommandLine::new("config:set").arg("--encoded").arg("--no-restart").arg(app);
+    let mut c = CommandLine::new("config:set")
+        .arg("--encoded")
+        .arg("--no-restart")
+        .arg(app);
     for (k, v) in vars {
         let enc = base64::engine::general_purpose::STANDARD.encode(v.expose().as_bytes());
         let shown = format!("{k}={}", v.shown());
@@ -179,11 +209,18 @@ pub fn config_set(app: &AppName, vars: &BTreeMap<EnvKey, EnvValue>) -> CommandLi
 }
 /// `config:unset --no-restart APP K…`.
 pub fn config_unset(app: &AppName, keys: &BTreeSet<EnvKey>) -> CommandLine {
-    keys.iter().fold(CommandLine::new("config:unset").arg("--no-restart").arg(app), |c, k| c.arg(k))
+    keys.iter().fold(
+        CommandLine::new("config:unset")
+            .arg("--no-restart")
+            .arg(app),
+        |c, k| c.arg(k),
+    )
 }
 /// `domains:set APP d…` (replaces the whole list in one nginx reload).
 pub fn domains_set(app: &AppName, domains: &BTreeSet<Fqdn>) -> CommandLine {
-    domains.iter().fold(CommandLine::new("domains:set").arg(app), |c, d| c.arg(d))
+    domains
+        .iter()
+        .fold(CommandLine::new("domains:set").arg(app), |c, d| c.arg(d))
 }
 /// `domains:clear APP`.
 pub fn domains_clear(app: &AppName) -> CommandLine {
@@ -191,7 +228,11 @@ pub fn domains_clear(app: &AppName) -> CommandLine {
 }
 /// `ports:set APP map…` (replaces the whole list).
 pub fn ports_set(app: &AppName, ports: &BTreeSet<PortMapping>) -> CommandLine {
-    ports.iter().fold(CommandLine::new("ports:set").arg(app), |c, p| c.arg(p.to_string()))
+    ports
+        .iter()
+        .fold(CommandLine::new("ports:set").arg(app), |c, p| {
+            c.arg(p.to_string())
+        })
 }
 /// `ports:clear APP`.
 pub fn ports_clear(app: &AppName) -> CommandLine {
@@ -203,11 +244,15 @@ pub fn resource_limit_clear(app: &AppName) -> CommandLine {
 }
 /// `storage:mount APP host:container`.
 pub fn storage_mount(app: &AppName, m: &Mount) -> CommandLine {
-    CommandLine::new("storage:mount").arg(app).arg(m.to_string())
+    CommandLine::new("storage:mount")
+        .arg(app)
+        .arg(m.to_string())
 }
 /// `storage:unmount APP host:container`.
 pub fn storage_unmount(app: &AppName, m: &Mount) -> CommandLine {
-    CommandLine::new("storage:unmount").arg(app).arg(m.to_string())
+    CommandLine::new("storage:unmount")
+        .arg(app)
+        .arg(m.to_string())
 }
 /// `resource:limit [--memory M] [--cpu C] APP`.
 pub fn resource_limit(app: &AppName, l: &Limits) -> CommandLine {
@@ -238,7 +283,10 @@ pub fn ps_restart(app: &AppName) -> CommandLine {
 }
 /// `letsencrypt:set APP email EMAIL`. The caller validates the address.
 pub fn letsencrypt_set_email(app: &AppName, email: &Token) -> CommandLine {
-    CommandLine::new("letsencrypt:set").arg(app).arg("email").arg(&email.0)
+    CommandLine::new("letsencrypt:set")
+        .arg(app)
+        .arg("email")
+        .arg(&email.0)
 }
 /// `letsencrypt:enable APP`.
 pub fn letsencrypt_enable(app: &AppName) -> CommandLine {
@@ -247,7 +295,15 @@ pub fn letsencrypt_enable(app: &AppName) -> CommandLine {
 /// `--rm run APP tar -czf - -C DIR .`: streams a gzipped tar of one
 /// mounted directory, through a throw-away container of the app's image.
 pub fn backup_tar(app: &AppName, container_dir: &str) -> CommandLine {
-    CommandLine::new("run").global("--rm").arg(app).arg("tar").arg("-czf").arg("-").arg("-C").arg(container_dir).arg(".")
+    CommandLine::new("run")
+        .global("--rm")
+        .arg(app)
+        .arg("tar")
+        .arg("-czf")
+        .arg("-")
+        .arg("-C")
+        .arg(container_dir)
+        .arg(".")
 }
 
 #[cfg(test)]
@@ -265,9 +321,15 @@ mod tests {
         let c = config_set(&app(), &vars);
         let wire = c.wire();
         assert!(wire.starts_with("config:set --encoded --no-restart acme-backend X="));
-        assert!(wire.bytes().all(|b| b.is_ascii_alphanumeric() || b" ._:/@=+,%-".contains(&b)), "{wire}");
+        assert!(
+            wire.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b" ._:/@=+,%-".contains(&b)),
+            "{wire}"
+        );
         let enc = wire.rsplit_once("X=").unwrap().1;
-        let dec = base64::engine::general_purpose::STANDARD.decode(enc).unwrap();
+        let dec = base64::engine::general_purpose::STANDARD
+            .decode(enc)
+            .unwrap();
         assert_eq!(String::from_utf8(dec).unwrap(), hostile);
     }
 
@@ -275,20 +337,31 @@ mod tests {
     fn secrets_are_masked_in_the_shown_line_only() {
         let vars = BTreeMap::from([(EnvKey::parse("S").unwrap(), EnvValue::secret("hunter2"))]);
         let c = config_set(&app(), &vars);
-        assert_eq!(c.shown(), "config:set --encoded --no-restart acme-backend S=(sensitive)");
+        assert_eq!(
+            c.shown(),
+            "config:set --encoded --no-restart acme-backend S=(sensitive)"
+        );
         assert!(!c.wire().contains("hunter2") && !c.shown().contains("hunter2"));
     }
 
     #[test]
     fn raw_words_outside_the_safe_alphabet_are_refused() {
-        for bad in ["a b", "$(x)", "`x`", "a;b", "a|b", "a'b", "a\"b", "a\nb", "*", ""] {
+        for bad in [
+            "a b", "$(x)", "`x`", "a;b", "a|b", "a'b", "a\"b", "a\nb", "*", "",
+        ] {
             assert!(CommandLine::raw(&["apps:create", bad]).is_err(), "{bad:?}");
         }
-        assert_eq!(CommandLine::raw(&["apps:list"]).unwrap().wire(), "apps:list");
+        assert_eq!(
+            CommandLine::raw(&["apps:list"]).unwrap().wire(),
+            "apps:list"
+        );
     }
 
     #[test]
     fn global_flags_go_before_the_subcommand() {
-        assert_eq!(backup_tar(&app(), "/data").wire(), "--rm run acme-backend tar -czf - -C /data .");
+        assert_eq!(
+            backup_tar(&app(), "/data").wire(),
+            "--rm run acme-backend tar -czf - -C /data ."
+        );
     }
 }

@@ -20,7 +20,10 @@ pub struct ParseError {
 }
 
 fn perr(command: &'static str, detail: impl Into<String>) -> ParseError {
-    ParseError { command, detail: detail.into() }
+    ParseError {
+        command,
+        detail: detail.into(),
+    }
 }
 
 /// `apps:list --format json`: a JSON array of app names.
@@ -30,14 +33,27 @@ pub fn apps_list(stdout: &str) -> Result<Vec<String>, ParseError> {
 
 /// A bulk `X:report --format json`: one flat JSON object per line, one line
 /// per app, in `apps:list` order. The line count must equal `expected`.
-pub fn json_lines(command: &'static str, stdout: &str, expected: usize) -> Result<Vec<Map<String, Value>>, ParseError> {
+pub fn json_lines(
+    command: &'static str,
+    stdout: &str,
+    expected: usize,
+) -> Result<Vec<Map<String, Value>>, ParseError> {
     let objs: Vec<Map<String, Value>> = stdout
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str::<Map<String, Value>>(l).map_err(|e| perr(command, format!("line is not a JSON object: {e}"))))
+        .map(|l| {
+            serde_json::from_str::<Map<String, Value>>(l)
+                .map_err(|e| perr(command, format!("line is not a JSON object: {e}")))
+        })
         .collect::<Result<_, _>>()?;
     if objs.len() != expected {
-        return Err(perr(command, format!("{} lines for {expected} apps (apps changed during the read?)", objs.len())));
+        return Err(perr(
+            command,
+            format!(
+                "{} lines for {expected} apps (apps changed during the read?)",
+                objs.len()
+            ),
+        ));
     }
     Ok(objs)
 }
@@ -51,7 +67,10 @@ fn field<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
 pub fn apps_report_line(obj: &Map<String, Value>) -> Result<(String, Option<String>), ParseError> {
     let dir = field(obj, "dir").ok_or_else(|| perr("apps:report", "no dir field"))?;
     let name = dir.rsplit('/').next().unwrap_or_default().to_string();
-    let image = match (field(obj, "deploy-source"), field(obj, "deploy-source-metadata")) {
+    let image = match (
+        field(obj, "deploy-source"),
+        field(obj, "deploy-source-metadata"),
+    ) {
         (Some("docker-image"), Some(img)) if !img.is_empty() => Some(img.to_string()),
         _ => None,
     };
@@ -73,7 +92,12 @@ pub fn resource_report_line(obj: &Map<String, Value>) -> Result<Limits, ParseErr
 
 /// `config:export --format json APP`: the app's env, values as stored.
 pub fn config_export(stdout: &str) -> Result<BTreeMap<String, String>, ParseError> {
-    serde_json::from_str(stdout.trim()).map_err(|e| perr("config:export", format!("not a JSON object of strings: {}", e.classify_name())))
+    serde_json::from_str(stdout.trim()).map_err(|e| {
+        perr(
+            "config:export",
+            format!("not a JSON object of strings: {}", e.classify_name()),
+        )
+    })
 }
 
 trait Classify {
@@ -111,10 +135,14 @@ pub fn storage_list(stdout: &str) -> Result<BTreeSet<Mount>, ParseError> {
         host_path: String,
         container_path: String,
     }
-    let entries: Vec<Entry> = serde_json::from_str(stdout.trim()).map_err(|e| perr("storage:list", e.to_string()))?;
+    let entries: Vec<Entry> =
+        serde_json::from_str(stdout.trim()).map_err(|e| perr("storage:list", e.to_string()))?;
     entries
         .into_iter()
-        .map(|e| Mount::new(&e.host_path, &e.container_path).map_err(|e| perr("storage:list", e.to_string())))
+        .map(|e| {
+            Mount::new(&e.host_path, &e.container_path)
+                .map_err(|e| perr("storage:list", e.to_string()))
+        })
         .collect()
 }
 
@@ -123,7 +151,13 @@ pub fn ps_running(stdout: &str) -> Result<bool, ParseError> {
     match single_line("ps:report", stdout)? {
         "true" => Ok(true),
         "false" => Ok(false),
-        other => Err(perr("ps:report", format!("expected true or false, got {:?}", other.chars().take(40).collect::<String>()))),
+        other => Err(perr(
+            "ps:report",
+            format!(
+                "expected true or false, got {:?}",
+                other.chars().take(40).collect::<String>()
+            ),
+        )),
     }
 }
 
@@ -147,7 +181,8 @@ pub fn letsencrypt_list(stdout: &str) -> Result<BTreeMap<String, i64>, ParseErro
         let (Some(app), Some(date), Some(time)) = (words.next(), words.next(), words.next()) else {
             return Err(perr("letsencrypt:list", "row without app, date and time"));
         };
-        let at = parse_utc(date, time).ok_or_else(|| perr("letsencrypt:list", format!("bad expiry {date} {time}")))?;
+        let at = parse_utc(date, time)
+            .ok_or_else(|| perr("letsencrypt:list", format!("bad expiry {date} {time}")))?;
         out.insert(app.to_string(), at);
     }
     Ok(out)
@@ -155,9 +190,17 @@ pub fn letsencrypt_list(stdout: &str) -> Result<BTreeMap<String, i64>, ParseErro
 
 /// Parses `YYYY-MM-DD` and `HH:MM:SS` (UTC) into Unix seconds.
 fn parse_utc(date: &str, time: &str) -> Option<i64> {
-    let d: Vec<i64> = date.split('-').map(|p| p.parse().ok()).collect::<Option<_>>()?;
-    let t: Vec<i64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
-    let ([y, m, day], [hh, mm, ss]) = (d.as_slice(), t.as_slice()) else { return None };
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let t: Vec<i64> = time
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let ([y, m, day], [hh, mm, ss]) = (d.as_slice(), t.as_slice()) else {
+        return None;
+    };
     if !(1..=12).contains(m) || !(1..=31).contains(day) || *hh > 23 || *mm > 59 || *ss > 60 {
         return None;
     }

@@ -16,7 +16,11 @@ pub struct NameError {
 }
 
 fn err(kind: &'static str, value: &str, reason: &'static str) -> NameError {
-    NameError { kind, value: value.to_string(), reason }
+    NameError {
+        kind,
+        value: value.to_string(),
+        reason,
+    }
 }
 
 /// Checks one DNS label (RFC 1123, lowercase only).
@@ -27,7 +31,10 @@ fn check_label(kind: &'static str, s: &str, max: usize) -> Result<(), NameError>
     if s.len() > max {
         return Err(err(kind, s, "is too long"));
     }
-    if !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
         return Err(err(kind, s, "may contain only a-z, 0-9 and '-'"));
     }
     if s.starts_with('-') || s.ends_with('-') {
@@ -158,7 +165,10 @@ impl Fqdn {
         for l in &labels {
             check_label("domain", l, 63).map_err(|e| err("domain", s, e.reason))?;
         }
-        if labels.last().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
+        if labels
+            .last()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+        {
             return Err(err("domain", s, "must not end in a numeric label"));
         }
         Ok(Self(s.to_string()))
@@ -172,8 +182,12 @@ string_newtype!(
 impl EnvKey {
     /// Parses an env key.
     pub fn parse(s: &str) -> Result<Self, NameError> {
-        let ok_first = s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
-        if !ok_first || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        let ok_first = s
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+        if !ok_first || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
             return Err(err("env key", s, "must match [A-Za-z_][A-Za-z0-9_]*"));
         }
         Ok(Self(s.to_string()))
@@ -191,7 +205,10 @@ impl ImageRef {
         if s.is_empty() || s.len() > 255 {
             return Err(err("image", s, "must be 1 to 255 characters"));
         }
-        if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._/:@-".contains(&b)) {
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._/:@-".contains(&b))
+        {
             return Err(err("image", s, "may contain only A-Z a-z 0-9 . _ / : @ -"));
         }
         if !s.as_bytes()[0].is_ascii_alphanumeric() {
@@ -207,7 +224,16 @@ mod tests {
 
     #[test]
     fn app_names_that_dokku_rejects_are_refused() {
-        for bad in ["", "Upper", "under_score", "colon:x", "-lead", "trail-", "1digit", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "Upper",
+            "under_score",
+            "colon:x",
+            "-lead",
+            "trail-",
+            "1digit",
+            &"a".repeat(64),
+        ] {
             assert!(AppName::parse(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(AppName::parse("acme-backend").is_ok());
@@ -215,7 +241,16 @@ mod tests {
 
     #[test]
     fn domains_need_valid_labels_and_two_parts() {
-        for bad in ["localhost", "a..b", "-a.com", "a-.com", "UP.com", "a_b.com", "x.123", "a b.com"] {
+        for bad in [
+            "localhost",
+            "a..b",
+            "-a.com",
+            "a-.com",
+            "UP.com",
+            "a_b.com",
+            "x.123",
+            "a b.com",
+        ] {
             assert!(Fqdn::parse(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(Fqdn::parse("api.acme.mindroom.chat").is_ok());

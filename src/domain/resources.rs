@@ -5,7 +5,11 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 fn err(kind: &'static str, value: &str, reason: &'static str) -> NameError {
-    NameError { kind, value: value.to_string(), reason }
+    NameError {
+        kind,
+        value: value.to_string(),
+        reason,
+    }
 }
 
 /// The proxy scheme of a Dokku port mapping.
@@ -43,7 +47,11 @@ impl PortMapping {
         };
         let port = |p: &str| p.parse::<u16>().ok().filter(|p| *p > 0);
         match (port(host), port(container)) {
-            (Some(host), Some(container)) => Ok(Self { scheme, host, container }),
+            (Some(host), Some(container)) => Ok(Self {
+                scheme,
+                host,
+                container,
+            }),
             _ => Err(err("port mapping", s, "ports must be 1 to 65535")),
         }
     }
@@ -73,9 +81,16 @@ impl<'de> Deserialize<'de> for PortMapping {
 /// Checks an absolute path safe to pass as one command-line token.
 fn check_path(s: &str) -> Result<(), NameError> {
     if !s.starts_with('/') || s.len() > 1024 {
-        return Err(err("path", s, "must be absolute and at most 1024 characters"));
+        return Err(err(
+            "path",
+            s,
+            "must be absolute and at most 1024 characters",
+        ));
     }
-    if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._/-".contains(&b)) {
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._/-".contains(&b))
+    {
         return Err(err("path", s, "may contain only A-Z a-z 0-9 . _ / -"));
     }
     if s.split('/').any(|c| c == ".." || c == ".") || s.contains("//") {
@@ -98,7 +113,10 @@ impl Mount {
     pub fn new(host_path: &str, container_path: &str) -> Result<Self, NameError> {
         check_path(host_path)?;
         check_path(container_path)?;
-        Ok(Self { host_path: host_path.to_string(), container_path: container_path.to_string() })
+        Ok(Self {
+            host_path: host_path.to_string(),
+            container_path: container_path.to_string(),
+        })
     }
 
     /// Parses `host-dir:container-dir`.
@@ -122,7 +140,9 @@ impl Serialize for Mount {
 }
 
 /// A memory size in MiB, written for Dokku as `512m`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(transparent)]
 pub struct MemoryMb(pub u32);
 
@@ -136,7 +156,9 @@ impl MemoryMb {
             Some(n) => (n, 1024),
             None => (lower.as_str(), 1024),
         };
-        let n: u64 = num.parse().map_err(|_| err("memory", s, "must be a number with m or g"))?;
+        let n: u64 = num
+            .parse()
+            .map_err(|_| err("memory", s, "must be a number with m or g"))?;
         let mib = n * mult_kib / 1024;
         if mib == 0 || mib > u32::MAX as u64 {
             return Err(err("memory", s, "must be between 1m and 4096t"));
@@ -151,7 +173,9 @@ impl fmt::Display for MemoryMb {
 }
 
 /// A CPU limit in thousandths of a core, written for Dokku as `0.5`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(transparent)]
 pub struct Cpu(pub u32);
 
@@ -164,7 +188,11 @@ impl Cpu {
             && frac.len() <= 3
             && frac.bytes().all(|b| b.is_ascii_digit());
         if !ok {
-            return Err(err("cpu", s, "must be a decimal such as 0.5 (at most 3 decimals)"));
+            return Err(err(
+                "cpu",
+                s,
+                "must be a decimal such as 0.5 (at most 3 decimals)",
+            ));
         }
         let int: u32 = int.parse().map_err(|_| err("cpu", s, "is too large"))?;
         let frac: u32 = format!("{frac:0<3}").parse().unwrap_or(0);
@@ -205,7 +233,9 @@ impl fmt::Display for Limits {
 }
 
 /// Whether an instance (and so each of its apps) should run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum RunState {
     /// Deployed and running.
@@ -232,7 +262,13 @@ mod tests {
     fn port_mappings_round_trip_through_dokku_syntax() {
         let p = PortMapping::parse("http:80:8765").unwrap();
         assert_eq!(p.to_string(), "http:80:8765");
-        for bad in ["http:80", "ftp:1:2", "http:0:1", "http:80:x", "http:80:8765:1"] {
+        for bad in [
+            "http:80",
+            "ftp:1:2",
+            "http:0:1",
+            "http:80:x",
+            "http:80:8765:1",
+        ] {
             assert!(PortMapping::parse(bad).is_err(), "{bad}");
         }
     }
@@ -246,7 +282,9 @@ mod tests {
         assert_eq!(Cpu::parse("0.5").unwrap().to_string(), "0.5");
         assert_eq!(Cpu::parse("2").unwrap().to_string(), "2");
         assert_eq!(Cpu::parse("1.25").unwrap(), Cpu(1250));
-        assert!(Cpu::parse("0").is_err() && Cpu::parse("1.2345").is_err() && Cpu::parse("-1").is_err());
+        assert!(
+            Cpu::parse("0").is_err() && Cpu::parse("1.2345").is_err() && Cpu::parse("-1").is_err()
+        );
     }
 
     #[test]

@@ -18,12 +18,18 @@ pub struct EnvValue {
 impl EnvValue {
     /// A value that may be shown.
     pub fn plain(value: impl Into<String>) -> Self {
-        Self { value: value.into(), sensitive: false }
+        Self {
+            value: value.into(),
+            sensitive: false,
+        }
     }
 
     /// A value that must never be shown.
     pub fn secret(value: impl Into<String>) -> Self {
-        Self { value: value.into(), sensitive: true }
+        Self {
+            value: value.into(),
+            sensitive: true,
+        }
     }
 
     /// Whether the value is sensitive.

@@ -23,7 +23,11 @@ pub struct ObserveOptions {
 
 impl Default for ObserveOptions {
     fn default() -> Self {
-        Self { deep: false, attempts: 3, backoff: Duration::from_millis(200) }
+        Self {
+            deep: false,
+            attempts: 3,
+            backoff: Duration::from_millis(200),
+        }
     }
 }
 
@@ -56,7 +60,13 @@ fn adopt_interrupted(host: &HostName, state: &mut HostState, journal: &Journal) 
     }
 }
 
-async fn observe_host(desired: Arc<Desired>, host: HostName, shell: Arc<dyn crate::ssh::RemoteShell>, journal: Journal, opts: ObserveOptions) -> HostObservation {
+async fn observe_host(
+    desired: Arc<Desired>,
+    host: HostName,
+    shell: Arc<dyn crate::ssh::RemoteShell>,
+    journal: Journal,
+    opts: ObserveOptions,
+) -> HostObservation {
     let result = async {
         let mut state = retrying(&opts, || read_host(shell.clone())).await?;
         adopt_interrupted(&host, &mut state, &journal);
@@ -76,26 +86,44 @@ async fn observe_host(desired: Arc<Desired>, host: HostName, shell: Arc<dyn crat
         Ok(state) => HostObservation::Known(state),
         Err(e) => {
             tracing::warn!(%host, error = %e, "host unknown this run");
-            HostObservation::Unknown { reason: e.to_string() }
+            HostObservation::Unknown {
+                reason: e.to_string(),
+            }
         }
     }
 }
 
 /// Observes every host of `desired`. A host without a shell, or one that
 /// cannot be read in full, is [`HostObservation::Unknown`].
-pub async fn observe(desired: &Arc<Desired>, shells: &Shells, journal: &Journal, opts: &ObserveOptions) -> Observed {
+pub async fn observe(
+    desired: &Arc<Desired>,
+    shells: &Shells,
+    journal: &Journal,
+    opts: &ObserveOptions,
+) -> Observed {
     let mut set = JoinSet::new();
     let mut observed = Observed::default();
     for host in desired.hosts.keys() {
         match shells.get(host) {
             Some(shell) => {
                 set.spawn({
-                    let (d, h, s, j, o) = (desired.clone(), host.clone(), shell.clone(), journal.clone(), opts.clone());
+                    let (d, h, s, j, o) = (
+                        desired.clone(),
+                        host.clone(),
+                        shell.clone(),
+                        journal.clone(),
+                        opts.clone(),
+                    );
                     async move { (h.clone(), observe_host(d, h, s, j, o).await) }
                 });
             }
             None => {
-                observed.hosts.insert(host.clone(), HostObservation::Unknown { reason: "no connection configured".into() });
+                observed.hosts.insert(
+                    host.clone(),
+                    HostObservation::Unknown {
+                        reason: "no connection configured".into(),
+                    },
+                );
             }
         }
     }

@@ -4,9 +4,9 @@
 //! facts allow (see its docs for the exact command budget). A host that
 //! cannot be read completely is [`HostObservation::Unknown`]: never empty.
 
+pub mod fleet;
 pub mod marks;
 mod model;
-pub mod fleet;
 pub mod read;
 
 pub use model::*;

@@ -62,13 +62,31 @@ impl ReadError {
 }
 
 async fn run(shell: &dyn RemoteShell, c: CommandLine) -> Result<String, ReadError> {
-    let Output { stdout, stderr, code } = shell.exec(&c).await?;
+    let Output {
+        stdout,
+        stderr,
+        code,
+    } = shell.exec(&c).await?;
     if code != 0 {
         let stderr = String::from_utf8_lossy(&stderr);
-        let first = stderr.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
-        return Err(ReadError::Exit { command: c.shown(), code, stderr: first.chars().take(200).collect() });
+        let first = stderr
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("");
+        return Err(ReadError::Exit {
+            command: c.shown(),
+            code,
+            stderr: first.chars().take(200).collect(),
+        });
     }
-    String::from_utf8(stdout).map_err(|_| parse::ParseError { command: "dokku", detail: "output is not UTF-8".into() }.into())
+    String::from_utf8(stdout).map_err(|_| {
+        parse::ParseError {
+            command: "dokku",
+            detail: "output is not UTF-8".into(),
+        }
+        .into()
+    })
 }
 
 /// Reads every app on the host: names, images, limits, certificates, env
@@ -90,18 +108,31 @@ pub async fn read_host(shell: Arc<dyn RemoteShell>) -> Result<HostState, ReadErr
     for (i, name) in names.iter().enumerate() {
         let (reported, image) = parse::apps_report_line(&reports[i])?;
         if &reported != name {
-            return Err(parse::ParseError { command: "apps:report", detail: "apps changed during the read".into() }.into());
+            return Err(parse::ParseError {
+                command: "apps:report",
+                detail: "apps changed during the read".into(),
+            }
+            .into());
         }
         let limits = parse::resource_report_line(&resources[i])?;
         let env = envs.get(name).cloned().unwrap_or_default();
-        apps.insert(name.clone(), observed_app(env, image, limits, certs.get(name).copied()));
+        apps.insert(
+            name.clone(),
+            observed_app(env, image, limits, certs.get(name).copied()),
+        );
     }
     Ok(HostState { apps })
 }
 
-fn observed_app(env: BTreeMap<String, String>, image: Option<String>, limits: crate::domain::Limits, tls_expires: Option<i64>) -> ObservedApp {
+fn observed_app(
+    env: BTreeMap<String, String>,
+    image: Option<String>,
+    limits: crate::domain::Limits,
+    tls_expires: Option<i64>,
+) -> ObservedApp {
     let owner = match (
-        env.get(marks::INSTANCE).and_then(|v| InstanceId::parse(v).ok()),
+        env.get(marks::INSTANCE)
+            .and_then(|v| InstanceId::parse(v).ok()),
         env.get(marks::ROLE).and_then(|v| Label::parse(v).ok()),
     ) {
         (Some(instance), Some(role)) => Owner::Roomctl { instance, role },
@@ -109,11 +140,20 @@ fn observed_app(env: BTreeMap<String, String>, image: Option<String>, limits: cr
     };
     let managed_keys = env
         .get(marks::KEYS)
-        .map(|k| k.split(',').filter(|k| !k.is_empty()).map(str::to_string).collect())
+        .map(|k| {
+            k.split(',')
+                .filter(|k| !k.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     let applied = env.get(marks::APPLIED).cloned();
     // A foreign app's env is none of our business: keep only whether it had any.
-    let env = if owner == Owner::Foreign { env.into_iter().filter(|(k, _)| marks::is_mark(k)).collect() } else { env };
+    let env = if owner == Owner::Foreign {
+        env.into_iter().filter(|(k, _)| marks::is_mark(k)).collect()
+    } else {
+        env
+    };
     ObservedApp {
         owner,
         env,
@@ -126,7 +166,10 @@ fn observed_app(env: BTreeMap<String, String>, image: Option<String>, limits: cr
     }
 }
 
-async fn read_envs(shell: &Arc<dyn RemoteShell>, names: &[String]) -> Result<BTreeMap<String, BTreeMap<String, String>>, ReadError> {
+async fn read_envs(
+    shell: &Arc<dyn RemoteShell>,
+    names: &[String],
+) -> Result<BTreeMap<String, BTreeMap<String, String>>, ReadError> {
     let mut set = JoinSet::new();
     for name in names {
         let shell = shell.clone();
@@ -148,12 +191,21 @@ async fn read_envs(shell: &Arc<dyn RemoteShell>, names: &[String]) -> Result<BTr
 /// Names come from `apps:list`; anything Dokku listed that is not a valid
 /// Dokku name (and so not a safe token) fails the read.
 fn app_arg(name: &str) -> Result<crate::domain::AppName, ReadError> {
-    crate::domain::AppName::listed(name).map_err(|e| parse::ParseError { command: "apps:list", detail: e.to_string() }.into())
+    crate::domain::AppName::listed(name).map_err(|e| {
+        parse::ParseError {
+            command: "apps:list",
+            detail: e.to_string(),
+        }
+        .into()
+    })
 }
 
 /// Reads the per-app facts (domains, ports, storage, running) of `apps`,
 /// four single-property commands each, all concurrently.
-pub async fn read_details(shell: Arc<dyn RemoteShell>, apps: &BTreeSet<String>) -> Result<BTreeMap<String, AppDetail>, ReadError> {
+pub async fn read_details(
+    shell: Arc<dyn RemoteShell>,
+    apps: &BTreeSet<String>,
+) -> Result<BTreeMap<String, AppDetail>, ReadError> {
     let mut set = JoinSet::new();
     for name in apps {
         let shell = shell.clone();

@@ -27,40 +27,77 @@ fn normalised_ports(observed: &BTreeSet<PortMapping>, tls_active: bool) -> BTree
             !(tls_active
                 && p.scheme == Scheme::Https
                 && p.host == 443
-                && observed.iter().any(|q| q.scheme == Scheme::Http && q.host == 80 && q.container == p.container))
+                && observed.iter().any(|q| {
+                    q.scheme == Scheme::Http && q.host == 80 && q.container == p.container
+                }))
         })
         .copied()
         .collect()
 }
 
 /// Plans one desired app. `obs` is `None` when the app does not exist.
-pub fn plan_app(platform: &Platform, instance: &InstanceId, state: RunState, app: &AppSpec, obs: Option<&ObservedApp>) -> Option<AppPlan> {
+pub fn plan_app(
+    platform: &Platform,
+    instance: &InstanceId,
+    state: RunState,
+    app: &AppSpec,
+    obs: Option<&ObservedApp>,
+) -> Option<AppPlan> {
     let want_digest = digest(app, state);
     let running = state == RunState::Running;
     let tls = platform.tls == TlsMode::PerApp && app.tls && !app.domains.is_empty();
     let email = platform.letsencrypt_email.clone().unwrap_or_default();
     let Some(obs) = obs else {
         let mut actions = vec![Action::Create];
-        let set = desired_env(instance, app).into_iter().map(|(k, v)| (k, (None, v))).collect();
-        actions.push(Action::Config { set, unset: BTreeSet::new() });
+        let set = desired_env(instance, app)
+            .into_iter()
+            .map(|(k, v)| (k, (None, v)))
+            .collect();
+        actions.push(Action::Config {
+            set,
+            unset: BTreeSet::new(),
+        });
         if !app.domains.is_empty() {
-            actions.push(Action::Domains { from: None, to: app.domains.clone() });
+            actions.push(Action::Domains {
+                from: None,
+                to: app.domains.clone(),
+            });
         }
         if !app.ports.is_empty() {
-            actions.push(Action::Ports { from: None, to: app.ports.clone() });
+            actions.push(Action::Ports {
+                from: None,
+                to: app.ports.clone(),
+            });
         }
-        actions.extend(app.storage.iter().map(|m| Action::Mount { mount: m.clone() }));
+        actions.extend(
+            app.storage
+                .iter()
+                .map(|m| Action::Mount { mount: m.clone() }),
+        );
         if app.limits.memory.is_some() || app.limits.cpu.is_some() {
-            actions.push(Action::Limits { from: None, to: app.limits });
+            actions.push(Action::Limits {
+                from: None,
+                to: app.limits,
+            });
         }
         if running {
-            actions.push(Action::Deploy { from: None, to: app.image.clone() });
+            actions.push(Action::Deploy {
+                from: None,
+                to: app.image.clone(),
+            });
             if tls {
                 actions.push(Action::EnableTls { email });
             }
         }
-        actions.push(Action::Stamp { digest: want_digest });
-        return Some(AppPlan { instance: instance.clone(), role: app.role.clone(), change: Change::Create, actions });
+        actions.push(Action::Stamp {
+            digest: want_digest,
+        });
+        return Some(AppPlan {
+            instance: instance.clone(),
+            role: app.role.clone(),
+            change: Change::Create,
+            actions,
+        });
     };
 
     let mut actions = vec![];
@@ -72,7 +109,13 @@ pub fn plan_app(platform: &Platform, instance: &InstanceId, state: RunState, app
     for (k, v) in &want {
         let cur = obs.env.get(k.as_str());
         if cur.map(String::as_str) != Some(v.expose()) {
-            let old = cur.map(|c| if v.is_sensitive() { EnvValue::secret(c.clone()) } else { EnvValue::plain(c.clone()) });
+            let old = cur.map(|c| {
+                if v.is_sensitive() {
+                    EnvValue::secret(c.clone())
+                } else {
+                    EnvValue::plain(c.clone())
+                }
+            });
             needs_restart |= !marks::is_mark(k.as_str());
             set.insert(k.clone(), (old, v.clone()));
         }
@@ -93,14 +136,25 @@ pub fn plan_app(platform: &Platform, instance: &InstanceId, state: RunState, app
     let trusted = obs.detail.is_none() && obs.applied.as_deref() == Some(want_digest.as_str());
     let mut run_action = None;
     if let Some(d) = &obs.detail {
-        let AppDetail { domains, ports, storage, running: is_running } = d;
+        let AppDetail {
+            domains,
+            ports,
+            storage,
+            running: is_running,
+        } = d;
         let want_domains: BTreeSet<String> = app.domains.iter().map(|d| d.to_string()).collect();
         if *domains != want_domains {
-            actions.push(Action::Domains { from: Some(domains.clone()), to: app.domains.clone() });
+            actions.push(Action::Domains {
+                from: Some(domains.clone()),
+                to: app.domains.clone(),
+            });
         }
         let ports = normalised_ports(ports, obs.tls_expires.is_some());
         if ports != app.ports {
-            actions.push(Action::Ports { from: Some(ports), to: app.ports.clone() });
+            actions.push(Action::Ports {
+                from: Some(ports),
+                to: app.ports.clone(),
+            });
         }
         for m in storage.difference(&app.storage) {
             if app.storage.iter().any(|w| w.host_path == m.host_path) {
@@ -120,18 +174,34 @@ pub fn plan_app(platform: &Platform, instance: &InstanceId, state: RunState, app
     } else if !trusted {
         // Not read and not vouched for by the digest: set everything again
         // (each command is idempotent).
-        actions.push(Action::Domains { from: None, to: app.domains.clone() });
-        actions.push(Action::Ports { from: None, to: app.ports.clone() });
-        run_action = Some(if running { Action::Restart } else { Action::Stop });
+        actions.push(Action::Domains {
+            from: None,
+            to: app.domains.clone(),
+        });
+        actions.push(Action::Ports {
+            from: None,
+            to: app.ports.clone(),
+        });
+        run_action = Some(if running {
+            Action::Restart
+        } else {
+            Action::Stop
+        });
     }
 
     if obs.limits != app.limits {
-        actions.push(Action::Limits { from: Some(obs.limits), to: app.limits });
+        actions.push(Action::Limits {
+            from: Some(obs.limits),
+            to: app.limits,
+        });
         needs_restart = true;
     }
     let deploy = running && obs.image.as_ref() != Some(&app.image);
     if deploy {
-        actions.push(Action::Deploy { from: obs.image.clone(), to: app.image.clone() });
+        actions.push(Action::Deploy {
+            from: obs.image.clone(),
+            to: app.image.clone(),
+        });
     }
     if running && tls && obs.tls_expires.is_none() {
         actions.push(Action::EnableTls { email });
@@ -143,23 +213,45 @@ pub fn plan_app(platform: &Platform, instance: &InstanceId, state: RunState, app
     };
     actions.extend(run_action);
     if obs.applied.as_deref() != Some(want_digest.as_str()) {
-        actions.push(Action::Stamp { digest: want_digest });
+        actions.push(Action::Stamp {
+            digest: want_digest,
+        });
     }
-    (!actions.is_empty()).then(|| AppPlan { instance: instance.clone(), role: app.role.clone(), change: Change::Update, actions })
+    (!actions.is_empty()).then(|| AppPlan {
+        instance: instance.clone(),
+        role: app.role.clone(),
+        change: Change::Update,
+        actions,
+    })
 }
 
 /// Plans an app of roomctl's whose instance (or role) left the desired set:
 /// stop it first; destroy it (after a backup) on a later run, once it is
 /// stopped, and only when destruction is enabled.
-pub fn plan_orphan(platform: &Platform, instance: &InstanceId, role: &Label, obs: &ObservedApp) -> Option<AppPlan> {
+pub fn plan_orphan(
+    platform: &Platform,
+    instance: &InstanceId,
+    role: &Label,
+    obs: &ObservedApp,
+) -> Option<AppPlan> {
     let d = obs.detail.as_ref()?;
     if d.running {
-        return Some(AppPlan { instance: instance.clone(), role: role.clone(), change: Change::Stop, actions: vec![Action::Stop] });
+        return Some(AppPlan {
+            instance: instance.clone(),
+            role: role.clone(),
+            change: Change::Stop,
+            actions: vec![Action::Stop],
+        });
     }
     platform.destroy_enabled.then(|| AppPlan {
         instance: instance.clone(),
         role: role.clone(),
         change: Change::Destroy,
-        actions: vec![Action::Backup { mounts: d.storage.clone() }, Action::Destroy],
+        actions: vec![
+            Action::Backup {
+                mounts: d.storage.clone(),
+            },
+            Action::Destroy,
+        ],
     })
 }

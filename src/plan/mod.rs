@@ -31,7 +31,12 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
     for (host, obs) in &observed.hosts {
         let state = match obs {
             HostObservation::Unknown { reason } => {
-                hosts.insert(host.clone(), HostPlan::Unknown { reason: reason.clone() });
+                hosts.insert(
+                    host.clone(),
+                    HostPlan::Unknown {
+                        reason: reason.clone(),
+                    },
+                );
                 continue;
             }
             HostObservation::Known(s) => s,
@@ -59,7 +64,9 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
             }
             for (name, app) in &spec.apps {
                 let obs_app = state.apps.get(name.as_str());
-                if let Some(p) = app::plan_app(&desired.platform, id, spec.instance.state, app, obs_app) {
+                if let Some(p) =
+                    app::plan_app(&desired.platform, id, spec.instance.state, app, obs_app)
+                {
                     apps.insert(name.clone(), p);
                 }
             }
@@ -69,14 +76,20 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
                 continue;
             }
             let (instance, role) = match &o.owner {
-                Owner::Roomctl { instance, role } | Owner::Interrupted { instance, role } => (instance, role),
+                Owner::Roomctl { instance, role } | Owner::Interrupted { instance, role } => {
+                    (instance, role)
+                }
                 Owner::Foreign => continue,
             };
-            if desired.instances.get(instance).is_some_and(|s| s.apps.contains_key(name.as_str()) && placement.hosts.get(instance) != Some(host)) {
+            if desired.instances.get(instance).is_some_and(|s| {
+                s.apps.contains_key(name.as_str()) && placement.hosts.get(instance) != Some(host)
+            }) {
                 // A duplicate on a second host: noted by placement, left alone.
                 continue;
             }
-            let Ok(app_name) = AppName::listed(name) else { continue };
+            let Ok(app_name) = AppName::listed(name) else {
+                continue;
+            };
             match app::plan_orphan(&desired.platform, instance, role, o) {
                 Some(p) => {
                     apps.insert(app_name, p);
@@ -92,10 +105,16 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
     }
     notes.sort();
     notes.dedup();
-    Plan { hosts, placements: placement.hosts, notes }
+    Plan {
+        hosts,
+        placements: placement.hosts,
+        notes,
+    }
 }
 
-fn group_by_host<'a>(placements: &'a BTreeMap<crate::domain::InstanceId, HostName>) -> BTreeMap<&'a HostName, Vec<&'a crate::domain::InstanceId>> {
+fn group_by_host(
+    placements: &BTreeMap<crate::domain::InstanceId, HostName>,
+) -> BTreeMap<&HostName, Vec<&crate::domain::InstanceId>> {
     let mut m: BTreeMap<&HostName, Vec<_>> = BTreeMap::new();
     for (id, h) in placements {
         m.entry(h).or_default().push(id);
@@ -120,9 +139,13 @@ pub fn needs_detail(desired: &Desired, state: &HostState, deep: bool) -> BTreeSe
             if deep || interrupted {
                 return true;
             }
-            let Some(spec) = desired.instances.get(instance) else { return true };
+            let Some(spec) = desired.instances.get(instance) else {
+                return true;
+            };
             match spec.apps.get(name.as_str()) {
-                Some(app) => o.applied.as_deref() != Some(digest::digest(app, spec.instance.state).as_str()),
+                Some(app) => {
+                    o.applied.as_deref() != Some(digest::digest(app, spec.instance.state).as_str())
+                }
                 None => true,
             }
         })

@@ -1,6 +1,9 @@
 //! Plan types: typed actions in a deterministic order.
 
-use crate::domain::{AppName, EnvKey, EnvValue, Fqdn, HostName, ImageRef, InstanceId, Label, Limits, Mount, PortMapping};
+use crate::domain::{
+    AppName, EnvKey, EnvValue, Fqdn, HostName, ImageRef, InstanceId, Label, Limits, Mount,
+    PortMapping,
+};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -176,7 +179,9 @@ impl Plan {
     /// Every app plan with its host, in host then app order.
     pub fn apps(&self) -> impl Iterator<Item = (&HostName, &AppName, &AppPlan)> {
         self.hosts.iter().flat_map(|(h, hp)| match hp {
-            HostPlan::Known { apps } => apps.iter().map(move |(a, p)| (h, a, p)).collect::<Vec<_>>(),
+            HostPlan::Known { apps } => {
+                apps.iter().map(move |(a, p)| (h, a, p)).collect::<Vec<_>>()
+            }
             HostPlan::Unknown { .. } => vec![],
         })
     }

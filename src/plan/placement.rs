@@ -30,7 +30,10 @@ pub struct Placement {
 }
 
 fn note(instance: &InstanceId, message: String) -> Note {
-    Note { instance: Some(instance.clone()), message }
+    Note {
+        instance: Some(instance.clone()),
+        message,
+    }
 }
 
 /// Places every desired instance. Pure.
@@ -69,7 +72,12 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
         if let Some(pin) = &spec.instance.pinned_host
             && pin != host
         {
-            out.notes.push(note(id, format!("pinned to {pin} but runs on {host}; roomctl never moves an instance by itself")));
+            out.notes.push(note(
+                id,
+                format!(
+                    "pinned to {pin} but runs on {host}; roomctl never moves an instance by itself"
+                ),
+            ));
         }
         *used.entry(host).or_default() += u64::from(spec.memory.0);
         out.hosts.insert(id.clone(), host.clone());
@@ -82,7 +90,13 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
         }
         if !unknown.is_empty() {
             let list: Vec<&str> = unknown.iter().map(|h| h.as_str()).collect();
-            out.notes.push(note(id, format!("not placed: host {} is unknown and may already hold this instance", list.join(", "))));
+            out.notes.push(note(
+                id,
+                format!(
+                    "not placed: host {} is unknown and may already hold this instance",
+                    list.join(", ")
+                ),
+            ));
             continue;
         }
         let need = u64::from(spec.memory.0);
@@ -92,7 +106,10 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
         };
         let choice = match &spec.instance.pinned_host {
             Some(pin) if !known(pin) => {
-                out.notes.push(note(id, format!("not placed: pinned host {pin} is not in the fleet")));
+                out.notes.push(note(
+                    id,
+                    format!("not placed: pinned host {pin} is not in the fleet"),
+                ));
                 continue;
             }
             Some(pin) if free(pin, &used) < need => {
@@ -111,13 +128,18 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
                 match best {
                     Some((_, h)) => h,
                     None => {
-                        out.notes.push(note(id, format!("not placed: no host has {need} MiB free")));
+                        out.notes
+                            .push(note(id, format!("not placed: no host has {need} MiB free")));
                         continue;
                     }
                 }
             }
         };
-        let choice = desired.hosts.get_key_value(choice).map(|(k, _)| k).expect("host in desired");
+        let choice = desired
+            .hosts
+            .get_key_value(choice)
+            .map(|(k, _)| k)
+            .expect("host in desired");
         *used.entry(choice).or_default() += need;
         out.hosts.insert(id.clone(), choice.clone());
     }

@@ -34,7 +34,11 @@ impl Style {
 
 fn list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
     let v: Vec<String> = items.into_iter().map(|i| i.to_string()).collect();
-    if v.is_empty() { "(none)".into() } else { v.join(" ") }
+    if v.is_empty() {
+        "(none)".into()
+    } else {
+        v.join(" ")
+    }
 }
 
 /// One line per action, without the sign.
@@ -45,7 +49,10 @@ pub fn describe(action: &Action) -> Vec<String> {
             let mut out: Vec<String> = set
                 .iter()
                 .map(|(k, (old, new))| match old {
-                    _ if k.as_str() == crate::observed::marks::KEYS => format!("env {k} (roomctl's list of {} managed keys)", new.shown().split(',').filter(|s| !s.is_empty()).count()),
+                    _ if k.as_str() == crate::observed::marks::KEYS => format!(
+                        "env {k} (roomctl's list of {} managed keys)",
+                        new.shown().split(',').filter(|s| !s.is_empty()).count()
+                    ),
                     None => format!("env {k} = {new:?}"),
                     Some(old) => format!("env {k}: {old:?} -> {new:?}"),
                 })
@@ -53,7 +60,9 @@ pub fn describe(action: &Action) -> Vec<String> {
             out.extend(unset.iter().map(|k| format!("env {k} unset")));
             out
         }
-        Action::Domains { from: Some(f), to } => vec![format!("domains: {} -> {}", list(f), list(to))],
+        Action::Domains { from: Some(f), to } => {
+            vec![format!("domains: {} -> {}", list(f), list(to))]
+        }
         Action::Domains { from: None, to } => vec![format!("domains: {}", list(to))],
         Action::Ports { from: Some(f), to } => vec![format!("ports: {} -> {}", list(f), list(to))],
         Action::Ports { from: None, to } => vec![format!("ports: {}", list(to))],
@@ -77,8 +86,20 @@ fn app_header(name: &str, p: &AppPlan) -> (char, String) {
     match p.change {
         Change::Create => ('+', format!("+ {name} (instance {}): create", p.instance)),
         Change::Update => ('~', format!("~ {name} (instance {}): update", p.instance)),
-        Change::Stop => ('-', format!("- {name} (instance {}): no longer desired, stop", p.instance)),
-        Change::Destroy => ('-', format!("- {name} (instance {}): no longer desired, back up and destroy", p.instance)),
+        Change::Stop => (
+            '-',
+            format!(
+                "- {name} (instance {}): no longer desired, stop",
+                p.instance
+            ),
+        ),
+        Change::Destroy => (
+            '-',
+            format!(
+                "- {name} (instance {}): no longer desired, back up and destroy",
+                p.instance
+            ),
+        ),
     }
 }
 
@@ -88,8 +109,15 @@ pub fn human(plan: &Plan, style: Style) -> String {
     for (host, hp) in &plan.hosts {
         match hp {
             HostPlan::Unknown { reason } => {
-                let _ = writeln!(out, "{}", style.paint('!', &format!("! host {host}: UNKNOWN ({reason})")));
-                let _ = writeln!(out, "    nothing on {host} is created, changed or destroyed this run");
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    style.paint('!', &format!("! host {host}: UNKNOWN ({reason})"))
+                );
+                let _ = writeln!(
+                    out,
+                    "    nothing on {host} is created, changed or destroyed this run"
+                );
             }
             HostPlan::Known { apps } if apps.is_empty() => {
                 let _ = writeln!(out, "  host {host}: no changes");
@@ -101,9 +129,17 @@ pub fn human(plan: &Plan, style: Style) -> String {
                     let _ = writeln!(out, "    {}", style.paint(sign, &header));
                     for a in &p.actions {
                         // Everything about a new app is an addition.
-                        let sign = if p.change == Change::Create { '+' } else { a.sign() };
+                        let sign = if p.change == Change::Create {
+                            '+'
+                        } else {
+                            a.sign()
+                        };
                         for line in describe(a) {
-                            let _ = writeln!(out, "        {}", style.paint(sign, &format!("{sign} {line}")));
+                            let _ = writeln!(
+                                out,
+                                "        {}",
+                                style.paint(sign, &format!("{sign} {line}"))
+                            );
                         }
                     }
                 }
@@ -111,18 +147,33 @@ pub fn human(plan: &Plan, style: Style) -> String {
         }
     }
     for n in &plan.notes {
-        let who = n.instance.as_ref().map(|i| format!("instance {i}: ")).unwrap_or_default();
+        let who = n
+            .instance
+            .as_ref()
+            .map(|i| format!("instance {i}: "))
+            .unwrap_or_default();
         let _ = writeln!(out, "  note: {who}{}", n.message);
     }
     let s = plan.summary();
     let unknown = plan.unknown_hosts().count();
     if plan.has_changes() {
-        let _ = writeln!(out, "Plan: {} to create, {} to change, {} to stop, {} to destroy.", s.create, s.update, s.stop, s.destroy);
+        let _ = writeln!(
+            out,
+            "Plan: {} to create, {} to change, {} to stop, {} to destroy.",
+            s.create, s.update, s.stop, s.destroy
+        );
     } else {
         let _ = writeln!(out, "No changes. The fleet matches the desired state.");
     }
     if unknown > 0 {
-        let _ = writeln!(out, "{}", style.paint('!', &format!("{unknown} host(s) unknown: their apps were not compared.")));
+        let _ = writeln!(
+            out,
+            "{}",
+            style.paint(
+                '!',
+                &format!("{unknown} host(s) unknown: their apps were not compared.")
+            )
+        );
     }
     out
 }

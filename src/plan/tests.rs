@@ -1,7 +1,9 @@
 //! Planner tests: pure, no I/O.
 
 use super::*;
-use crate::desired::{AppSpec, Desired, DesiredInstance, HostSpec, InstanceSpec, Platform, Source, TlsMode};
+use crate::desired::{
+    AppSpec, Desired, DesiredInstance, HostSpec, InstanceSpec, Platform, Source, TlsMode,
+};
 use crate::domain::*;
 use crate::observed::{AppDetail, HostObservation, HostState, ObservedApp, Owner};
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,7 +23,19 @@ fn platform() -> Platform {
 
 fn host(name: &str, mem: u32) -> (HostName, HostSpec) {
     let h = HostName::parse(name).unwrap();
-    (h.clone(), HostSpec { name: h, address: "127.0.0.1".into(), port: 22, user: "dokku".into(), ipv4: None, ipv6: None, memory: MemoryMb(mem), max_sessions: 10 })
+    (
+        h.clone(),
+        HostSpec {
+            name: h,
+            address: "127.0.0.1".into(),
+            port: 22,
+            user: "dokku".into(),
+            ipv4: None,
+            ipv6: None,
+            memory: MemoryMb(mem),
+            max_sessions: 10,
+        },
+    )
 }
 
 fn app(id: &str, role: &str, mem: u32) -> AppSpec {
@@ -32,19 +46,33 @@ fn app(id: &str, role: &str, mem: u32) -> AppSpec {
         image: ImageRef::parse(&format!("mindroom/{role}:1")).unwrap(),
         env: BTreeMap::from([
             (EnvKey::parse("MAX_AGENTS").unwrap(), EnvValue::plain("5")),
-            (EnvKey::parse("SHARED_SECRET").unwrap(), EnvValue::secret(format!("s3cr3t-{id}"))),
+            (
+                EnvKey::parse("SHARED_SECRET").unwrap(),
+                EnvValue::secret(format!("s3cr3t-{id}")),
+            ),
         ]),
         domains: BTreeSet::from([Fqdn::parse(&format!("{role}.{id}.mindroom.test")).unwrap()]),
         ports: BTreeSet::from([PortMapping::parse("http:80:8765").unwrap()]),
-        storage: BTreeSet::from([Mount::new(&format!("/var/lib/dokku/data/storage/{name}"), "/data").unwrap()]),
-        limits: Limits { memory: Some(MemoryMb(mem)), cpu: Some(Cpu(500)) },
+        storage: BTreeSet::from([Mount::new(
+            &format!("/var/lib/dokku/data/storage/{name}"),
+            "/data",
+        )
+        .unwrap()]),
+        limits: Limits {
+            memory: Some(MemoryMb(mem)),
+            cpu: Some(Cpu(500)),
+        },
         tls: true,
     }
 }
 
 fn instance(id: &str, state: RunState, pin: Option<&str>) -> (InstanceId, InstanceSpec) {
     let iid = InstanceId::parse(id).unwrap();
-    let apps: BTreeMap<AppName, AppSpec> = ["backend", "frontend"].iter().map(|r| app(id, r, 512)).map(|a| (a.name.clone(), a)).collect();
+    let apps: BTreeMap<AppName, AppSpec> = ["backend", "frontend"]
+        .iter()
+        .map(|r| app(id, r, 512))
+        .map(|a| (a.name.clone(), a))
+        .collect();
     let inst = DesiredInstance {
         id: iid.clone(),
         subdomain: Label::parse(id).unwrap(),
@@ -53,9 +81,19 @@ fn instance(id: &str, state: RunState, pin: Option<&str>) -> (InstanceId, Instan
         pinned_host: pin.map(|p| HostName::parse(p).unwrap()),
         env: BTreeMap::new(),
         overrides: BTreeMap::new(),
-        source: Source::File { path: "instances/test.toml".into(), line: 1 },
+        source: Source::File {
+            path: "instances/test.toml".into(),
+            line: 1,
+        },
     };
-    (iid, InstanceSpec { instance: inst, memory: MemoryMb(1024), apps })
+    (
+        iid,
+        InstanceSpec {
+            instance: inst,
+            memory: MemoryMb(1024),
+            apps,
+        },
+    )
 }
 
 fn desired(instances: Vec<(InstanceId, InstanceSpec)>) -> Desired {
@@ -69,12 +107,21 @@ fn desired(instances: Vec<(InstanceId, InstanceSpec)>) -> Desired {
 
 /// What a host looks like after roomctl applied `spec` in full.
 fn converged(id: &InstanceId, spec: &AppSpec, state: RunState) -> ObservedApp {
-    let mut env: BTreeMap<String, String> = app::desired_env(id, spec).into_iter().map(|(k, v)| (k.to_string(), v.expose().to_string())).collect();
+    let mut env: BTreeMap<String, String> = app::desired_env(id, spec)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.expose().to_string()))
+        .collect();
     env.insert("HAND_SET".into(), "by an operator".into());
-    env.insert(crate::observed::marks::APPLIED.into(), digest::digest(spec, state));
+    env.insert(
+        crate::observed::marks::APPLIED.into(),
+        digest::digest(spec, state),
+    );
     let managed_keys = spec.env.keys().map(|k| k.to_string()).collect();
     ObservedApp {
-        owner: Owner::Roomctl { instance: id.clone(), role: spec.role.clone() },
+        owner: Owner::Roomctl {
+            instance: id.clone(),
+            role: spec.role.clone(),
+        },
         env,
         managed_keys,
         applied: Some(digest::digest(spec, state)),
@@ -88,13 +135,19 @@ fn converged(id: &InstanceId, spec: &AppSpec, state: RunState) -> ObservedApp {
 fn observed_with(d: &Desired, on: &[(&str, &str)]) -> Observed {
     let mut o = Observed::default();
     for h in d.hosts.keys() {
-        o.hosts.insert(h.clone(), HostObservation::Known(HostState::default()));
+        o.hosts
+            .insert(h.clone(), HostObservation::Known(HostState::default()));
     }
     for (id, h) in on {
         let spec = &d.instances[*id];
-        let HostObservation::Known(state) = o.hosts.get_mut(*h).unwrap() else { unreachable!() };
+        let HostObservation::Known(state) = o.hosts.get_mut(*h).unwrap() else {
+            unreachable!()
+        };
         for a in spec.apps.values() {
-            state.apps.insert(a.name.to_string(), converged(&spec.instance.id, a, spec.instance.state));
+            state.apps.insert(
+                a.name.to_string(),
+                converged(&spec.instance.id, a, spec.instance.state),
+            );
         }
     }
     o
@@ -116,10 +169,17 @@ fn actions<'a>(p: &'a Plan, host: &str, app: &str) -> &'a [Action] {
 
 #[test]
 fn plan_is_empty_when_fleet_matches_desired() {
-    let d = desired(vec![instance("acme", RunState::Running, None), instance("beta", RunState::Stopped, None)]);
+    let d = desired(vec![
+        instance("acme", RunState::Running, None),
+        instance("beta", RunState::Stopped, None),
+    ]);
     let o = observed_with(&d, &[("acme", "dokku-1"), ("beta", "dokku-2")]);
     let p = plan(&d, &o);
-    assert!(!p.has_changes(), "{}", render::human(&p, render::Style::new(false)));
+    assert!(
+        !p.has_changes(),
+        "{}",
+        render::human(&p, render::Style::new(false))
+    );
     assert!(render::human(&p, render::Style::new(false)).contains("No changes"));
 }
 
@@ -142,12 +202,28 @@ fn new_instance_actions_follow_the_fixed_order() {
             _ => "other",
         })
         .collect();
-    assert_eq!(kinds, ["create", "config", "domains", "ports", "storage", "resources", "image", "tls", "stamp"]);
+    assert_eq!(
+        kinds,
+        [
+            "create",
+            "config",
+            "domains",
+            "ports",
+            "storage",
+            "resources",
+            "image",
+            "tls",
+            "stamp"
+        ]
+    );
 }
 
 #[test]
 fn new_instances_go_to_the_host_with_most_free_memory_and_pins_win() {
-    let d = desired(vec![instance("acme", RunState::Running, None), instance("pinned", RunState::Running, Some("dokku-1"))]);
+    let d = desired(vec![
+        instance("acme", RunState::Running, None),
+        instance("pinned", RunState::Running, Some("dokku-1")),
+    ]);
     let p = plan(&d, &observed_with(&d, &[]));
     assert_eq!(p.placements["acme"].as_str(), "dokku-2");
     assert_eq!(p.placements["pinned"].as_str(), "dokku-1");
@@ -164,15 +240,29 @@ fn placed_instance_never_moves_even_if_pinned_elsewhere() {
 
 #[test]
 fn unknown_host_gets_no_actions_and_defers_new_placements() {
-    let d = desired(vec![instance("acme", RunState::Running, None), instance("new", RunState::Running, None)]);
+    let d = desired(vec![
+        instance("acme", RunState::Running, None),
+        instance("new", RunState::Running, None),
+    ]);
     let mut o = observed_with(&d, &[("acme", "dokku-2")]);
-    o.hosts.insert(HostName::parse("dokku-1").unwrap(), HostObservation::Unknown { reason: "cannot connect".into() });
+    o.hosts.insert(
+        HostName::parse("dokku-1").unwrap(),
+        HostObservation::Unknown {
+            reason: "cannot connect".into(),
+        },
+    );
     let p = plan(&d, &o);
     assert!(matches!(p.hosts["dokku-1"], HostPlan::Unknown { .. }));
-    assert!(!p.placements.contains_key("new"), "must not create what may live on the unknown host");
+    assert!(
+        !p.placements.contains_key("new"),
+        "must not create what may live on the unknown host"
+    );
     assert!(!p.has_changes());
     let text = render::human(&p, render::Style::new(false));
-    assert!(text.contains("UNKNOWN") && text.contains("not placed"), "{text}");
+    assert!(
+        text.contains("UNKNOWN") && text.contains("not placed"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -185,10 +275,19 @@ fn only_managed_env_keys_are_compared_and_dropped_ones_are_unset() {
     a.env.insert("HAND_SET".into(), "changed by hand".into());
     let p = plan(&d, &o);
     let acts = actions(&p, "dokku-1", "acme-backend");
-    let Action::Config { set, unset } = &acts[0] else { panic!("{acts:?}") };
-    assert_eq!(unset.iter().map(|k| k.as_str()).collect::<Vec<_>>(), ["OLD_MANAGED"]);
+    let Action::Config { set, unset } = &acts[0] else {
+        panic!("{acts:?}")
+    };
+    assert_eq!(
+        unset.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+        ["OLD_MANAGED"]
+    );
     assert!(set.keys().all(|k| k.as_str() == "ROOMCTL_KEYS"), "{set:?}");
-    assert!(!acts.iter().any(|a| matches!(a, Action::Config { set, .. } if set.contains_key("HAND_SET"))));
+    assert!(
+        !acts
+            .iter()
+            .any(|a| matches!(a, Action::Config { set, .. } if set.contains_key("HAND_SET")))
+    );
     assert_eq!(acts.last(), Some(&Action::Restart));
 }
 
@@ -199,7 +298,8 @@ fn tier_change_updates_limits_and_env_then_restarts_without_redeploying() {
     let mut d = d0.clone();
     for a in d.instances.get_mut("acme").unwrap().apps.values_mut() {
         a.limits.memory = Some(MemoryMb(2048));
-        a.env.insert(EnvKey::parse("MAX_AGENTS").unwrap(), EnvValue::plain("50"));
+        a.env
+            .insert(EnvKey::parse("MAX_AGENTS").unwrap(), EnvValue::plain("50"));
     }
     let p = plan(&d, &o);
     let acts = actions(&p, "dokku-1", "acme-backend");
@@ -215,8 +315,14 @@ fn tier_change_updates_limits_and_env_then_restarts_without_redeploying() {
 fn foreign_app_with_a_desired_name_is_never_touched() {
     let d = desired(vec![instance("acme", RunState::Running, Some("dokku-1"))]);
     let mut o = observed_with(&d, &[]);
-    let HostObservation::Known(s) = o.hosts.get_mut("dokku-1").unwrap() else { unreachable!() };
-    let mut foreign = converged(&InstanceId::parse("acme").unwrap(), &d.instances["acme"].apps["acme-backend"], RunState::Running);
+    let HostObservation::Known(s) = o.hosts.get_mut("dokku-1").unwrap() else {
+        unreachable!()
+    };
+    let mut foreign = converged(
+        &InstanceId::parse("acme").unwrap(),
+        &d.instances["acme"].apps["acme-backend"],
+        RunState::Running,
+    );
     foreign.owner = Owner::Foreign;
     s.apps.insert("acme-backend".into(), foreign);
     let p = plan(&d, &o);
@@ -231,13 +337,21 @@ fn instance_leaving_the_desired_set_is_stopped_first_and_destroyed_only_when_ena
     let mut d = desired(vec![]);
     for name in ["gone-backend", "gone-frontend"] {
         let a = app_mut(&mut o, "dokku-1", name);
-        a.detail = Some(AppDetail { running: true, storage: BTreeSet::from([Mount::parse("/s/x:/data").unwrap()]), ..Default::default() });
+        a.detail = Some(AppDetail {
+            running: true,
+            storage: BTreeSet::from([Mount::parse("/s/x:/data").unwrap()]),
+            ..Default::default()
+        });
     }
     let p = plan(&d, &o);
     assert_eq!(actions(&p, "dokku-1", "gone-backend"), [Action::Stop]);
 
     for name in ["gone-backend", "gone-frontend"] {
-        app_mut(&mut o, "dokku-1", name).detail.as_mut().unwrap().running = false;
+        app_mut(&mut o, "dokku-1", name)
+            .detail
+            .as_mut()
+            .unwrap()
+            .running = false;
     }
     let p = plan(&d, &o);
     assert!(!p.has_changes(), "destruction is disabled by default");
@@ -258,19 +372,33 @@ fn stopping_an_instance_stops_its_apps_and_deploys_nothing() {
     let mut d = d0.clone();
     d.instances.get_mut("acme").unwrap().instance.state = RunState::Stopped;
     // The digest no longer matches, so observe reads the details:
-    let HostObservation::Known(s) = o.hosts.get_mut("dokku-1").unwrap() else { unreachable!() };
+    let HostObservation::Known(s) = o.hosts.get_mut("dokku-1").unwrap() else {
+        unreachable!()
+    };
     assert_eq!(needs_detail(&d, s, false).len(), 2);
     for a in s.apps.values_mut() {
-        a.detail = Some(AppDetail { running: true, ..detail_of(&d, "acme-backend") });
+        a.detail = Some(AppDetail {
+            running: true,
+            ..detail_of(&d, "acme-backend")
+        });
     }
     let p = plan(&d, &o);
     let acts = actions(&p, "dokku-1", "acme-backend");
     assert!(acts.contains(&Action::Stop), "{acts:?}");
-    assert!(!acts.iter().any(|a| matches!(a, Action::Deploy { .. } | Action::Restart)));
+    assert!(
+        !acts
+            .iter()
+            .any(|a| matches!(a, Action::Deploy { .. } | Action::Restart))
+    );
 }
 
 fn detail_of(d: &Desired, app: &str) -> AppDetail {
-    let spec = d.instances.values().flat_map(|i| i.apps.values()).find(|a| a.name.as_str() == app).unwrap();
+    let spec = d
+        .instances
+        .values()
+        .flat_map(|i| i.apps.values())
+        .find(|a| a.name.as_str() == app)
+        .unwrap();
     AppDetail {
         domains: spec.domains.iter().map(|d| d.to_string()).collect(),
         ports: spec.ports.clone(),
@@ -284,7 +412,8 @@ fn dokku_added_https_ports_are_not_drift() {
     let d = desired(vec![instance("acme", RunState::Running, None)]);
     let mut o = observed_with(&d, &[("acme", "dokku-1")]);
     let mut det = detail_of(&d, "acme-backend");
-    det.ports.insert(PortMapping::parse("https:443:8765").unwrap());
+    det.ports
+        .insert(PortMapping::parse("https:443:8765").unwrap());
     app_mut(&mut o, "dokku-1", "acme-backend").detail = Some(det);
     let p = plan(&d, &o);
     assert!(!p.has_changes(), "{p:?}");
@@ -301,7 +430,11 @@ fn secrets_never_appear_in_plan_output() {
 
 #[test]
 fn plans_are_deterministic() {
-    let d = desired((0..20).map(|i| instance(&format!("i{i}"), RunState::Running, None)).collect());
+    let d = desired(
+        (0..20)
+            .map(|i| instance(&format!("i{i}"), RunState::Running, None))
+            .collect(),
+    );
     let o = observed_with(&d, &[]);
     assert_eq!(render::json(&plan(&d, &o)), render::json(&plan(&d, &o)));
 }

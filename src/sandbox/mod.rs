@@ -80,19 +80,38 @@ fn step(n: u32, title: &str) {
 fn bump_a_tier(from: &Path, to: &Path) -> anyhow::Result<(String, String)> {
     copy_dir(from, to)?;
     let dir = to.join("instances");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
     files.sort();
     let order = ["free", "starter", "professional", "enterprise"];
     for f in files {
         let mut doc: toml::Table = toml::from_str(&std::fs::read_to_string(&f)?)?;
-        let Some(toml::Value::Array(list)) = doc.get_mut("instance") else { continue };
+        let Some(toml::Value::Array(list)) = doc.get_mut("instance") else {
+            continue;
+        };
         for inst in list.iter_mut().filter_map(|v| v.as_table_mut()) {
-            let tier = inst.get("tier").and_then(|t| t.as_str()).unwrap_or("free").to_string();
-            let Some(i) = order.iter().position(|t| *t == tier).filter(|i| i + 1 < order.len()) else { continue };
+            let tier = inst
+                .get("tier")
+                .and_then(|t| t.as_str())
+                .unwrap_or("free")
+                .to_string();
+            let Some(i) = order
+                .iter()
+                .position(|t| *t == tier)
+                .filter(|i| i + 1 < order.len())
+            else {
+                continue;
+            };
             if inst.get("state").and_then(|s| s.as_str()) == Some("stopped") {
                 continue;
             }
-            let id = inst.get("id").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+            let id = inst
+                .get("id")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
             inst.insert("tier".into(), toml::Value::String(order[i + 1].into()));
             std::fs::write(&f, toml::to_string(&doc)?)?;
             return Ok((id, order[i + 1].to_string()));
@@ -115,7 +134,12 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn pass(desired: Desired, dir: &Path, style: Style, apply: bool) -> anyhow::Result<(bool, usize)> {
+async fn pass(
+    desired: Desired,
+    dir: &Path,
+    style: Style,
+    apply: bool,
+) -> anyhow::Result<(bool, usize)> {
     let (shells, counters) = counted_shells(&desired, dir)?;
     let r = Reconciler::new(desired, shells, &dir.join("roomctl-state"));
     if apply {
@@ -147,7 +171,12 @@ pub async fn demo(desired_dir: &Path, templates: &Path, dir: &Path) -> anyhow::R
         desired.instances.len(),
         desired_dir.display(),
         desired.hosts.len(),
-        desired.hosts.keys().map(|h| h.as_str()).collect::<Vec<_>>().join(", "),
+        desired
+            .hosts
+            .keys()
+            .map(|h| h.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         dir.display()
     );
     step(1, "plan: the sandbox hosts are empty");
@@ -158,7 +187,13 @@ pub async fn demo(desired_dir: &Path, templates: &Path, dir: &Path) -> anyhow::R
     let (changes, _) = pass(desired, dir, style, false).await?;
     let edited = dir.join("desired-state");
     let (id, tier) = bump_a_tier(desired_dir, &edited)?;
-    step(4, &format!("instance {id} moves to tier {tier} (edited copy in {})", edited.display()));
+    step(
+        4,
+        &format!(
+            "instance {id} moves to tier {tier} (edited copy in {})",
+            edited.display()
+        ),
+    );
     let desired = load(&edited)?;
     pass(desired.clone(), dir, style, false).await?;
     step(5, "apply the tier change");
@@ -166,6 +201,17 @@ pub async fn demo(desired_dir: &Path, templates: &Path, dir: &Path) -> anyhow::R
     step(6, "plan again: converged");
     let (changes2, _) = pass(desired, dir, style, false).await?;
     let ok = failed == 0 && failed2 == 0 && !changes && !changes2;
-    println!("\n{}", if ok { "Demo complete: the fleet converged and a second apply has nothing to do." } else { "Demo finished with problems (see above)." });
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    println!(
+        "\n{}",
+        if ok {
+            "Demo complete: the fleet converged and a second apply has nothing to do."
+        } else {
+            "Demo finished with problems (see above)."
+        }
+    );
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -15,7 +15,11 @@ pub struct Counters {
 impl Counters {
     /// Total executions.
     pub fn total(&self) -> u64 {
-        self.by_subcommand.lock().expect("counter lock").values().sum()
+        self.by_subcommand
+            .lock()
+            .expect("counter lock")
+            .values()
+            .sum()
     }
     /// Executions by Dokku subcommand (e.g. `config:export`).
     pub fn by_subcommand(&self) -> BTreeMap<String, u64> {
@@ -37,7 +41,10 @@ pub struct Counting<S> {
 impl<S> Counting<S> {
     /// Wraps `inner`.
     pub fn new(inner: S) -> Self {
-        Self { inner, counters: Default::default() }
+        Self {
+            inner,
+            counters: Default::default(),
+        }
     }
 }
 

@@ -32,7 +32,10 @@ fn repo(p: &str) -> PathBuf {
 /// Starts sshd hosts `host-a` and `host-b` (16 GiB each) and a desired-state
 /// dir with no instances yet.
 pub fn spawn_fleet() -> TestFleet {
-    let dir = tempfile::Builder::new().prefix("roomctl-fleet-").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("roomctl-fleet-")
+        .tempdir()
+        .unwrap();
     let d = dir.path().join("desired");
     std::fs::create_dir_all(d.join("instances")).unwrap();
     std::fs::copy(repo("desired-state/platform.toml"), d.join("platform.toml")).unwrap();
@@ -43,11 +46,18 @@ pub fn spawn_fleet() -> TestFleet {
         let root = dir.path().join("hosts").join(h);
         std::fs::create_dir_all(&root).unwrap();
         let s = SshdHost::start_emulator(&emulator_bin(), &root);
-        hosts.push_str(&format!("[[host]]\nname = \"{h}\"\naddress = \"127.0.0.1\"\nport = {}\nmemory = \"16g\"\n\n", s.port()));
+        hosts.push_str(&format!(
+            "[[host]]\nname = \"{h}\"\naddress = \"127.0.0.1\"\nport = {}\nmemory = \"16g\"\n\n",
+            s.port()
+        ));
         sshd.push(s);
     }
     std::fs::write(d.join("hosts.toml"), hosts).unwrap();
-    TestFleet { sshd, dir, counters: vec![] }
+    TestFleet {
+        sshd,
+        dir,
+        counters: vec![],
+    }
 }
 
 impl TestFleet {
@@ -72,7 +82,8 @@ impl TestFleet {
     /// Loads the desired state.
     pub fn desired(&self) -> Desired {
         let root = RootSecret::new("integration-test-root-secret-0123456789").unwrap();
-        roomctl::desired::load(&self.desired_dir(), &repo("templates"), &root).unwrap_or_else(|e| panic!("{e}"))
+        roomctl::desired::load(&self.desired_dir(), &repo("templates"), &root)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The emulator root of host `i`.
@@ -97,8 +108,17 @@ impl TestFleet {
     /// Runs a Dokku command directly on host `i`'s emulator (as an operator
     /// would by hand), returning its output.
     pub fn dokku(&self, i: usize, line: &str) -> Output {
-        let out = Command::new(emulator_bin()).arg("--root").arg(self.root(i)).env("SSH_ORIGINAL_COMMAND", line).output().unwrap();
-        Output { stdout: out.stdout, stderr: out.stderr, code: out.status.code().unwrap_or(-1) }
+        let out = Command::new(emulator_bin())
+            .arg("--root")
+            .arg(self.root(i))
+            .env("SSH_ORIGINAL_COMMAND", line)
+            .output()
+            .unwrap();
+        Output {
+            stdout: out.stdout,
+            stderr: out.stderr,
+            code: out.status.code().unwrap_or(-1),
+        }
     }
 
     /// An app's env on host `i`, via `config:export --format json`.

@@ -1,0 +1,161 @@
+//! The app descriptions the instance template renders, and their validation.
+//!
+//! The template's output is TOML with one `[[app]]` table per app (fields
+//! documented in `desired-state/README.md`). Each is checked with the domain
+//! newtypes; `[app.secrets]` entries become derived, sensitive env values.
+
+use super::instances::{RESERVED_ENV_PREFIX, is_reserved_env_key};
+use super::model::{AppSpec, DesiredInstance, Platform, TlsMode};
+use super::secrets::RootSecret;
+use crate::domain::{
+    AppName, Cpu, EnvKey, EnvValue, Fqdn, ImageRef, Label, Limits, MemoryMb, Mount, PortMapping,
+};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Rendered {
+    #[serde(default)]
+    pub(crate) app: Vec<RawApp>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawApp {
+    role: String,
+    image: String,
+    memory_mb: u32,
+    cpu_millis: Option<u32>,
+    #[serde(default)]
+    domains: Vec<String>,
+    #[serde(default)]
+    ports: Vec<String>,
+    #[serde(default)]
+    storage: Vec<String>,
+    #[serde(default)]
+    tls: bool,
+    #[serde(default)]
+    env: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    secrets: BTreeMap<String, String>,
+}
+
+/// Whether an extra-env key names a credential; such values are masked.
+pub fn looks_sensitive(key: &str) -> bool {
+    let k = key.to_ascii_uppercase();
+    [
+        "SECRET",
+        "TOKEN",
+        "PASSWORD",
+        "PASSWD",
+        "API_KEY",
+        "PRIVATE_KEY",
+        "CREDENTIAL",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
+}
+
+/// Validates one rendered app; returns it and the keys of its secrets.
+pub(crate) fn build_app(
+    platform: &Platform,
+    root: &RootSecret,
+    inst: &DesiredInstance,
+    raw: RawApp,
+) -> Result<(AppSpec, BTreeSet<EnvKey>), String> {
+    let role = Label::parse(&raw.role).map_err(|e| format!("app role: {e}"))?;
+    let at = |what: &str| format!("app `{role}`: {what}");
+    let name = AppName::parse(&format!("{}-{role}", inst.id)).map_err(|e| at(&e.to_string()))?;
+    let image = ImageRef::parse(&raw.image).map_err(|e| at(&e.to_string()))?;
+    let memory = (raw.memory_mb > 0)
+        .then_some(MemoryMb(raw.memory_mb))
+        .ok_or_else(|| at("memory_mb must be > 0"))?;
+    let cpu = match raw.cpu_millis {
+        Some(0) => return Err(at("cpu_millis must be > 0")),
+        c => c.map(Cpu),
+    };
+    let domains = collect(&raw.domains, Fqdn::parse).map_err(|e| at(&e))?;
+    let ports = collect(&raw.ports, PortMapping::parse).map_err(|e| at(&e))?;
+    let storage = collect(&raw.storage, Mount::parse).map_err(|e| at(&e))?;
+    let mut env = BTreeMap::new();
+    for (key, value) in &raw.env {
+        let key = env_key(key).map_err(|e| at(&e))?;
+        let text = match value {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => {
+                value.to_string()
+            }
+            other => {
+                return Err(at(&format!(
+                    "env `{key}` must be a string, number or boolean, not {other}"
+                )));
+            }
+        };
+        env.insert(key, EnvValue::plain(text));
+    }
+    let mut secret_keys = BTreeSet::new();
+    for (key, secret_name) in &raw.secrets {
+        let key = env_key(key).map_err(|e| at(&e))?;
+        let secret_name =
+            Label::parse(secret_name).map_err(|e| at(&format!("secret name: {e}")))?;
+        if env.contains_key(&key) {
+            return Err(at(&format!("`{key}` is both in env and in secrets")));
+        }
+        env.insert(key.clone(), root.derive(&inst.id, &secret_name));
+        secret_keys.insert(key);
+    }
+    let tls = raw.tls && platform.tls != TlsMode::Off;
+    let limits = Limits {
+        memory: Some(memory),
+        cpu,
+    };
+    Ok((
+        AppSpec {
+            name,
+            role,
+            image,
+            env,
+            domains,
+            ports,
+            storage,
+            limits,
+            tls,
+        },
+        secret_keys,
+    ))
+}
+
+fn env_key(key: &str) -> Result<EnvKey, String> {
+    if is_reserved_env_key(key) {
+        return Err(format!(
+            "env key `{key}`: the {RESERVED_ENV_PREFIX} prefix is reserved for roomctl"
+        ));
+    }
+    EnvKey::parse(key).map_err(|e| e.to_string())
+}
+
+fn collect<T: Ord, E: std::fmt::Display>(
+    items: &[String],
+    parse: fn(&str) -> Result<T, E>,
+) -> Result<BTreeSet<T>, String> {
+    items
+        .iter()
+        .map(|s| parse(s).map_err(|e| e.to_string()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_prefix_is_refused_in_any_case_and_credentials_are_recognised() {
+        for key in ["ROOMCTL_MANAGED", "roomctl_x", "RoomCtl_"] {
+            assert!(env_key(key).unwrap_err().contains("reserved"), "{key}");
+        }
+        assert!(env_key("ROOMCTLX").is_ok());
+        assert!(looks_sensitive("openai_api_key") && looks_sensitive("DB_PASSWORD"));
+        assert!(!looks_sensitive("MINDROOM_LOG_LEVEL"));
+    }
+}
