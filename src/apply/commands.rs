@@ -32,9 +32,7 @@ pub fn commands(app: &AppName, action: &Action) -> Vec<CommandLine> {
         Action::Ports { to, .. } => vec![cmd::ports_set(app, to)],
         Action::Mount { mount } => vec![cmd::storage_mount(app, mount)],
         Action::Unmount { mount } => vec![cmd::storage_unmount(app, mount)],
-        Action::Limits { to, .. } if to.memory.is_none() && to.cpu.is_none() => {
-            vec![cmd::resource_limit_clear(app)]
-        }
+        Action::Limits { to, .. } if to.memory.is_none() && to.cpu.is_none() => vec![],
         Action::Limits { to, .. } => vec![cmd::resource_limit(app, to)],
         Action::Deploy { to, .. } => vec![cmd::git_from_image(app, to)],
         Action::EnableTls { email } => match Token::new(email) {

@@ -21,18 +21,29 @@ pub struct Location {
     pub column: Option<usize>,
 }
 
+/// Byte offsets of the start of every line of `text`.
+pub fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
+}
+
 impl Location {
     /// The location of byte `offset` of `text`, the contents of `path`.
     /// Offsets past the end point just after the last character.
     pub fn in_file(path: &Path, text: &str, offset: usize) -> Self {
+        Self::in_indexed_file(path, text, &line_starts(text), offset)
+    }
+
+    /// Like [`Location::in_file`], with `lines` from [`line_starts`]`(text)`.
+    pub fn in_indexed_file(path: &Path, text: &str, lines: &[usize], offset: usize) -> Self {
         let offset = offset.min(text.len());
         let offset = (0..=offset)
             .rev()
             .find(|i| text.is_char_boundary(*i))
             .unwrap_or(0);
-        let before = &text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let line = lines.partition_point(|&start| start <= offset).max(1);
+        let line_start = lines.get(line - 1).copied().unwrap_or(0);
         let column = text[line_start..offset].chars().count() + 1;
         Self {
             source: Source::File {

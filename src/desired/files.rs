@@ -20,6 +20,9 @@ pub(crate) struct FileText {
     pub(crate) path: PathBuf,
     /// Its contents.
     pub(crate) text: String,
+    /// Byte offset of each line's start, so locating a span is a binary
+    /// search rather than a scan (files may declare thousands of instances).
+    lines: Vec<usize>,
 }
 
 impl FileText {
@@ -28,6 +31,7 @@ impl FileText {
         match std::fs::read_to_string(path) {
             Ok(text) => Ok(Self {
                 path: path.to_path_buf(),
+                lines: super::error::line_starts(&text),
                 text,
             }),
             Err(source) => Err(Problem::Io {
@@ -45,7 +49,7 @@ impl FileText {
 
     /// The location of a span's start.
     pub(crate) fn at<T>(&self, s: &Spanned<T>) -> Location {
-        Location::in_file(&self.path, &self.text, s.span().start)
+        Location::in_indexed_file(&self.path, &self.text, &self.lines, s.span().start)
     }
 
     /// A field problem at `s`.

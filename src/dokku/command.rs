@@ -238,10 +238,6 @@ pub fn ports_set(app: &AppName, ports: &BTreeSet<PortMapping>) -> CommandLine {
 pub fn ports_clear(app: &AppName) -> CommandLine {
     CommandLine::new("ports:clear").arg(app)
 }
-/// `resource:limit-clear APP`.
-pub fn resource_limit_clear(app: &AppName) -> CommandLine {
-    CommandLine::new("resource:limit-clear").arg(app)
-}
 /// `storage:mount APP host:container`.
 pub fn storage_mount(app: &AppName, m: &Mount) -> CommandLine {
     CommandLine::new("storage:mount")

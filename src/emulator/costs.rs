@@ -11,6 +11,10 @@
 //!   instead of sleeping (for tests and dry benchmark runs).
 //! - `DOKKU_EMU_COST_SCALE`: float multiplier applied to the charged time
 //!   (default 1.0), so a benchmark can shrink wall time and scale figures back.
+//! - `DOKKU_EMU_SERIAL_WRITES=1` (with `real`): commands that change state
+//!   charge their time under one host-wide lock, so a host does one write at
+//!   a time. That models a small Dokku host, where concurrent nginx reloads
+//!   and image builds contend for the same two cores; reads stay parallel.
 //! - Unset: no cost at all.
 
 use std::io::Write;
@@ -107,6 +111,20 @@ pub fn charge(root: &Path, args: &[String]) {
         .unwrap_or(1.0);
     let secs = cost(root, args) * scale;
     if mode == "real" {
+        let serial =
+            std::env::var("DOKKU_EMU_SERIAL_WRITES").is_ok_and(|v| v == "1") && is_write(&args[0]);
+        let _guard = serial
+            .then(|| {
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(root.join(".host-writes.lock"))
+                    .ok()?;
+                f.lock().ok()?;
+                Some(f)
+            })
+            .flatten();
         std::thread::sleep(std::time::Duration::from_secs_f64(secs));
     } else if let Ok(mut f) = std::fs::OpenOptions::new()
         .create(true)
@@ -115,4 +133,35 @@ pub fn charge(root: &Path, args: &[String]) {
     {
         let _ = f.write_all(format!("{} {secs:.6}\n", args[0]).as_bytes());
     }
+}
+
+/// Whether `subcommand` changes state on the host.
+pub fn is_write(subcommand: &str) -> bool {
+    matches!(
+        subcommand,
+        "apps:create"
+            | "apps:destroy"
+            | "config:set"
+            | "config:unset"
+            | "domains:set"
+            | "domains:add"
+            | "domains:remove"
+            | "domains:clear"
+            | "ports:set"
+            | "ports:add"
+            | "ports:remove"
+            | "ports:clear"
+            | "storage:mount"
+            | "storage:unmount"
+            | "resource:limit"
+            | "resource:limit-clear"
+            | "ps:start"
+            | "ps:stop"
+            | "ps:restart"
+            | "git:from-image"
+            | "letsencrypt:set"
+            | "letsencrypt:enable"
+            | "letsencrypt:disable"
+            | "run"
+    )
 }

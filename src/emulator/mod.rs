@@ -41,7 +41,7 @@ mod cmd_ports;
 mod cmd_ps;
 mod cmd_static;
 mod cmd_storage;
-mod costs;
+pub mod costs;
 mod faults;
 mod io;
 mod report;

@@ -94,16 +94,21 @@ async fn run(shell: &dyn RemoteShell, c: CommandLine) -> Result<String, ReadErro
 pub async fn read_host(shell: Arc<dyn RemoteShell>) -> Result<HostState, ReadError> {
     let names = parse::apps_list(&run(&*shell, cmd::apps_list()).await?)?;
     let n = names.len();
-    let (apps_out, res_out, le_out) = tokio::try_join!(
-        run(&*shell, cmd::apps_report_all()),
-        run(&*shell, cmd::resource_report_all()),
-        run(&*shell, cmd::letsencrypt_list()),
-    )?;
+    // The bulk reports and the per-app env reads all run at once: the
+    // slowest bulk report (letsencrypt:list) overlaps the env reads.
+    let bulk = async {
+        tokio::try_join!(
+            run(&*shell, cmd::apps_report_all()),
+            run(&*shell, cmd::resource_report_all()),
+            run(&*shell, cmd::letsencrypt_list()),
+        )
+    };
+    let (bulk, envs) = tokio::join!(bulk, read_envs(&shell, &names));
+    let (apps_out, res_out, le_out) = bulk?;
+    let envs = envs?;
     let reports = parse::json_lines("apps:report", &apps_out, n)?;
     let resources = parse::json_lines("resource:report", &res_out, n)?;
     let certs = parse::letsencrypt_list(&le_out)?;
-
-    let envs = read_envs(&shell, &names).await?;
     let mut apps = BTreeMap::new();
     for (i, name) in names.iter().enumerate() {
         let (reported, image) = parse::apps_report_line(&reports[i])?;

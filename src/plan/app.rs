@@ -18,6 +18,86 @@ pub fn desired_env(instance: &InstanceId, app: &AppSpec) -> BTreeMap<EnvKey, Env
     env
 }
 
+/// Whether the observed `ROOMCTL_KEYS` lists exactly `app`'s env keys.
+fn keys_mark_matches(app: &AppSpec, observed: Option<&String>) -> bool {
+    let Some(observed) = observed else {
+        return false;
+    };
+    let mut want = app.env.keys().map(|k| k.as_str());
+    let mut have = observed.split(',').filter(|k| !k.is_empty());
+    loop {
+        match (want.next(), have.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The config action for `app` (if anything differs) and whether it
+/// changes what the app sees (so a restart is due). Compares in place:
+/// the common case, nothing to do, allocates nothing.
+fn config_diff(instance: &InstanceId, app: &AppSpec, obs: &ObservedApp) -> (Option<Action>, bool) {
+    let mut set = BTreeMap::new();
+    let mut restart = false;
+    // Both maps are sorted by key: one merge pass instead of a lookup per key.
+    let mut observed = obs.env.iter().peekable();
+    for (k, v) in &app.env {
+        while observed
+            .next_if(|(ok, _)| ok.as_str() < k.as_str())
+            .is_some()
+        {}
+        let cur = observed
+            .next_if(|(ok, _)| ok.as_str() == k.as_str())
+            .map(|(_, v)| v);
+        if cur.map(String::as_str) != Some(v.expose()) {
+            let old = cur.map(|c| {
+                if v.is_sensitive() {
+                    EnvValue::secret(c.clone())
+                } else {
+                    EnvValue::plain(c.clone())
+                }
+            });
+            set.insert(k.clone(), (old, v.clone()));
+            restart = true;
+        }
+    }
+    let mark = |k: &str| EnvKey::parse(k).expect("mark keys are valid");
+    for (key, value) in [
+        (marks::INSTANCE, instance.as_str()),
+        (marks::ROLE, app.role.as_str()),
+    ] {
+        let cur = obs.env.get(key);
+        if cur.map(String::as_str) != Some(value) {
+            set.insert(
+                mark(key),
+                (
+                    cur.map(|c| EnvValue::plain(c.clone())),
+                    EnvValue::plain(value),
+                ),
+            );
+        }
+    }
+    if !keys_mark_matches(app, obs.env.get(marks::KEYS)) {
+        let keys: Vec<&str> = app.env.keys().map(|k| k.as_str()).collect();
+        let cur = obs.env.get(marks::KEYS).map(|c| EnvValue::plain(c.clone()));
+        set.insert(mark(marks::KEYS), (cur, EnvValue::plain(keys.join(","))));
+    }
+    let unset: BTreeSet<EnvKey> = obs
+        .managed_keys
+        .iter()
+        .filter(|k| {
+            !marks::is_mark(k)
+                && obs.env.contains_key(k.as_str())
+                && !app.env.contains_key(k.as_str())
+        })
+        .filter_map(|k| EnvKey::parse(k).ok())
+        .collect();
+    restart |= !unset.is_empty();
+    let action = (!set.is_empty() || !unset.is_empty()).then_some(Action::Config { set, unset });
+    (action, restart)
+}
+
 /// Dokku adds `https:443:P` for every `http:80:P` once a certificate is
 /// active; those are Dokku's, not drift.
 fn normalised_ports(observed: &BTreeSet<PortMapping>, tls_active: bool) -> BTreeSet<PortMapping> {
@@ -46,7 +126,7 @@ pub fn plan_app(
     let want_digest = digest(app, state);
     let running = state == RunState::Running;
     let tls = platform.tls == TlsMode::PerApp && app.tls && !app.domains.is_empty();
-    let email = platform.letsencrypt_email.clone().unwrap_or_default();
+    let email = || platform.letsencrypt_email.clone().unwrap_or_default();
     let Some(obs) = obs else {
         let mut actions = vec![Action::Create];
         let set = desired_env(instance, app)
@@ -86,7 +166,7 @@ pub fn plan_app(
                 to: app.image.clone(),
             });
             if tls {
-                actions.push(Action::EnableTls { email });
+                actions.push(Action::EnableTls { email: email() });
             }
         }
         actions.push(Action::Stamp {
@@ -104,33 +184,9 @@ pub fn plan_app(
     let mut needs_restart = false;
 
     // Config: managed keys and marks only; hand-set keys are left alone.
-    let want = desired_env(instance, app);
-    let mut set = BTreeMap::new();
-    for (k, v) in &want {
-        let cur = obs.env.get(k.as_str());
-        if cur.map(String::as_str) != Some(v.expose()) {
-            let old = cur.map(|c| {
-                if v.is_sensitive() {
-                    EnvValue::secret(c.clone())
-                } else {
-                    EnvValue::plain(c.clone())
-                }
-            });
-            needs_restart |= !marks::is_mark(k.as_str());
-            set.insert(k.clone(), (old, v.clone()));
-        }
-    }
-    let unset: BTreeSet<EnvKey> = obs
-        .managed_keys
-        .iter()
-        .filter(|k| !marks::is_mark(k) && obs.env.contains_key(k.as_str()))
-        .filter_map(|k| EnvKey::parse(k).ok())
-        .filter(|k| !want.contains_key(k))
-        .collect();
-    needs_restart |= !unset.is_empty();
-    if !set.is_empty() || !unset.is_empty() {
-        actions.push(Action::Config { set, unset });
-    }
+    let (config, config_restart) = config_diff(instance, app, obs);
+    needs_restart |= config_restart;
+    actions.extend(config);
 
     // Domains, ports, mounts, run state: compared only when read this run.
     let trusted = obs.detail.is_none() && obs.applied.as_deref() == Some(want_digest.as_str());
@@ -189,7 +245,10 @@ pub fn plan_app(
         });
     }
 
-    if obs.limits != app.limits {
+    // Only the limits roomctl sets are compared; one it does not set is left alone.
+    let limits_differ = (app.limits.memory.is_some() && app.limits.memory != obs.limits.memory)
+        || (app.limits.cpu.is_some() && app.limits.cpu != obs.limits.cpu);
+    if limits_differ {
         actions.push(Action::Limits {
             from: Some(obs.limits),
             to: app.limits,
@@ -204,7 +263,7 @@ pub fn plan_app(
         });
     }
     if running && tls && obs.tls_expires.is_none() {
-        actions.push(Action::EnableTls { email });
+        actions.push(Action::EnableTls { email: email() });
     }
     let run_action = match run_action {
         Some(Action::Start) | Some(Action::Restart) if deploy => None,

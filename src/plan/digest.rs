@@ -17,26 +17,61 @@ use std::fmt::Write;
 /// The digest of what roomctl applies to `app` when its instance should be `state`.
 pub fn digest(app: &AppSpec, state: RunState) -> String {
     let mut h = Sha256::new();
-    let mut line = String::with_capacity(256);
-    line.push_str("v1|d=");
+    let mut buf = String::with_capacity(64);
+    h.update(b"v1|d=");
     for d in &app.domains {
-        let _ = write!(line, "{d},");
+        h.update(d.as_str().as_bytes());
+        h.update(b",");
     }
-    line.push_str("|p=");
+    h.update(b"|p=");
     for p in &app.ports {
-        let _ = write!(line, "{p},");
+        buf.clear();
+        let _ = write!(buf, "{p},");
+        h.update(buf.as_bytes());
     }
-    line.push_str("|s=");
+    h.update(b"|s=");
     for m in &app.storage {
-        let _ = write!(line, "{m},");
+        h.update(m.host_path.as_bytes());
+        h.update(b":");
+        h.update(m.container_path.as_bytes());
+        h.update(b",");
     }
-    let _ = write!(line, "|r={state}");
-    h.update(line.as_bytes());
+    h.update(if state == RunState::Running {
+        b"|r=running".as_slice()
+    } else {
+        b"|r=stopped".as_slice()
+    });
     let out = h.finalize();
-    let mut s = String::with_capacity(19);
-    s.push_str("v1-");
+    buf.clear();
+    buf.push_str("v1-");
     for b in &out[..8] {
-        let _ = write!(s, "{b:02x}");
+        let _ = write!(buf, "{b:02x}");
     }
-    s
+    buf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_format_is_stable() {
+        // The digest is stored on hosts: changing its input format would make
+        // every app look changed after an upgrade.
+        let mut h = Sha256::new();
+        h.update(b"v1|d=|p=|s=|r=running");
+        let want = format!("v1-{}", hex::encode(&h.finalize()[..8]));
+        let app = AppSpec {
+            name: crate::domain::AppName::parse("a").unwrap(),
+            role: crate::domain::Label::parse("r").unwrap(),
+            image: crate::domain::ImageRef::parse("i").unwrap(),
+            env: Default::default(),
+            domains: Default::default(),
+            ports: Default::default(),
+            storage: Default::default(),
+            limits: Default::default(),
+            tls: false,
+        };
+        assert_eq!(digest(&app, RunState::Running), want);
+    }
 }

@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod digest;
+mod host;
 mod model;
 pub mod placement;
 pub mod render;
@@ -17,96 +18,63 @@ pub mod render;
 pub use model::*;
 
 use crate::desired::Desired;
-use crate::domain::{AppName, HostName};
+use crate::domain::HostName;
 use crate::observed::{HostObservation, HostState, Observed, Owner};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Computes the plan that brings `observed` to `desired`.
+/// Computes the plan that brings `observed` to `desired`. Hosts are
+/// planned independently (in parallel for large fleets); the result does
+/// not depend on the order in which they finish.
 pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
     let placement = placement::place(desired, observed);
-    let mut notes = placement.notes;
-    let mut hosts = BTreeMap::new();
     let by_host = group_by_host(&placement.hosts);
-
-    for (host, obs) in &observed.hosts {
-        let state = match obs {
-            HostObservation::Unknown { reason } => {
-                hosts.insert(
-                    host.clone(),
-                    HostPlan::Unknown {
-                        reason: reason.clone(),
-                    },
-                );
-                continue;
-            }
-            HostObservation::Known(s) => s,
-        };
-        let mut apps = BTreeMap::new();
-        let mut wanted_here: BTreeSet<&str> = BTreeSet::new();
-        for id in by_host.get(host).into_iter().flatten() {
-            let spec = &desired.instances[*id];
-            let mut blocked = false;
-            for name in spec.apps.keys() {
-                wanted_here.insert(name.as_str());
-                let obs_app = state.apps.get(name.as_str());
-                if let Some(o) = obs_app
-                    && o.instance() != Some(id)
-                {
-                    notes.push(Note {
-                        instance: Some((*id).clone()),
-                        message: format!("app {name} on {host} exists but is not marked as this instance's; roomctl leaves it alone and does not create the instance's apps there"),
-                    });
-                    blocked = true;
-                }
-            }
-            if blocked {
-                continue;
-            }
-            for (name, app) in &spec.apps {
-                let obs_app = state.apps.get(name.as_str());
-                if let Some(p) =
-                    app::plan_app(&desired.platform, id, spec.instance.state, app, obs_app)
-                {
-                    apps.insert(name.clone(), p);
-                }
-            }
-        }
-        for (name, o) in &state.apps {
-            if wanted_here.contains(name.as_str()) || o.owner == Owner::Foreign {
-                continue;
-            }
-            let (instance, role) = match &o.owner {
-                Owner::Roomctl { instance, role } | Owner::Interrupted { instance, role } => {
-                    (instance, role)
-                }
-                Owner::Foreign => continue,
-            };
-            if desired.instances.get(instance).is_some_and(|s| {
-                s.apps.contains_key(name.as_str()) && placement.hosts.get(instance) != Some(host)
-            }) {
-                // A duplicate on a second host: noted by placement, left alone.
-                continue;
-            }
-            let Ok(app_name) = AppName::listed(name) else {
-                continue;
-            };
-            match app::plan_orphan(&desired.platform, instance, role, o) {
-                Some(p) => {
-                    apps.insert(app_name, p);
-                }
-                None if o.detail.as_ref().is_some_and(|d| !d.running) => notes.push(Note {
-                    instance: Some(instance.clone()),
-                    message: format!("app {name} on {host} is no longer desired; it is stopped and kept (destruction is disabled)"),
-                }),
-                None => {}
-            }
-        }
-        hosts.insert(host.clone(), HostPlan::Known { apps });
+    let hosts: Vec<(&HostName, &HostObservation)> = observed.hosts.iter().collect();
+    let apps: usize = observed
+        .hosts
+        .values()
+        .filter_map(|o| o.known())
+        .map(|s| s.apps.len())
+        .sum();
+    let threads = if apps < 5_000 {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(hosts.len().max(1))
+    };
+    let chunk = hosts.len().div_ceil(threads).max(1);
+    let planned: Vec<(HostName, HostPlan, Vec<Note>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = hosts
+            .chunks(chunk)
+            .map(|part| {
+                let by_host = &by_host;
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(h, o)| {
+                            let empty = Vec::new();
+                            let ids = by_host.get(h).unwrap_or(&empty);
+                            let (hp, notes) = host::plan_host(desired, h, o, ids);
+                            ((*h).clone(), hp, notes)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("planner thread panicked"))
+            .collect()
+    });
+    let mut notes = placement.notes;
+    let mut out = BTreeMap::new();
+    for (h, hp, n) in planned {
+        notes.extend(n);
+        out.insert(h, hp);
     }
     notes.sort();
     notes.dedup();
     Plan {
-        hosts,
+        hosts: out,
         placements: placement.hosts,
         notes,
     }

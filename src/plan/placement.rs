@@ -15,7 +15,7 @@
 use super::model::Note;
 use crate::desired::Desired;
 use crate::domain::{HostName, InstanceId};
-use crate::observed::{HostObservation, Observed};
+use crate::observed::Observed;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Placement result: where each placeable instance goes, and notes for the rest.
@@ -36,37 +36,51 @@ fn note(instance: &InstanceId, message: String) -> Note {
     }
 }
 
-/// Places every desired instance. Pure.
+/// Places every desired instance. Pure. Hosts are indexed once, so placing
+/// an instance is one scan over a small array.
 pub fn place(desired: &Desired, observed: &Observed) -> Placement {
     let mut out = Placement::default();
-    // Where each instance's apps are now, and memory used by apps that are
-    // not part of a desired instance (foreign apps, leftovers).
-    let mut found: BTreeMap<&InstanceId, BTreeSet<&HostName>> = BTreeMap::new();
-    let mut used: BTreeMap<&HostName, u64> = BTreeMap::new();
+    let names: Vec<&HostName> = desired.hosts.keys().collect();
+    let index: BTreeMap<&HostName, usize> =
+        names.iter().enumerate().map(|(i, h)| (*h, i)).collect();
+    let cap: Vec<u64> = desired
+        .hosts
+        .values()
+        .map(|h| u64::from(h.memory.0))
+        .collect();
+    let mut used = vec![0u64; names.len()];
+    let mut known = vec![false; names.len()];
     let mut unknown: Vec<&HostName> = vec![];
+    // Where each instance's apps are now; memory of apps that are not part
+    // of a desired instance (foreign apps, leftovers) counts as used.
+    let mut found: BTreeMap<&InstanceId, Vec<usize>> = BTreeMap::new();
     for (host, obs) in &observed.hosts {
+        let Some(&i) = index.get(host) else { continue };
         let Some(state) = obs.known() else {
             unknown.push(host);
             continue;
         };
-        let u = used.entry(host).or_default();
+        known[i] = true;
         for app in state.apps.values() {
             match app.instance() {
                 Some(id) if desired.instances.contains_key(id) => {
-                    found.entry(id).or_default().insert(host);
+                    let at = found.entry(id).or_default();
+                    if !at.contains(&i) {
+                        at.push(i);
+                    }
                 }
-                _ => *u += u64::from(app.limits.memory.map_or(0, |m| m.0)),
+                _ => used[i] += u64::from(app.limits.memory.map_or(0, |m| m.0)),
             }
         }
     }
-    let known = |h: &HostName| matches!(observed.hosts.get(h), Some(HostObservation::Known(_)));
 
     // Existing instances first: they hold their memory wherever they are.
     for (id, spec) in &desired.instances {
-        let Some(hosts) = found.get(id) else { continue };
-        let host = *hosts.iter().next().expect("non-empty");
-        if hosts.len() > 1 {
-            let list: Vec<&str> = hosts.iter().map(|h| h.as_str()).collect();
+        let Some(at) = found.get(id) else { continue };
+        let i = at[0];
+        let host = names[i];
+        if at.len() > 1 {
+            let list: Vec<&str> = at.iter().map(|&j| names[j].as_str()).collect();
             out.notes.push(note(id, format!("apps of this instance exist on several hosts ({}); roomctl changes it on {host} only", list.join(", "))));
         }
         if let Some(pin) = &spec.instance.pinned_host
@@ -79,54 +93,56 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
                 ),
             ));
         }
-        *used.entry(host).or_default() += u64::from(spec.memory.0);
+        used[i] += u64::from(spec.memory.0);
         out.hosts.insert(id.clone(), host.clone());
         out.existing.insert(id.clone());
     }
 
+    let unknown_list = unknown
+        .iter()
+        .map(|h| h.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     for (id, spec) in &desired.instances {
         if out.hosts.contains_key(id) {
             continue;
         }
         if !unknown.is_empty() {
-            let list: Vec<&str> = unknown.iter().map(|h| h.as_str()).collect();
             out.notes.push(note(
                 id,
                 format!(
-                    "not placed: host {} is unknown and may already hold this instance",
-                    list.join(", ")
+                    "not placed: host {unknown_list} is unknown and may already hold this instance"
                 ),
             ));
             continue;
         }
         let need = u64::from(spec.memory.0);
-        let free = |h: &HostName, used: &BTreeMap<&HostName, u64>| {
-            let cap = u64::from(desired.hosts[h].memory.0);
-            cap.saturating_sub(used.get(h).copied().unwrap_or(0))
-        };
+        let free = |i: usize, used: &[u64]| cap[i].saturating_sub(used[i]);
         let choice = match &spec.instance.pinned_host {
-            Some(pin) if !known(pin) => {
-                out.notes.push(note(
-                    id,
-                    format!("not placed: pinned host {pin} is not in the fleet"),
-                ));
-                continue;
-            }
-            Some(pin) if free(pin, &used) < need => {
-                out.notes.push(note(id, format!("not placed: pinned host {pin} has {} MiB free, the instance needs {need} MiB", free(pin, &used))));
-                continue;
-            }
-            Some(pin) => pin,
+            Some(pin) => match index.get(pin) {
+                Some(&i) if known[i] && free(i, &used) >= need => i,
+                Some(&i) if known[i] => {
+                    out.notes.push(note(id, format!("not placed: pinned host {pin} has {} MiB free, the instance needs {need} MiB", free(i, &used))));
+                    continue;
+                }
+                _ => {
+                    out.notes.push(note(
+                        id,
+                        format!("not placed: pinned host {pin} is not in the fleet"),
+                    ));
+                    continue;
+                }
+            },
             None => {
-                let best = desired
-                    .hosts
-                    .keys()
-                    .filter(|h| known(h))
-                    .map(|h| (free(h, &used), h))
-                    .filter(|(f, _)| *f >= need)
-                    .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(a.1)));
+                let mut best: Option<(u64, usize)> = None;
+                for i in 0..names.len() {
+                    let f = free(i, &used);
+                    if known[i] && f >= need && best.is_none_or(|(bf, _)| f > bf) {
+                        best = Some((f, i));
+                    }
+                }
                 match best {
-                    Some((_, h)) => h,
+                    Some((_, i)) => i,
                     None => {
                         out.notes
                             .push(note(id, format!("not placed: no host has {need} MiB free")));
@@ -135,13 +151,8 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
                 }
             }
         };
-        let choice = desired
-            .hosts
-            .get_key_value(choice)
-            .map(|(k, _)| k)
-            .expect("host in desired");
-        *used.entry(choice).or_default() += need;
-        out.hosts.insert(id.clone(), choice.clone());
+        used[choice] += need;
+        out.hosts.insert(id.clone(), names[choice].clone());
     }
     out
 }

@@ -1,0 +1,97 @@
+//! Planning one host.
+
+use super::app;
+use super::model::{HostPlan, Note};
+use crate::desired::Desired;
+use crate::domain::{AppName, HostName, InstanceId};
+use crate::observed::{HostObservation, Owner};
+use std::collections::BTreeMap;
+
+/// Plans `host`: the desired apps of the instances `ids` placed on it, and
+/// roomctl's apps on it that are no longer desired there.
+pub fn plan_host(
+    desired: &Desired,
+    host: &HostName,
+    obs: &HostObservation,
+    ids: &[&InstanceId],
+) -> (HostPlan, Vec<Note>) {
+    let state = match obs {
+        HostObservation::Unknown { reason } => {
+            return (
+                HostPlan::Unknown {
+                    reason: reason.clone(),
+                },
+                vec![],
+            );
+        }
+        HostObservation::Known(s) => s,
+    };
+    let mut notes = vec![];
+    let mut apps = BTreeMap::new();
+    for id in ids {
+        let spec = &desired.instances[*id];
+        let observed: Vec<_> = spec
+            .apps
+            .keys()
+            .map(|name| state.apps.get(name.as_str()))
+            .collect();
+        let foreign: Vec<&AppName> = spec
+            .apps
+            .keys()
+            .zip(&observed)
+            .filter(|(_, o)| o.is_some_and(|o| o.instance() != Some(*id)))
+            .map(|(n, _)| n)
+            .collect();
+        if !foreign.is_empty() {
+            for name in foreign {
+                notes.push(Note {
+                    instance: Some((*id).clone()),
+                    message: format!("app {name} on {host} exists but is not marked as this instance's; roomctl leaves it alone and does not create the instance's apps there"),
+                });
+            }
+            continue;
+        }
+        for ((name, spec_app), obs_app) in spec.apps.iter().zip(observed) {
+            if let Some(p) = app::plan_app(
+                &desired.platform,
+                id,
+                spec.instance.state,
+                spec_app,
+                obs_app,
+            ) {
+                apps.insert(name.clone(), p);
+            }
+        }
+    }
+    for (name, o) in &state.apps {
+        let (instance, role) = match &o.owner {
+            Owner::Roomctl { instance, role } | Owner::Interrupted { instance, role } => {
+                (instance, role)
+            }
+            Owner::Foreign => continue,
+        };
+        let desired_app = desired
+            .instances
+            .get(instance)
+            .is_some_and(|s| s.apps.contains_key(name.as_str()));
+        if desired_app {
+            // Planned above when the instance lives here; a duplicate on a
+            // second host is noted by placement and left alone.
+            continue;
+        }
+        let Ok(app_name) = AppName::listed(name) else {
+            continue;
+        };
+        match app::plan_orphan(&desired.platform, instance, role, o) {
+            Some(p) => {
+                apps.insert(app_name, p);
+            }
+            None if o.detail.as_ref().is_some_and(|d| !d.running) => notes.push(Note {
+                instance: Some(instance.clone()),
+                message: format!("app {name} on {host} is no longer desired; it is stopped and kept (destruction is disabled)"),
+            }),
+            None => {}
+        }
+    }
+    (HostPlan::Known { apps }, notes)
+}
