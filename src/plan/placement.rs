@@ -135,11 +135,12 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
             },
             None => {
                 let mut best: Option<(u64, usize)> = None;
-                for i in 0..names.len() {
+                for (i, &is_known) in known.iter().enumerate() {
                     let f = free(i, &used);
-                    if known[i] && f >= need && best.is_none_or(|(bf, _)| f > bf) {
+                    if is_known && f >= need && best.is_none_or(|(bf, _)| f > bf) {
                         best = Some((f, i));
                     }
+                }
                 }
                 match best {
                     Some((_, i)) => i,
