@@ -141,7 +141,6 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
                         best = Some((f, i));
                     }
                 }
-                }
                 match best {
                     Some((_, i)) => i,
                     None => {
