@@ -8,17 +8,22 @@
 //! (desired changed, an apply was interrupted, or the app is not in the
 //! desired set) the four facts are read and compared. `--deep` reads them
 //! for every app, which also catches changes made by hand outside roomctl.
+//!
+//! The hash is XXH3-128, whose output is frozen by its specification, so a
+//! digest written by one roomctl version is understood by the next. It is
+//! not a security boundary: whoever can write an app's env can do anything
+//! to the app anyway.
 
 use crate::desired::AppSpec;
 use crate::domain::RunState;
-use sha2::{Digest, Sha256};
 use std::fmt::Write;
+use xxhash_rust::xxh3::Xxh3;
 
 /// The digest of what roomctl applies to `app` when its instance should be `state`.
 pub fn digest(app: &AppSpec, state: RunState) -> String {
-    let mut h = Sha256::new();
+    let mut h = Xxh3::new();
     let mut buf = String::with_capacity(64);
-    h.update(b"v1|d=");
+    h.update(b"d=");
     for d in &app.domains {
         h.update(d.as_str().as_bytes());
         h.update(b",");
@@ -41,12 +46,8 @@ pub fn digest(app: &AppSpec, state: RunState) -> String {
     } else {
         b"|r=stopped".as_slice()
     });
-    let out = h.finalize();
     buf.clear();
-    buf.push_str("v1-");
-    for b in &out[..8] {
-        let _ = write!(buf, "{b:02x}");
-    }
+    let _ = write!(buf, "v2-{:032x}", h.digest128());
     buf
 }
 
@@ -58,9 +59,10 @@ mod tests {
     fn digest_format_is_stable() {
         // The digest is stored on hosts: changing its input format would make
         // every app look changed after an upgrade.
-        let mut h = Sha256::new();
-        h.update(b"v1|d=|p=|s=|r=running");
-        let want = format!("v1-{}", hex::encode(&h.finalize()[..8]));
+        let want = format!(
+            "v2-{:032x}",
+            xxhash_rust::xxh3::xxh3_128(b"d=|p=|s=|r=running")
+        );
         let app = AppSpec {
             name: crate::domain::AppName::parse("a").unwrap(),
             role: crate::domain::Label::parse("r").unwrap(),

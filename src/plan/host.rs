@@ -30,20 +30,14 @@ pub fn plan_host(
     let mut apps = BTreeMap::new();
     for id in ids {
         let spec = &desired.instances[*id];
-        let observed: Vec<_> = spec
-            .apps
-            .keys()
-            .map(|name| state.apps.get(name.as_str()))
-            .collect();
-        let foreign: Vec<&AppName> = spec
-            .apps
-            .keys()
-            .zip(&observed)
-            .filter(|(_, o)| o.is_some_and(|o| o.instance() != Some(*id)))
-            .map(|(n, _)| n)
-            .collect();
-        if !foreign.is_empty() {
-            for name in foreign {
+        let theirs = |name: &AppName| {
+            state
+                .apps
+                .get(name.as_str())
+                .filter(|o| o.instance() != Some(*id))
+        };
+        if spec.apps.keys().any(|n| theirs(n).is_some()) {
+            for name in spec.apps.keys().filter(|n| theirs(n).is_some()) {
                 notes.push(Note {
                     instance: Some((*id).clone()),
                     message: format!("app {name} on {host} exists but is not marked as this instance's; roomctl leaves it alone and does not create the instance's apps there"),
@@ -51,7 +45,8 @@ pub fn plan_host(
             }
             continue;
         }
-        for ((name, spec_app), obs_app) in spec.apps.iter().zip(observed) {
+        for (name, spec_app) in &spec.apps {
+            let obs_app = state.apps.get(name.as_str());
             if let Some(p) = app::plan_app(
                 &desired.platform,
                 id,

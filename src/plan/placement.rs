@@ -16,15 +16,13 @@ use super::model::Note;
 use crate::desired::Desired;
 use crate::domain::{HostName, InstanceId};
 use crate::observed::Observed;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
 
 /// Placement result: where each placeable instance goes, and notes for the rest.
 #[derive(Debug, Default)]
 pub struct Placement {
     /// Instance → host.
     pub hosts: BTreeMap<InstanceId, HostName>,
-    /// Instances that exist now (not new), with their host.
-    pub existing: BTreeSet<InstanceId>,
     /// Why some instances were not placed, and other findings.
     pub notes: Vec<Note>,
 }
@@ -53,7 +51,9 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
     let mut unknown: Vec<&HostName> = vec![];
     // Where each instance's apps are now; memory of apps that are not part
     // of a desired instance (foreign apps, leftovers) counts as used.
-    let mut found: BTreeMap<&InstanceId, Vec<usize>> = BTreeMap::new();
+    // A hash index: looked up once per desired instance, never iterated,
+    // so the result stays deterministic.
+    let mut found: HashMap<&str, Vec<usize>> = HashMap::new();
     for (host, obs) in &observed.hosts {
         let Some(&i) = index.get(host) else { continue };
         let Some(state) = obs.known() else {
@@ -64,7 +64,7 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
         for app in state.apps.values() {
             match app.instance() {
                 Some(id) if desired.instances.contains_key(id) => {
-                    let at = found.entry(id).or_default();
+                    let at = found.entry(id.as_str()).or_default();
                     if !at.contains(&i) {
                         at.push(i);
                     }
@@ -76,7 +76,9 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
 
     // Existing instances first: they hold their memory wherever they are.
     for (id, spec) in &desired.instances {
-        let Some(at) = found.get(id) else { continue };
+        let Some(at) = found.get(id.as_str()) else {
+            continue;
+        };
         let i = at[0];
         let host = names[i];
         if at.len() > 1 {
@@ -95,7 +97,6 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
         }
         used[i] += u64::from(spec.memory.0);
         out.hosts.insert(id.clone(), host.clone());
-        out.existing.insert(id.clone());
     }
 
     let unknown_list = unknown
