@@ -162,8 +162,10 @@ pub fn human(plan: &Plan, style: Style) -> String {
             "Plan: {} to create, {} to change, {} to stop, {} to destroy.",
             s.create, s.update, s.stop, s.destroy
         );
-    } else {
+    } else if unknown == 0 {
         let _ = writeln!(out, "No changes. The fleet matches the desired state.");
+    } else {
+        let _ = writeln!(out, "No changes on the hosts that could be read.");
     }
     if unknown > 0 {
         let _ = writeln!(

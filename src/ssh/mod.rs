@@ -7,13 +7,16 @@
 //! local process, for the sandbox and benchmarks). [`Counting`] wraps either
 //! and counts executions.
 
+mod connect_error;
 mod counting;
 mod local;
 mod openssh_shell;
+mod target;
 
 pub use counting::{Counters, Counting};
 pub use local::LocalShell;
-pub use openssh_shell::{OpensshShell, SshTarget};
+pub use openssh_shell::OpensshShell;
+pub use target::SshTarget;
 
 use crate::dokku::CommandLine;
 use async_trait::async_trait;

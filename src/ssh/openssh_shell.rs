@@ -17,7 +17,8 @@
 //! [`CommandLine::shown`], never the wire form (which may hold base64
 //! secrets).
 
-use super::{Output, RemoteShell, ShellError};
+use super::connect_error::{chain, connect_error, private_dir};
+use super::{Output, RemoteShell, ShellError, SshTarget};
 use crate::dokku::CommandLine;
 use async_trait::async_trait;
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
@@ -28,58 +29,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{Mutex, Semaphore};
-
-/// Where and how to reach one host over SSH.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SshTarget {
-    /// The roomctl host name (from desired state), used in errors and logs.
-    pub host: String,
-    /// The address `ssh` connects to: a DNS name or an IP literal.
-    pub address: String,
-    /// TCP port of sshd.
-    pub port: u16,
-    /// Remote user; Dokku's is `dokku`.
-    pub user: String,
-    /// Private key to use exclusively (`-i`, `IdentitiesOnly=yes`). `None`
-    /// lets `ssh` use its default keys and agent.
-    pub identity_file: Option<PathBuf>,
-    /// A known_hosts file to check the host key against strictly. `None`
-    /// uses the user's default known_hosts and accepts (and records) a key
-    /// seen for the first time.
-    pub known_hosts_file: Option<PathBuf>,
-    /// Time allowed for TCP connect plus SSH handshake (whole seconds are
-    /// passed to `ssh`; the whole connect attempt is cut off at twice this).
-    pub connect_timeout: Duration,
-    /// Time allowed for one command, from opening its session to its exit.
-    pub command_timeout: Duration,
-    /// sshd's `MaxSessions` on the host; at most `max_sessions - 2` commands
-    /// (and at least one) run at once.
-    pub max_sessions: usize,
-}
-
-impl SshTarget {
-    /// A target with Dokku's defaults: port 22, user `dokku`, 10 s connect
-    /// timeout, 120 s command timeout, `MaxSessions` 10, default keys and
-    /// known_hosts.
-    pub fn new(host: impl Into<String>, address: impl Into<String>) -> Self {
-        Self {
-            host: host.into(),
-            address: address.into(),
-            port: 22,
-            user: "dokku".to_string(),
-            identity_file: None,
-            known_hosts_file: None,
-            connect_timeout: Duration::from_secs(10),
-            command_timeout: Duration::from_secs(120),
-            max_sessions: 10,
-        }
-    }
-
-    /// How many commands may run at once: `max_sessions - 2`, at least 1.
-    pub fn parallelism(&self) -> usize {
-        self.max_sessions.saturating_sub(2).max(1)
-    }
-}
 
 /// A [`RemoteShell`] over one multiplexed OpenSSH connection.
 ///
@@ -446,138 +395,5 @@ impl Drop for OpensshShell {
         if let Some(dir) = state.control_dir {
             let _ = std::fs::remove_dir_all(dir);
         }
-    }
-}
-
-/// Classifies a failure to start the master connection.
-fn connect_error(host: &str, e: openssh::Error) -> ShellError {
-    let host = host.to_string();
-    match &e {
-        openssh::Error::Connect(io) => {
-            // The io error's text is what `ssh` logged; keep it on one line.
-            let detail = io
-                .to_string()
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join("; ");
-            let auth = io.kind() == io::ErrorKind::PermissionDenied
-                || detail.contains("Permission denied (")
-                || detail.contains("Host key verification failed")
-                || detail.contains("Too many authentication failures")
-                || detail.contains("No supported authentication methods");
-            if auth {
-                ShellError::Auth { host, detail }
-            } else {
-                ShellError::Connect { host, detail }
-            }
-        }
-        _ => ShellError::Connect {
-            host,
-            detail: chain(&e),
-        },
-    }
-}
-
-/// An error and its sources, joined with `: `.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
-}
-
-/// Creates a fresh directory only the current user can enter, under the
-/// system temp directory.
-fn private_dir() -> io::Result<PathBuf> {
-    use std::os::unix::fs::DirBuilderExt;
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let base = std::env::temp_dir();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    for _ in 0..16 {
-        let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let dir = base.join(format!("roomctl-ssh-{}-{n}-{nanos:x}", std::process::id()));
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::AlreadyExists,
-        "no free control directory name",
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_follow_dokku_conventions() {
-        let t = SshTarget::new("h1", "h1.example.org");
-        assert_eq!((t.port, t.user.as_str(), t.max_sessions), (22, "dokku", 10));
-        assert_eq!(t.connect_timeout, Duration::from_secs(10));
-        assert_eq!(t.command_timeout, Duration::from_secs(120));
-        assert_eq!(t.parallelism(), 8);
-    }
-
-    #[test]
-    fn parallelism_stays_below_max_sessions_but_at_least_one() {
-        let mut t = SshTarget::new("h1", "h1");
-        t.max_sessions = 2;
-        assert_eq!(t.parallelism(), 1);
-        t.max_sessions = 0;
-        assert_eq!(t.parallelism(), 1);
-        t.max_sessions = 4;
-        assert_eq!(OpensshShell::new(t).max_parallel(), 2);
-    }
-
-    #[test]
-    fn permission_denied_is_an_auth_failure() {
-        let e = openssh::Error::Connect(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            "dokku@10.0.0.1: Permission denied (publickey).",
-        ));
-        let mapped = connect_error("h1", e);
-        assert!(matches!(mapped, ShellError::Auth { .. }), "{mapped:?}");
-        assert!(!mapped.is_transient());
-    }
-
-    #[test]
-    fn host_key_mismatch_is_an_auth_failure() {
-        let e = openssh::Error::Connect(io::Error::new(
-            io::ErrorKind::ConnectionAborted,
-            "No ED25519 host key is known for [127.0.0.1]:2222.\nHost key verification failed.",
-        ));
-        assert!(matches!(connect_error("h1", e), ShellError::Auth { .. }));
-    }
-
-    #[test]
-    fn refused_connection_is_a_transient_connect_failure() {
-        let e = openssh::Error::Connect(io::Error::new(
-            io::ErrorKind::ConnectionRefused,
-            "connect to host 127.0.0.1 port 1: Connection refused",
-        ));
-        let mapped = connect_error("h1", e);
-        assert!(matches!(mapped, ShellError::Connect { .. }), "{mapped:?}");
-        assert!(mapped.is_transient());
-    }
-
-    #[test]
-    fn control_directory_is_private() {
-        use std::os::unix::fs::PermissionsExt;
-        let d = private_dir().unwrap();
-        let mode = std::fs::metadata(&d).unwrap().permissions().mode() & 0o777;
-        std::fs::remove_dir_all(&d).unwrap();
-        assert_eq!(mode, 0o700);
     }
 }

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests. Each test binary uses a subset.
 #![allow(dead_code)]
 
+pub mod desired;
 pub mod fleet;
 pub mod sshd;
 
