@@ -308,7 +308,8 @@ fn plan_alone() {
     for (name, obs) in cases.into_iter().take(if only_noop { 1 } else { 2 }) {
         let mut best = f64::MAX;
         let mut changes = 0;
-        for _ in 0..3 {
+        let reps: usize = std::env::var("BENCH_PLAN_REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+        for _ in 0..reps {
             let t = Instant::now();
             let p = roomctl::plan::plan(&desired, obs);
             best = best.min(t.elapsed().as_secs_f64());

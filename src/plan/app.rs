@@ -83,16 +83,18 @@ fn config_diff(instance: &InstanceId, app: &AppSpec, obs: &ObservedApp) -> (Opti
         let cur = obs.env.get(marks::KEYS).map(|c| EnvValue::plain(c.clone()));
         set.insert(mark(marks::KEYS), (cur, EnvValue::plain(keys.join(","))));
     }
-    let unset: BTreeSet<EnvKey> = obs
-        .managed_keys
-        .iter()
-        .filter(|k| {
-            !marks::is_mark(k)
-                && obs.env.contains_key(k.as_str())
-                && !app.env.contains_key(k.as_str())
-        })
-        .filter_map(|k| EnvKey::parse(k).ok())
-        .collect();
+    // Managed keys that are no longer desired: a merge pass over two sorted sets.
+    let mut unset = BTreeSet::new();
+    let mut wanted = app.env.keys().map(|k| k.as_str()).peekable();
+    for k in &obs.managed_keys {
+        while wanted.next_if(|w| *w < k.as_str()).is_some() {}
+        if wanted.next_if(|w| *w == k.as_str()).is_some() || marks::is_mark(k) || !obs.env.contains_key(k) {
+            continue;
+        }
+        if let Ok(key) = EnvKey::parse(k) {
+            unset.insert(key);
+        }
+    }
     restart |= !unset.is_empty();
     let action = (!set.is_empty() || !unset.is_empty()).then_some(Action::Config { set, unset });
     (action, restart)

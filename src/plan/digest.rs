@@ -16,13 +16,11 @@
 
 use crate::desired::AppSpec;
 use crate::domain::RunState;
-use std::fmt::Write;
 use xxhash_rust::xxh3::Xxh3;
 
 /// The digest of what roomctl applies to `app` when its instance should be `state`.
 pub fn digest(app: &AppSpec, state: RunState) -> String {
     let mut h = Xxh3::new();
-    let mut buf = String::with_capacity(64);
     h.update(b"d=");
     for d in &app.domains {
         h.update(d.as_str().as_bytes());
@@ -30,9 +28,14 @@ pub fn digest(app: &AppSpec, state: RunState) -> String {
     }
     h.update(b"|p=");
     for p in &app.ports {
-        buf.clear();
-        let _ = write!(buf, "{p},");
-        h.update(buf.as_bytes());
+        let scheme: &[u8] = match p.scheme {
+            crate::domain::Scheme::Http => b"http:",
+            crate::domain::Scheme::Https => b"https:",
+        };
+        h.update(scheme);
+        h.update(&p.host.to_be_bytes());
+        h.update(&p.container.to_be_bytes());
+        h.update(b",");
     }
     h.update(b"|s=");
     for m in &app.storage {
@@ -46,9 +49,7 @@ pub fn digest(app: &AppSpec, state: RunState) -> String {
     } else {
         b"|r=stopped".as_slice()
     });
-    buf.clear();
-    let _ = write!(buf, "v2-{:032x}", h.digest128());
-    buf
+    format!("v2-{:032x}", h.digest128())
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ pub fn plan_host(
     };
     let mut notes = vec![];
     let mut apps = BTreeMap::new();
+    let mut matched = 0;
     for id in ids {
         let spec = &desired.instances[*id];
         let theirs = |name: &AppName| {
@@ -47,6 +48,7 @@ pub fn plan_host(
         }
         for (name, spec_app) in &spec.apps {
             let obs_app = state.apps.get(name.as_str());
+            matched += usize::from(obs_app.is_some());
             if let Some(p) = app::plan_app(
                 &desired.platform,
                 id,
@@ -57,6 +59,11 @@ pub fn plan_host(
                 apps.insert(name.clone(), p);
             }
         }
+    }
+    // Every roomctl app here was matched to a desired app: nothing is left over.
+    let ours = state.apps.values().filter(|o| o.owner != Owner::Foreign).count();
+    if ours == matched {
+        return (HostPlan::Known { apps }, notes);
     }
     for (name, o) in &state.apps {
         let (instance, role) = match &o.owner {

@@ -17,6 +17,7 @@ use crate::desired::Desired;
 use crate::domain::{HostName, InstanceId};
 use crate::observed::Observed;
 use std::collections::{BTreeMap, HashMap};
+use xxhash_rust::xxh3::Xxh3Builder;
 
 /// Placement result: where each placeable instance goes, and notes for the rest.
 #[derive(Debug, Default)]
@@ -49,11 +50,10 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
     let mut used = vec![0u64; names.len()];
     let mut known = vec![false; names.len()];
     let mut unknown: Vec<&HostName> = vec![];
-    // Where each instance's apps are now; memory of apps that are not part
-    // of a desired instance (foreign apps, leftovers) counts as used.
-    // A hash index: looked up once per desired instance, never iterated,
-    // so the result stays deterministic.
-    let mut found: HashMap<&str, Vec<usize>> = HashMap::new();
+    // Where each instance's apps are now, with the memory they hold per
+    // host. A hash index, looked up per desired instance and otherwise only
+    // summed over, so the result stays deterministic.
+    let mut found: HashMap<&str, Vec<(usize, u64)>, Xxh3Builder> = HashMap::default();
     for (host, obs) in &observed.hosts {
         let Some(&i) = index.get(host) else { continue };
         let Some(state) = obs.known() else {
@@ -62,41 +62,45 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
         };
         known[i] = true;
         for app in state.apps.values() {
+            let mem = u64::from(app.limits.memory.map_or(0, |m| m.0));
             match app.instance() {
-                Some(id) if desired.instances.contains_key(id) => {
+                Some(id) => {
                     let at = found.entry(id.as_str()).or_default();
-                    if !at.contains(&i) {
-                        at.push(i);
+                    match at.iter_mut().find(|(h, _)| *h == i) {
+                        Some((_, m)) => *m += mem,
+                        None => at.push((i, mem)),
                     }
                 }
-                _ => used[i] += u64::from(app.limits.memory.map_or(0, |m| m.0)),
+                None => used[i] += mem,
             }
         }
     }
 
     // Existing instances first: they hold their memory wherever they are.
-    for (id, spec) in &desired.instances {
-        let Some(at) = found.get(id.as_str()) else {
+    let mut assigned: Vec<Option<usize>> = vec![None; desired.instances.len()];
+    for (pos, (id, spec)) in desired.instances.iter().enumerate() {
+        let Some(at) = found.remove(id.as_str()) else {
             continue;
         };
-        let i = at[0];
+        let i = at[0].0;
         let host = names[i];
         if at.len() > 1 {
-            let list: Vec<&str> = at.iter().map(|&j| names[j].as_str()).collect();
+            let list: Vec<&str> = at.iter().map(|&(j, _)| names[j].as_str()).collect();
             out.notes.push(note(id, format!("apps of this instance exist on several hosts ({}); roomctl changes it on {host} only", list.join(", "))));
         }
         if let Some(pin) = &spec.instance.pinned_host
             && pin != host
         {
-            out.notes.push(note(
-                id,
-                format!(
-                    "pinned to {pin} but runs on {host}; roomctl never moves an instance by itself"
-                ),
-            ));
+            out.notes.push(note(id, format!("pinned to {pin} but runs on {host}; roomctl never moves an instance by itself")));
         }
         used[i] += u64::from(spec.memory.0);
-        out.hosts.insert(id.clone(), host.clone());
+        assigned[pos] = Some(i);
+    }
+    // What is left belongs to instances no longer desired: it still holds memory.
+    for at in found.values() {
+        for &(i, mem) in at {
+            used[i] += mem;
+        }
     }
 
     let unknown_list = unknown
@@ -104,17 +108,12 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
         .map(|h| h.as_str())
         .collect::<Vec<_>>()
         .join(", ");
-    for (id, spec) in &desired.instances {
-        if out.hosts.contains_key(id) {
+    for (pos, (id, spec)) in desired.instances.iter().enumerate() {
+        if assigned[pos].is_some() {
             continue;
         }
         if !unknown.is_empty() {
-            out.notes.push(note(
-                id,
-                format!(
-                    "not placed: host {unknown_list} is unknown and may already hold this instance"
-                ),
-            ));
+            out.notes.push(note(id, format!("not placed: host {unknown_list} is unknown and may already hold this instance")));
             continue;
         }
         let need = u64::from(spec.memory.0);
@@ -127,10 +126,7 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
                     continue;
                 }
                 _ => {
-                    out.notes.push(note(
-                        id,
-                        format!("not placed: pinned host {pin} is not in the fleet"),
-                    ));
+                    out.notes.push(note(id, format!("not placed: pinned host {pin} is not in the fleet")));
                     continue;
                 }
             },
@@ -145,15 +141,16 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
                 match best {
                     Some((_, i)) => i,
                     None => {
-                        out.notes
-                            .push(note(id, format!("not placed: no host has {need} MiB free")));
+                        out.notes.push(note(id, format!("not placed: no host has {need} MiB free")));
                         continue;
                     }
                 }
             }
         };
         used[choice] += need;
-        out.hosts.insert(id.clone(), names[choice].clone());
+        assigned[pos] = Some(choice);
     }
+    // Ids come in sorted order, so the map is built in bulk.
+    out.hosts = desired.instances.keys().zip(&assigned).filter_map(|(id, a)| a.map(|i| (id.clone(), names[i].clone()))).collect();
     out
 }
