@@ -244,6 +244,7 @@ fn converged(desired: &Desired, hosts: usize) -> Observed {
                 .collect();
             let digest = roomctl::plan::digest::digest(a, spec.instance.state);
             env.insert(marks::APPLIED.into(), digest.clone());
+            let env_fingerprint = Some(roomctl::observed::env_fingerprint(&env));
             states[i % hosts].apps.insert(
                 a.name.to_string(),
                 ObservedApp {
@@ -252,6 +253,7 @@ fn converged(desired: &Desired, hosts: usize) -> Observed {
                         role: a.role.clone(),
                     },
                     env,
+                    env_fingerprint,
                     managed_keys: a.env.keys().map(|k| k.to_string()).collect(),
                     applied: Some(digest),
                     image: Some(a.image.clone()),
@@ -308,7 +310,10 @@ fn plan_alone() {
     for (name, obs) in cases.into_iter().take(if only_noop { 1 } else { 2 }) {
         let mut best = f64::MAX;
         let mut changes = 0;
-        let reps: usize = std::env::var("BENCH_PLAN_REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+        let reps: usize = std::env::var("BENCH_PLAN_REPS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3);
         for _ in 0..reps {
             let t = Instant::now();
             let p = roomctl::plan::plan(&desired, obs);

@@ -6,8 +6,8 @@
 //! apps are fully resolved. The planner only ever sees a [`Desired`].
 
 use crate::domain::{
-    AppName, Cpu, EnvKey, EnvValue, Fqdn, HostName, ImageRef, InstanceId, Label, Limits, MemoryMb,
-    Mount, PortMapping, RunState,
+    AppName, Cpu, EnvKey, EnvValue, Fingerprint, Fqdn, HostName, ImageRef, InstanceId, Label,
+    Limits, MemoryMb, Mount, PortMapping, RunState,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -167,6 +167,33 @@ pub struct AppSpec {
     pub limits: Limits,
     /// Whether the app gets a certificate.
     pub tls: bool,
+    /// Hashes of `env` (with the marks) and of domains, ports and storage,
+    /// set by [`AppSpec::seal`]. Whoever changes those fields afterwards
+    /// must seal again; an unsealed (default) fingerprint only makes the
+    /// planner compare field by field.
+    #[serde(skip)]
+    pub fingerprint: Fingerprint,
+}
+
+impl AppSpec {
+    /// Computes [`AppSpec::fingerprint`] for the app as part of `instance`.
+    pub fn seal(&mut self, instance: &InstanceId) {
+        let keys: Vec<&str> = self.env.keys().map(|k| k.as_str()).collect();
+        let keys = keys.join(",");
+        let pairs = self.env.iter().map(|(k, v)| (k.as_str(), Some(v.expose())));
+        let env = crate::domain::fingerprint::env_fingerprint(
+            pairs,
+            Some(instance.as_str()),
+            Some(self.role.as_str()),
+            Some(&keys),
+        );
+        let settings = crate::domain::fingerprint::settings_fingerprint(
+            &self.domains,
+            &self.ports,
+            &self.storage,
+        );
+        self.fingerprint = Fingerprint { env, settings };
+    }
 }
 
 /// A rendered instance: the declaration plus its apps.

@@ -273,6 +273,10 @@ fn render_one(
             app.image = image.clone();
         }
     }
+    // Everything that feeds the fingerprints is final now.
+    for app in apps.values_mut() {
+        app.seal(&inst.id);
+    }
     let total: u64 = apps
         .values()
         .filter_map(|a| a.limits.memory)

@@ -4,10 +4,12 @@
 //! each constructor refuses anything Dokku, DNS or the remote shell would
 //! misread. Inside the crate a value of these types is trusted.
 
+pub mod fingerprint;
 mod names;
 mod resources;
 mod secret;
 
+pub use fingerprint::Fingerprint;
 pub use names::{AppName, EnvKey, Fqdn, HostName, ImageRef, InstanceId, Label, NameError};
 pub use resources::{Cpu, Limits, MemoryMb, Mount, PortMapping, RunState, Scheme};
 pub use secret::EnvValue;

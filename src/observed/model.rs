@@ -88,6 +88,11 @@ pub struct ObservedApp {
     pub env: BTreeMap<String, String>,
     /// Env keys roomctl managed when it last wrote the env.
     pub managed_keys: BTreeSet<String>,
+    /// Fingerprint of the managed env and marks ([`env_fingerprint`]),
+    /// computed when the env was read. Whoever changes `env` afterwards
+    /// must recompute it.
+    #[serde(skip)]
+    pub env_fingerprint: Option<u128>,
     /// Digest of the settings last applied in full (`ROOMCTL_APPLIED`).
     pub applied: Option<String>,
     /// Deployed image, if deployed from an image.
@@ -108,4 +113,23 @@ impl ObservedApp {
             Owner::Foreign => None,
         }
     }
+}
+
+/// The fingerprint of an observed env's managed keys (as listed in its own
+/// `ROOMCTL_KEYS`) and marks; equal to the desired app's
+/// [`crate::domain::Fingerprint::env`] exactly when nothing differs.
+pub fn env_fingerprint(env: &BTreeMap<String, String>) -> u128 {
+    let get = |k: &str| env.get(k).map(String::as_str);
+    let keys = get(super::marks::KEYS);
+    let pairs = keys
+        .unwrap_or("")
+        .split(',')
+        .filter(|k| !k.is_empty())
+        .map(|k| (k, get(k)));
+    crate::domain::fingerprint::env_fingerprint(
+        pairs,
+        get(super::marks::INSTANCE),
+        get(super::marks::ROLE),
+        keys,
+    )
 }

@@ -159,10 +159,12 @@ fn observed_app(
     } else {
         env
     };
+    let env_fingerprint = (owner != Owner::Foreign).then(|| super::model::env_fingerprint(&env));
     ObservedApp {
         owner,
         env,
         managed_keys,
+        env_fingerprint,
         applied,
         image: image.and_then(|i| ImageRef::parse(&i).ok()),
         limits,

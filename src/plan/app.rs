@@ -88,7 +88,10 @@ fn config_diff(instance: &InstanceId, app: &AppSpec, obs: &ObservedApp) -> (Opti
     let mut wanted = app.env.keys().map(|k| k.as_str()).peekable();
     for k in &obs.managed_keys {
         while wanted.next_if(|w| *w < k.as_str()).is_some() {}
-        if wanted.next_if(|w| *w == k.as_str()).is_some() || marks::is_mark(k) || !obs.env.contains_key(k) {
+        if wanted.next_if(|w| *w == k.as_str()).is_some()
+            || marks::is_mark(k)
+            || !obs.env.contains_key(k)
+        {
             continue;
         }
         if let Ok(key) = EnvKey::parse(k) {
@@ -125,7 +128,7 @@ pub fn plan_app(
     app: &AppSpec,
     obs: Option<&ObservedApp>,
 ) -> Option<AppPlan> {
-    let want_digest = digest(app, state);
+    let digest_matches = super::digest::matches(app, state, obs.and_then(|o| o.applied.as_deref()));
     let running = state == RunState::Running;
     let tls = platform.tls == TlsMode::PerApp && app.tls && !app.domains.is_empty();
     let email = || platform.letsencrypt_email.clone().unwrap_or_default();
@@ -172,7 +175,7 @@ pub fn plan_app(
             }
         }
         actions.push(Action::Stamp {
-            digest: want_digest,
+            digest: digest(app, state),
         });
         return Some(AppPlan {
             instance: instance.clone(),
@@ -186,12 +189,19 @@ pub fn plan_app(
     let mut needs_restart = false;
 
     // Config: managed keys and marks only; hand-set keys are left alone.
-    let (config, config_restart) = config_diff(instance, app, obs);
+    // Equal fingerprints mean equal managed env: skip the walk.
+    let env_unchanged =
+        app.fingerprint.env != 0 && obs.env_fingerprint == Some(app.fingerprint.env);
+    let (config, config_restart) = if env_unchanged {
+        (None, false)
+    } else {
+        config_diff(instance, app, obs)
+    };
     needs_restart |= config_restart;
     actions.extend(config);
 
     // Domains, ports, mounts, run state: compared only when read this run.
-    let trusted = obs.detail.is_none() && obs.applied.as_deref() == Some(want_digest.as_str());
+    let trusted = obs.detail.is_none() && digest_matches;
     let mut run_action = None;
     if let Some(d) = &obs.detail {
         let AppDetail {
@@ -273,9 +283,9 @@ pub fn plan_app(
         other => other,
     };
     actions.extend(run_action);
-    if obs.applied.as_deref() != Some(want_digest.as_str()) {
+    if !digest_matches {
         actions.push(Action::Stamp {
-            digest: want_digest,
+            digest: digest(app, state),
         });
     }
     (!actions.is_empty()).then(|| AppPlan {

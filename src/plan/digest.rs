@@ -16,40 +16,39 @@
 
 use crate::desired::AppSpec;
 use crate::domain::RunState;
+use crate::domain::fingerprint::settings_fingerprint;
 use xxhash_rust::xxh3::Xxh3;
 
 /// The digest of what roomctl applies to `app` when its instance should be `state`.
 pub fn digest(app: &AppSpec, state: RunState) -> String {
+    String::from_utf8(digest_bytes(app, state).to_vec()).expect("hex is ASCII")
+}
+
+/// Whether `applied` (an app's `ROOMCTL_APPLIED`) is the digest of `app`
+/// in `state`. Allocates nothing: the planner asks this for every app.
+pub fn matches(app: &AppSpec, state: RunState, applied: Option<&str>) -> bool {
+    applied.is_some_and(|a| a.as_bytes() == digest_bytes(app, state))
+}
+
+fn digest_bytes(app: &AppSpec, state: RunState) -> [u8; 35] {
+    // A sealed spec carries the settings hash; an unsealed one is hashed here.
+    let settings = match app.fingerprint.settings {
+        0 => settings_fingerprint(&app.domains, &app.ports, &app.storage),
+        sealed => sealed,
+    };
     let mut h = Xxh3::new();
-    h.update(b"d=");
-    for d in &app.domains {
-        h.update(d.as_str().as_bytes());
-        h.update(b",");
-    }
-    h.update(b"|p=");
-    for p in &app.ports {
-        let scheme: &[u8] = match p.scheme {
-            crate::domain::Scheme::Http => b"http:",
-            crate::domain::Scheme::Https => b"https:",
-        };
-        h.update(scheme);
-        h.update(&p.host.to_be_bytes());
-        h.update(&p.container.to_be_bytes());
-        h.update(b",");
-    }
-    h.update(b"|s=");
-    for m in &app.storage {
-        h.update(m.host_path.as_bytes());
-        h.update(b":");
-        h.update(m.container_path.as_bytes());
-        h.update(b",");
-    }
+    h.update(&settings.to_le_bytes());
     h.update(if state == RunState::Running {
-        b"|r=running".as_slice()
+        b"|running"
     } else {
-        b"|r=stopped".as_slice()
+        b"|stopped"
     });
-    format!("v2-{:032x}", h.digest128())
+    let mut out = *b"v2-00000000000000000000000000000000";
+    let v = h.digest128();
+    for (i, b) in out[3..].iter_mut().enumerate() {
+        *b = b"0123456789abcdef"[((v >> (124 - 4 * i)) & 0xf) as usize];
+    }
+    out
 }
 
 #[cfg(test)]
@@ -57,14 +56,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn digest_format_is_stable() {
+    fn digest_format_is_stable_and_sealing_does_not_change_it() {
         // The digest is stored on hosts: changing its input format would make
         // every app look changed after an upgrade.
-        let want = format!(
-            "v2-{:032x}",
-            xxhash_rust::xxh3::xxh3_128(b"d=|p=|s=|r=running")
-        );
-        let app = AppSpec {
+        let mut app = AppSpec {
             name: crate::domain::AppName::parse("a").unwrap(),
             role: crate::domain::Label::parse("r").unwrap(),
             image: crate::domain::ImageRef::parse("i").unwrap(),
@@ -74,7 +69,15 @@ mod tests {
             storage: Default::default(),
             limits: Default::default(),
             tls: false,
+            fingerprint: Default::default(),
         };
+        let settings = xxhash_rust::xxh3::xxh3_128(b"d=|p=|s=");
+        let mut bytes = settings.to_le_bytes().to_vec();
+        bytes.extend_from_slice(b"|running");
+        let want = format!("v2-{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes));
         assert_eq!(digest(&app, RunState::Running), want);
+        app.seal(&crate::domain::InstanceId::parse("x").unwrap());
+        assert_eq!(digest(&app, RunState::Running), want);
+        assert_ne!(digest(&app, RunState::Stopped), want);
     }
 }

@@ -61,7 +61,11 @@ pub fn plan_host(
         }
     }
     // Every roomctl app here was matched to a desired app: nothing is left over.
-    let ours = state.apps.values().filter(|o| o.owner != Owner::Foreign).count();
+    let ours = state
+        .apps
+        .values()
+        .filter(|o| o.owner != Owner::Foreign)
+        .count();
     if ours == matched {
         return (HostPlan::Known { apps }, notes);
     }

@@ -111,9 +111,7 @@ pub fn needs_detail(desired: &Desired, state: &HostState, deep: bool) -> BTreeSe
                 return true;
             };
             match spec.apps.get(name.as_str()) {
-                Some(app) => {
-                    o.applied.as_deref() != Some(digest::digest(app, spec.instance.state).as_str())
-                }
+                Some(app) => !digest::matches(app, spec.instance.state, o.applied.as_deref()),
                 None => true,
             }
         })

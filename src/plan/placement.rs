@@ -35,6 +35,19 @@ fn note(instance: &InstanceId, message: String) -> Note {
     }
 }
 
+type Found<'a> = HashMap<&'a str, Vec<(usize, u64)>, Xxh3Builder>;
+
+/// Adds `last` (an instance id and the memory of its apps) on host `i`.
+fn flush<'a>(i: usize, last: Option<(&'a str, u64)>, found: &mut Found<'a>) {
+    if let Some((id, mem)) = last {
+        let at = found.entry(id).or_default();
+        match at.iter_mut().find(|(h, _)| *h == i) {
+            Some((_, m)) => *m += mem,
+            None => at.push((i, mem)),
+        }
+    }
+}
+
 /// Places every desired instance. Pure. Hosts are indexed once, so placing
 /// an instance is one scan over a small array.
 pub fn place(desired: &Desired, observed: &Observed) -> Placement {
@@ -53,7 +66,7 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
     // Where each instance's apps are now, with the memory they hold per
     // host. A hash index, looked up per desired instance and otherwise only
     // summed over, so the result stays deterministic.
-    let mut found: HashMap<&str, Vec<(usize, u64)>, Xxh3Builder> = HashMap::default();
+    let mut found: Found = HashMap::default();
     for (host, obs) in &observed.hosts {
         let Some(&i) = index.get(host) else { continue };
         let Some(state) = obs.known() else {
@@ -61,19 +74,23 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
             continue;
         };
         known[i] = true;
+        // An instance's apps (`{id}-{role}`) are mostly adjacent in name
+        // order: add to the last entry without hashing again.
+        let mut last: Option<(&str, u64)> = None;
         for app in state.apps.values() {
             let mem = u64::from(app.limits.memory.map_or(0, |m| m.0));
             match app.instance() {
-                Some(id) => {
-                    let at = found.entry(id.as_str()).or_default();
-                    match at.iter_mut().find(|(h, _)| *h == i) {
-                        Some((_, m)) => *m += mem,
-                        None => at.push((i, mem)),
+                Some(id) => match &mut last {
+                    Some((l, m)) if *l == id.as_str() => *m += mem,
+                    _ => {
+                        flush(i, last.take(), &mut found);
+                        last = Some((id.as_str(), mem));
                     }
-                }
+                },
                 None => used[i] += mem,
             }
         }
+        flush(i, last, &mut found);
     }
 
     // Existing instances first: they hold their memory wherever they are.
@@ -91,7 +108,12 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
         if let Some(pin) = &spec.instance.pinned_host
             && pin != host
         {
-            out.notes.push(note(id, format!("pinned to {pin} but runs on {host}; roomctl never moves an instance by itself")));
+            out.notes.push(note(
+                id,
+                format!(
+                    "pinned to {pin} but runs on {host}; roomctl never moves an instance by itself"
+                ),
+            ));
         }
         used[i] += u64::from(spec.memory.0);
         assigned[pos] = Some(i);
@@ -113,7 +135,12 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
             continue;
         }
         if !unknown.is_empty() {
-            out.notes.push(note(id, format!("not placed: host {unknown_list} is unknown and may already hold this instance")));
+            out.notes.push(note(
+                id,
+                format!(
+                    "not placed: host {unknown_list} is unknown and may already hold this instance"
+                ),
+            ));
             continue;
         }
         let need = u64::from(spec.memory.0);
@@ -126,7 +153,10 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
                     continue;
                 }
                 _ => {
-                    out.notes.push(note(id, format!("not placed: pinned host {pin} is not in the fleet")));
+                    out.notes.push(note(
+                        id,
+                        format!("not placed: pinned host {pin} is not in the fleet"),
+                    ));
                     continue;
                 }
             },
@@ -141,7 +171,8 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
                 match best {
                     Some((_, i)) => i,
                     None => {
-                        out.notes.push(note(id, format!("not placed: no host has {need} MiB free")));
+                        out.notes
+                            .push(note(id, format!("not placed: no host has {need} MiB free")));
                         continue;
                     }
                 }
@@ -151,6 +182,11 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
         assigned[pos] = Some(choice);
     }
     // Ids come in sorted order, so the map is built in bulk.
-    out.hosts = desired.instances.keys().zip(&assigned).filter_map(|(id, a)| a.map(|i| (id.clone(), names[i].clone()))).collect();
+    out.hosts = desired
+        .instances
+        .keys()
+        .zip(&assigned)
+        .filter_map(|(id, a)| a.map(|i| (id.clone(), names[i].clone())))
+        .collect();
     out
 }

@@ -40,7 +40,7 @@ fn host(name: &str, mem: u32) -> (HostName, HostSpec) {
 
 fn app(id: &str, role: &str, mem: u32) -> AppSpec {
     let name = AppName::parse(&format!("{id}-{role}")).unwrap();
-    AppSpec {
+    let mut spec = AppSpec {
         name: name.clone(),
         role: Label::parse(role).unwrap(),
         image: ImageRef::parse(&format!("mindroom/{role}:1")).unwrap(),
@@ -63,7 +63,10 @@ fn app(id: &str, role: &str, mem: u32) -> AppSpec {
             cpu: Some(Cpu(500)),
         },
         tls: true,
-    }
+        fingerprint: Default::default(),
+    };
+    spec.seal(&InstanceId::parse(id).unwrap());
+    spec
 }
 
 fn instance(id: &str, state: RunState, pin: Option<&str>) -> (InstanceId, InstanceSpec) {
@@ -117,12 +120,14 @@ fn converged(id: &InstanceId, spec: &AppSpec, state: RunState) -> ObservedApp {
         digest::digest(spec, state),
     );
     let managed_keys = spec.env.keys().map(|k| k.to_string()).collect();
+    let env_fingerprint = Some(crate::observed::env_fingerprint(&env));
     ObservedApp {
         owner: Owner::Roomctl {
             instance: id.clone(),
             role: spec.role.clone(),
         },
         env,
+        env_fingerprint,
         managed_keys,
         applied: Some(digest::digest(spec, state)),
         image: (state == RunState::Running).then(|| spec.image.clone()),
@@ -270,9 +275,14 @@ fn only_managed_env_keys_are_compared_and_dropped_ones_are_unset() {
     let d = desired(vec![instance("acme", RunState::Running, None)]);
     let mut o = observed_with(&d, &[("acme", "dokku-1")]);
     let a = app_mut(&mut o, "dokku-1", "acme-backend");
+    // A key roomctl managed before the template dropped it.
     a.env.insert("OLD_MANAGED".into(), "x".into());
     a.managed_keys.insert("OLD_MANAGED".into());
+    let keys: Vec<&str> = a.managed_keys.iter().map(String::as_str).collect();
+    let keys = keys.join(",");
+    a.env.insert(crate::observed::marks::KEYS.into(), keys);
     a.env.insert("HAND_SET".into(), "changed by hand".into());
+    a.env_fingerprint = Some(crate::observed::env_fingerprint(&a.env));
     let p = plan(&d, &o);
     let acts = actions(&p, "dokku-1", "acme-backend");
     let Action::Config { set, unset } = &acts[0] else {
@@ -300,6 +310,7 @@ fn tier_change_updates_limits_and_env_then_restarts_without_redeploying() {
         a.limits.memory = Some(MemoryMb(2048));
         a.env
             .insert(EnvKey::parse("MAX_AGENTS").unwrap(), EnvValue::plain("50"));
+        a.seal(&InstanceId::parse("acme").unwrap());
     }
     let p = plan(&d, &o);
     let acts = actions(&p, "dokku-1", "acme-backend");
@@ -437,4 +448,34 @@ fn plans_are_deterministic() {
     );
     let o = observed_with(&d, &[]);
     assert_eq!(render::json(&plan(&d, &o)), render::json(&plan(&d, &o)));
+}
+
+#[test]
+fn env_fingerprints_agree_exactly_when_the_managed_env_does() {
+    let d = desired(vec![instance("acme", RunState::Running, None)]);
+    let id = InstanceId::parse("acme").unwrap();
+    let spec = &d.instances["acme"].apps["acme-backend"];
+    let obs = converged(&id, spec, RunState::Running);
+    assert_eq!(
+        obs.env_fingerprint,
+        Some(spec.fingerprint.env),
+        "converged env must match"
+    );
+    let fp = |env: &BTreeMap<String, String>| crate::observed::env_fingerprint(env);
+    let mut changed = obs.env.clone();
+    changed.insert("MAX_AGENTS".into(), "6".into());
+    assert_ne!(fp(&changed), spec.fingerprint.env);
+    let mut missing = obs.env.clone();
+    missing.remove("MAX_AGENTS");
+    assert_ne!(fp(&missing), spec.fingerprint.env);
+    let mut hand_set = obs.env.clone();
+    hand_set.insert("UNMANAGED".into(), "anything".into());
+    assert_eq!(
+        fp(&hand_set),
+        spec.fingerprint.env,
+        "keys outside the managed set do not count"
+    );
+    let mut other_owner = obs.env.clone();
+    other_owner.insert(crate::observed::marks::INSTANCE.into(), "other".into());
+    assert_ne!(fp(&other_owner), spec.fingerprint.env);
 }
