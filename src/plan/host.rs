@@ -29,16 +29,17 @@ pub fn plan_host(
     let mut notes = vec![];
     let mut apps = BTreeMap::new();
     let mut matched = 0;
+    let mut observed = Vec::new();
     for id in ids {
         let spec = &desired.instances[*id];
-        let theirs = |name: &AppName| {
-            state
-                .apps
-                .get(name.as_str())
-                .filter(|o| o.instance() != Some(*id))
+        // Look each app up once; the buffer is reused across instances.
+        observed.clear();
+        observed.extend(spec.apps.keys().map(|name| state.apps.get(name.as_str())));
+        let theirs = |o: &Option<&crate::observed::ObservedApp>| {
+            o.is_some_and(|o| o.instance() != Some(*id))
         };
-        if spec.apps.keys().any(|n| theirs(n).is_some()) {
-            for name in spec.apps.keys().filter(|n| theirs(n).is_some()) {
+        if observed.iter().any(theirs) {
+            for (name, _) in spec.apps.keys().zip(&observed).filter(|(_, o)| theirs(o)) {
                 notes.push(Note {
                     instance: Some((*id).clone()),
                     message: format!("app {name} on {host} exists but is not marked as this instance's; roomctl leaves it alone and does not create the instance's apps there"),
@@ -46,15 +47,14 @@ pub fn plan_host(
             }
             continue;
         }
-        for (name, spec_app) in &spec.apps {
-            let obs_app = state.apps.get(name.as_str());
+        for ((name, spec_app), obs_app) in spec.apps.iter().zip(&observed) {
             matched += usize::from(obs_app.is_some());
             if let Some(p) = app::plan_app(
                 &desired.platform,
                 id,
                 spec.instance.state,
                 spec_app,
-                obs_app,
+                *obs_app,
             ) {
                 apps.insert(name.clone(), p);
             }
