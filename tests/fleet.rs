@@ -323,3 +323,52 @@ async fn a_deep_plan_finds_changes_made_by_hand() {
     assert!(!out.stdout_text().contains("hijacked"));
     let _ = HOSTS;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_journal_entry_never_adopts_an_app_that_someone_configured() {
+    let mut f = spawn_fleet();
+    f.set_instances("[[instance]]\nid = \"acme\"\nhost = \"host-a\"\n");
+    let journal = roomctl::apply::journal::Journal::new(f.state().join("journal"));
+    journal
+        .begin(
+            &"host-a".parse().unwrap(),
+            &"acme-backend".parse().unwrap(),
+            &"acme".parse().unwrap(),
+            &"backend".parse().unwrap(),
+        )
+        .unwrap();
+    assert_eq!(f.dokku(0, "apps:create acme-backend").code, 0);
+    assert_eq!(
+        f.dokku(
+            0,
+            "config:set --no-restart acme-backend DATABASE_URL=postgres://someone-else"
+        )
+        .code,
+        0
+    );
+    let (p, _) = f.reconciler().apply(false).await.unwrap();
+    assert!(
+        p.apps().all(|(_, a, _)| a.as_str() != "acme-backend"),
+        "{}",
+        text(&p)
+    );
+    assert_eq!(
+        f.env(0, "acme-backend").keys().collect::<Vec<_>>(),
+        ["DATABASE_URL"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_create_leaves_no_journal_entry() {
+    let mut f = spawn_fleet();
+    f.set_instances("[[instance]]\nid = \"acme\"\nhost = \"host-a\"\n");
+    f.fault(0, "apps:create", Some("exit:1"));
+    let (_, report) = f.reconciler().apply(false).await.unwrap();
+    assert_eq!(report.failed(), 3, "{}", report.table());
+    let journal = roomctl::apply::journal::Journal::new(f.state().join("journal"));
+    assert!(
+        journal
+            .pending(&"host-a".parse().unwrap(), "acme-backend")
+            .is_none()
+    );
+}

@@ -201,7 +201,16 @@ async fn run_action(
         _ => {}
     }
     for c in commands::commands(app, action) {
-        exec_retrying(shell, &c, action, opts).await?;
+        let result = exec_retrying(shell, &c, action, opts).await;
+        if let (Action::Create, Err(e)) = (action, &result)
+            && !e.is_transient()
+        {
+            // Dokku refused the create, so no app of ours exists: drop the
+            // journal entry, or an app of that name made by someone else
+            // could later be mistaken for an interrupted create.
+            opts.journal.finish(host, app).map_err(StepError::Journal)?;
+        }
+        result?;
     }
     if matches!(action, Action::Config { set, .. } if set.keys().any(|k| k.as_str() == crate::observed::marks::INSTANCE))
     {

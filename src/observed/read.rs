@@ -153,9 +153,10 @@ fn observed_app(
         })
         .unwrap_or_default();
     let applied = env.get(marks::APPLIED).cloned();
-    // A foreign app's env is none of our business: keep only whether it had any.
+    // A foreign app's values are none of our business: keep its keys only,
+    // so that "this app has env" (which rules out adopting it) survives.
     let env = if owner == Owner::Foreign {
-        env.into_iter().filter(|(k, _)| marks::is_mark(k)).collect()
+        env.into_keys().map(|k| (k, String::new())).collect()
     } else {
         env
     };
