@@ -1,0 +1,129 @@
+//! The `roomctl` binary, run the way an operator runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn roomctl(dir: &Path, args: &[&str]) -> Output {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    Command::new(env!("CARGO_BIN_EXE_roomctl"))
+        .current_dir(&repo)
+        .env_remove("ROOMCTL_ROOT_SECRET")
+        .env("ROOMCTL_STATE_DIR", dir.join("state"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn the_demo_converges_and_plan_exit_codes_follow_terraform() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sandbox = tmp.path().join("sandbox");
+    let sb = sandbox.to_str().unwrap();
+    let demo = roomctl(tmp.path(), &["demo", "--dir", sb]);
+    assert!(demo.status.success(), "{}", text(&demo));
+    let out = text(&demo);
+    for step in [
+        "=== 1. plan",
+        "=== 2. apply",
+        "No changes. The fleet matches the desired state.",
+        "=== 4. instance",
+        "Demo complete",
+    ] {
+        assert!(out.contains(step), "missing {step:?} in\n{out}");
+    }
+    assert!(
+        !out.contains("sandbox-root-secret"),
+        "the root secret leaked"
+    );
+
+    // The demo left the fleet converged on its edited copy of the desired state.
+    let edited = sandbox.join("desired-state");
+    let ed = edited.to_str().unwrap();
+    let p = roomctl(
+        tmp.path(),
+        &[
+            "plan",
+            "--desired",
+            ed,
+            "--sandbox",
+            sb,
+            "--detailed-exitcode",
+        ],
+    );
+    assert_eq!(p.status.code(), Some(0), "{}", text(&p));
+    // The shipped desired state still has the instance on its old tier: changes pending.
+    let p = roomctl(
+        tmp.path(),
+        &["plan", "--sandbox", sb, "--detailed-exitcode", "--json"],
+    );
+    assert_eq!(p.status.code(), Some(2), "{}", text(&p));
+    let plan: serde_json::Value = serde_json::from_slice(&p.stdout).expect("plan --json is JSON");
+    assert!(plan["hosts"].is_object());
+    let json = String::from_utf8_lossy(&p.stdout);
+    assert!(!json.contains("s3cr3t") && !json.contains(&"0".repeat(64)));
+    // Applying the shipped state converges, and a second apply does nothing.
+    let a = roomctl(tmp.path(), &["apply", "--sandbox", sb]);
+    assert!(a.status.success(), "{}", text(&a));
+    let p = roomctl(
+        tmp.path(),
+        &["plan", "--sandbox", sb, "--detailed-exitcode"],
+    );
+    assert_eq!(p.status.code(), Some(0), "{}", text(&p));
+}
+
+#[test]
+fn plan_marks_secrets_sensitive_and_never_prints_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = tmp.path().join("sandbox");
+    let p = roomctl(tmp.path(), &["plan", "--sandbox", sb.to_str().unwrap()]);
+    assert!(p.status.success(), "{}", text(&p));
+    let out = text(&p);
+    assert!(
+        out.contains("MATRIX_REGISTRATION_SHARED_SECRET = \"(sensitive)\""),
+        "{out}"
+    );
+    // Derived secrets are 64 hex characters; none may appear.
+    let hex64 = out
+        .split(|c: char| !c.is_ascii_hexdigit())
+        .any(|w| w.len() == 64);
+    assert!(!hex64, "a derived secret was printed:\n{out}");
+}
+
+#[test]
+fn a_broken_desired_state_is_refused_naming_file_line_and_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("desired");
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir_all(d.join("instances")).unwrap();
+    for f in ["platform.toml", "hosts.toml", "tiers.toml"] {
+        std::fs::copy(repo.join("desired-state").join(f), d.join(f)).unwrap();
+    }
+    std::fs::write(
+        d.join("instances/x.toml"),
+        "[[instance]]\nid = \"ok\"\n\n[[instance]]\nid = \"bad\"\ntier = \"gold\"\n",
+    )
+    .unwrap();
+    let v = roomctl(tmp.path(), &["validate", "--desired", d.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(1));
+    let err = text(&v);
+    assert!(
+        err.contains("instances/x.toml:6") && err.contains("tier") && err.contains("gold"),
+        "{err}"
+    );
+}
+
+#[test]
+fn plan_without_a_root_secret_outside_the_sandbox_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = roomctl(tmp.path(), &["plan"]);
+    assert_eq!(p.status.code(), Some(1));
+    assert!(text(&p).contains("ROOMCTL_ROOT_SECRET"), "{}", text(&p));
+}
