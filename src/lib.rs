@@ -18,15 +18,22 @@
 //!   including placement and the destroy guards' inputs.
 //! - [`apply`]: executes a plan: hosts concurrently, one app's actions in
 //!   order, retries for transient failures, backups before destroys.
+//! - [`db`]: the platform's PostgreSQL database: migrations, subscriptions
+//!   as a source of desired instances, and the write-back of what happened.
 //! - [`reconcile`]: one pass of observe → plan → guards → apply.
 //! - [`emulator`]: a Dokku 0.38 CLI emulator with on-disk state, byte-for-byte
 //!   faithful to recorded output; the sandbox and the tests use it as each
 //!   host's Dokku.
+//! - [`webhook`]: Stripe deliveries: signature, parsing, re-fetch, and
+//!   applying an event to the database in one transaction.
+//! - [`server`]: `roomctl serve`: the Stripe webhook endpoint and the
+//!   reconcile worker it wakes.
 //! - [`cli`]: the `roomctl` command line, and [`sandbox`]: the local demo
 //!   fleet served by the Dokku emulator.
 
 pub mod apply;
 pub mod cli;
+pub mod db;
 pub mod desired;
 pub mod dokku;
 pub mod domain;
@@ -35,4 +42,6 @@ pub mod observed;
 pub mod plan;
 pub mod reconcile;
 pub mod sandbox;
+pub mod server;
 pub mod ssh;
+pub mod webhook;

@@ -8,6 +8,7 @@
 //! --detailed-exitcode`).
 
 mod fleet;
+mod serve;
 
 use crate::desired::{self, RootSecret};
 use crate::plan::render;
@@ -30,7 +31,7 @@ pub struct Cli {
 
 /// Options shared by every subcommand.
 #[derive(Debug, Args)]
-struct Global {
+pub struct Global {
     /// Desired-state directory.
     #[arg(
         long,
@@ -92,6 +93,8 @@ enum Command {
         /// (an unknown host is an error).
         #[arg(long)]
         detailed_exitcode: bool,
+        #[command(flatten)]
+        db: serve::DbArgs,
     },
     /// Compute a fresh plan and apply it.
     Apply {
@@ -103,7 +106,16 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        db: serve::DbArgs,
     },
+    /// Apply the platform database's migrations (a second run is a no-op).
+    Migrate {
+        #[command(flatten)]
+        db: serve::DbArgs,
+    },
+    /// Serve Stripe webhooks and reconcile continuously.
+    Serve(serve::ServeArgs),
     /// Load and validate the desired state, then print a summary.
     Validate,
     /// Run the whole flow on a local sandbox fleet, with no cloud account.
@@ -133,19 +145,24 @@ fn init_logging(format: &str) {
     }
 }
 
-/// Loads the desired state. A sandbox without `ROOMCTL_ROOT_SECRET` uses a
-/// fixed, public sandbox secret.
+/// The root secret from `ROOMCTL_ROOT_SECRET`. A sandbox without it uses
+/// a fixed, public sandbox secret.
+pub fn root_secret(sandbox: bool) -> anyhow::Result<RootSecret> {
+    match (RootSecret::from_env(), sandbox) {
+        (Ok(r), _) => Ok(r),
+        (Err(_), true) => Ok(RootSecret::new(crate::sandbox::SANDBOX_ROOT_SECRET)
+            .expect("sandbox secret is long enough")),
+        (Err(e), false) => Err(anyhow::anyhow!("{e}")),
+    }
+}
+
+/// Loads the desired state (see [`root_secret`] for the sandbox's secret).
 pub fn load_desired(
     desired_dir: &std::path::Path,
     templates: &std::path::Path,
     sandbox: bool,
 ) -> anyhow::Result<desired::Desired> {
-    let root = match (RootSecret::from_env(), sandbox) {
-        (Ok(r), _) => r,
-        (Err(_), true) => RootSecret::new(crate::sandbox::SANDBOX_ROOT_SECRET)
-            .expect("sandbox secret is long enough"),
-        (Err(e), false) => return Err(anyhow::anyhow!("{e}")),
-    };
+    let root = root_secret(sandbox)?;
     desired::load(desired_dir, templates, &root)
         .map_err(|e| anyhow::anyhow!("invalid desired state:\n{e}"))
 }
@@ -185,9 +202,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             connect,
             json,
             detailed_exitcode,
+            db,
         } => {
-            let r = reconciler(g, &connect).await?;
-            let (_, p) = r.plan().await;
+            let p = match db.database_url.is_some() {
+                true => serve::plan_with_database(g, &connect, &db).await?,
+                false => reconciler(g, &connect).await?.plan().await.1,
+            };
             if json {
                 println!("{}", render::json(&p));
             } else {
@@ -207,9 +227,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             connect,
             force,
             json,
+            db,
         } => {
-            let r = reconciler(g, &connect).await?;
-            let (p, report) = r.apply(force).await.context("apply refused")?;
+            let (p, report) = match db.database_url.is_some() {
+                true => serve::apply_with_database(g, &connect, &db, force).await?,
+                false => {
+                    let r = reconciler(g, &connect).await?;
+                    r.apply(force).await.context("apply refused")?
+                }
+            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -225,6 +251,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Migrate { db } => serve::migrate(&db).await,
+        Command::Serve(args) => serve::serve(g, args).await,
         Command::Demo { dir } => crate::sandbox::demo(&g.desired, &g.templates, &dir).await,
         Command::DokkuEmu { .. } => unreachable!("handled before the runtime starts"),
     }

@@ -6,11 +6,11 @@
 //! format is documented in `desired-state/README.md`.
 
 use super::error::{DesiredError, Location, Problem, Problems, toml_problem};
-use super::model::{Platform, Tier, TlsMode};
+use super::model::{Platform, SubscriptionPolicy, Tier, TlsMode};
 use crate::domain::{Cpu, Fqdn, ImageRef, Label, MemoryMb, NameError};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
@@ -125,6 +125,21 @@ struct RawPlatform {
     images: BTreeMap<Spanned<String>, Spanned<String>>,
     #[serde(default)]
     destroy: RawDestroy,
+    #[serde(default)]
+    subscriptions: RawSubscriptions,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSubscriptions {
+    past_due_grace: Option<Spanned<String>>,
+    retention: Option<Spanned<String>>,
+}
+
+/// A duration such as `7d`, `36h` or `30days`.
+fn duration_value(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration such as \"7d\" or \"36h\" ({e})"))
 }
 
 #[derive(Deserialize)]
@@ -233,6 +248,28 @@ pub(crate) fn load_platform(
             images.insert(r, i);
         }
     }
+    let mut subscriptions = SubscriptionPolicy::default();
+    let durations = [
+        (
+            "past_due_grace",
+            &raw.subscriptions.past_due_grace,
+            &mut subscriptions.past_due_grace,
+        ),
+        (
+            "retention",
+            &raw.subscriptions.retention,
+            &mut subscriptions.retention,
+        ),
+    ];
+    for (name, value, slot) in durations {
+        if let Some(v) = value {
+            let field = format!("platform.subscriptions.{name}");
+            match duration_value(v.get_ref()) {
+                Ok(d) => *slot = d,
+                Err(m) => p.push(file.problem(v, field, m)),
+            }
+        }
+    }
     match (base_domain, template, default_tier) {
         (Some(base_domain), Some(template), Some(default_tier)) if p.is_empty() => Ok(Platform {
             base_domain,
@@ -243,6 +280,7 @@ pub(crate) fn load_platform(
             default_tier,
             destroy_enabled: raw.destroy.enabled,
             max_destroys_per_run: raw.destroy.max_per_run,
+            subscriptions,
         }),
         _ => Err(p),
     }
@@ -269,6 +307,8 @@ struct RawTier {
     messages_per_day: u32,
     #[serde(default)]
     bridges: Vec<Spanned<String>>,
+    #[serde(default)]
+    stripe_prices: Vec<Spanned<String>>,
 }
 
 /// Loads `tiers.toml`. Bridge names must be labels, so they are safe in the
@@ -278,6 +318,7 @@ pub(crate) fn load_tiers(path: &Path) -> Result<BTreeMap<Label, Tier>, Problems>
     let file = FileText::read(path).map_err(one)?;
     let raw: TiersFile = file.parse().map_err(one)?;
     let mut tiers = BTreeMap::new();
+    let mut prices: BTreeMap<&str, &str> = BTreeMap::new();
     for (name, t) in &raw.tier {
         let field = format!("tier.{}", name.get_ref());
         let label = file.check(&mut p, &field, name, Label::parse);
@@ -293,6 +334,23 @@ pub(crate) fn load_tiers(path: &Path) -> Result<BTreeMap<Label, Tier>, Problems>
                 bridges.push(b.as_str().to_string());
             }
         }
+        let mut stripe_prices = BTreeSet::new();
+        for price in &t.stripe_prices {
+            let field = format!("{field}.stripe_prices");
+            let id = price.get_ref().as_str();
+            let valid = id.starts_with("price_")
+                && id.len() <= 255
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !valid {
+                let m = format!("{id:?} is not a Stripe price id (price_…)");
+                p.push(file.problem(price, field, m));
+            } else if let Some(other) = prices.insert(id, name.get_ref()) {
+                let m = format!("price {id} already buys tier `{other}`; a price buys one tier");
+                p.push(file.problem(price, field, m));
+            } else {
+                stripe_prices.insert(id.to_string());
+            }
+        }
         if let (Some(name), Some(memory), Some(cpu)) = (label, memory, cpu) {
             let (storage_gb, max_agents, messages_per_day) =
                 (t.storage_gb, t.max_agents, t.messages_per_day);
@@ -306,6 +364,7 @@ pub(crate) fn load_tiers(path: &Path) -> Result<BTreeMap<Label, Tier>, Problems>
                     max_agents,
                     messages_per_day,
                     bridges,
+                    stripe_prices,
                 },
             );
         }

@@ -26,4 +26,4 @@ pub use instances::{FileSource, InstanceSource, RESERVED_ENV_PREFIX, is_reserved
 pub use model::*;
 pub use render::{Template, render};
 pub use secrets::{ROOT_SECRET_ENV, ROOT_SECRET_MIN_BYTES, RootSecret};
-pub use validate::{load, load_with_sources};
+pub use validate::{Parts, load, load_parts, load_with_sources};

@@ -72,6 +72,30 @@ pub struct Platform {
     pub destroy_enabled: bool,
     /// Above this many destroys in one run, apply refuses without `--force`.
     pub max_destroys_per_run: usize,
+    /// How subscription states age into stopped and deprovisioned instances.
+    pub subscriptions: SubscriptionPolicy,
+}
+
+/// How long a subscription keeps its instance once it stops paying
+/// (`[platform.subscriptions]` in `platform.toml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SubscriptionPolicy {
+    /// A `past_due` subscription keeps running this long after it became
+    /// past due, then is stopped. Default 7 days.
+    pub past_due_grace: std::time::Duration,
+    /// A `cancelled` or `paused` subscription's stopped instance is kept
+    /// this long, then deprovisioned (backup first). Default 30 days.
+    pub retention: std::time::Duration,
+}
+
+impl Default for SubscriptionPolicy {
+    fn default() -> Self {
+        const DAY: u64 = 24 * 3600;
+        Self {
+            past_due_grace: std::time::Duration::from_secs(7 * DAY),
+            retention: std::time::Duration::from_secs(30 * DAY),
+        }
+    }
 }
 
 /// One Dokku server (`desired-state/hosts.toml`).
@@ -112,6 +136,8 @@ pub struct Tier {
     pub messages_per_day: u32,
     /// Bridges allowed (e.g. `telegram`).
     pub bridges: Vec<String>,
+    /// Stripe price ids that buy this tier. A price belongs to one tier.
+    pub stripe_prices: BTreeSet<String>,
 }
 
 /// Per-role overrides an operator may declare on an instance.
@@ -219,4 +245,7 @@ pub struct Desired {
     pub tiers: BTreeMap<Label, Tier>,
     /// Instances by id.
     pub instances: BTreeMap<InstanceId, InstanceSpec>,
+    /// Things the operator should know about how sources were merged
+    /// (e.g. a file overriding a subscription's instance), by instance.
+    pub notes: Vec<(InstanceId, String)>,
 }

@@ -81,6 +81,7 @@ pub fn load_with_sources(
     sources: &[&dyn InstanceSource],
 ) -> Result<Desired, DesiredError> {
     let mut p = Problems::default();
+    let mut notes = Vec::new();
     let instances = check_sources(
         &platform,
         Some(&hosts),
@@ -89,17 +90,44 @@ pub fn load_with_sources(
         root,
         sources,
         &mut p,
+        &mut notes,
     );
     p.finish(Desired {
         platform,
         hosts,
         tiers,
         instances,
+        notes,
     })
+}
+
+/// Drops each database instance whose id a file also declares: the
+/// operator's file wins, and a note says so. Any other repeated id stays,
+/// to be reported as a collision.
+fn apply_overrides(instances: &mut Vec<DesiredInstance>, notes: &mut Vec<(InstanceId, String)>) {
+    let files: BTreeMap<InstanceId, Source> = instances
+        .iter()
+        .filter(|i| matches!(i.source, Source::File { .. }))
+        .map(|i| (i.id.clone(), i.source.clone()))
+        .collect();
+    instances.retain(|i| {
+        let file = files.get(&i.id);
+        match (&i.source, file) {
+            (Source::Database { .. }, Some(at)) => {
+                notes.push((
+                    i.id.clone(),
+                    format!("{at} overrides the instance of {}", i.source),
+                ));
+                false
+            }
+            _ => true,
+        }
+    });
 }
 
 /// Gathers, renders and checks the instances of `sources`; pinned hosts
 /// are checked only when `hosts` is known.
+#[allow(clippy::too_many_arguments)]
 fn check_sources(
     platform: &Platform,
     hosts: Option<&BTreeMap<HostName, HostSpec>>,
@@ -108,6 +136,7 @@ fn check_sources(
     root: &RootSecret,
     sources: &[&dyn InstanceSource],
     p: &mut Problems,
+    notes: &mut Vec<(InstanceId, String)>,
 ) -> BTreeMap<InstanceId, InstanceSpec> {
     let first_new = p.0.len();
     let mut instances = Vec::new();
@@ -121,6 +150,7 @@ fn check_sources(
             Err(e) => p.extend(e),
         }
     }
+    apply_overrides(&mut instances, notes);
     for inst in instances.iter().filter(|i| i.pinned_host.is_some()) {
         let (Some(hosts), Some(h)) = (hosts, &inst.pinned_host) else {
             continue;
@@ -149,16 +179,47 @@ fn check_sources(
     specs
 }
 
-/// Loads `desired_dir` (`platform.toml`, `hosts.toml`, `tiers.toml`,
-/// `instances/*.toml`) and renders every instance with the template named by
-/// `platform.template` under `templates_dir`. Returns all of the desired
-/// state or every problem found (files are all read, so problems in several
-/// files are reported together).
-pub fn load(
-    desired_dir: &Path,
-    templates_dir: &Path,
-    root: &RootSecret,
-) -> Result<Desired, DesiredError> {
+/// The operator's desired-state directory, loaded and checked, before
+/// instances from other sources are merged in ([`Parts::into_desired`]).
+pub struct Parts {
+    /// `platform.toml`.
+    pub platform: Platform,
+    /// `hosts.toml`.
+    pub hosts: BTreeMap<HostName, HostSpec>,
+    /// `tiers.toml`.
+    pub tiers: BTreeMap<Label, Tier>,
+    /// The instance template named by the platform.
+    pub template: Template,
+    /// `instances/*.toml`.
+    pub files: FileSource,
+}
+
+impl Parts {
+    /// Merges the files' instances with those of `extra` sources (the
+    /// files win on a shared id, see [`load_with_sources`]) and renders
+    /// everything.
+    pub fn into_desired(
+        self,
+        root: &RootSecret,
+        extra: &[&dyn InstanceSource],
+    ) -> Result<Desired, DesiredError> {
+        let mut sources: Vec<&dyn InstanceSource> = vec![&self.files];
+        sources.extend_from_slice(extra);
+        load_with_sources(
+            self.platform,
+            self.hosts,
+            self.tiers,
+            &self.template,
+            root,
+            &sources,
+        )
+    }
+}
+
+/// Loads `platform.toml`, `hosts.toml`, `tiers.toml` and the template of
+/// `desired_dir`. When any of them fails, the instance files are read as
+/// well so that every problem is reported together.
+pub fn load_parts(desired_dir: &Path, templates_dir: &Path) -> Result<Parts, DesiredError> {
     let mut p = Problems::default();
     let tiers = load_tiers(&desired_dir.join("tiers.toml"))
         .map_err(|e| p.0.extend(e.0))
@@ -178,39 +239,58 @@ pub fn load(
     let template = platform
         .as_ref()
         .map(|pl| Template::from_file(&templates_dir.join(&pl.template)));
-    match (platform, tiers, template) {
-        (Some(platform), Some(tiers), Some(Ok(template))) => {
-            let instances = check_sources(
-                &platform,
-                hosts.as_ref(),
-                &tiers,
-                &template,
-                root,
-                &[&files],
-                &mut p,
-            );
-            match hosts {
-                Some(hosts) => p.finish(Desired {
-                    platform,
-                    hosts,
-                    tiers,
-                    instances,
-                }),
-                None => Err(DesiredError::from_problems(p.0)
-                    .expect("hosts.toml failed, so a problem was recorded")),
-            }
-        }
-        (_, _, template) => {
-            if let Some(Err(e)) = template {
-                p.extend(e);
-            }
-            if let Err(e) = files.instances() {
-                p.extend(e);
+    match (platform, tiers, template, hosts) {
+        (Some(platform), Some(tiers), Some(Ok(template)), Some(hosts)) => Ok(Parts {
+            platform,
+            hosts,
+            tiers,
+            template,
+            files,
+        }),
+        (platform, tiers, template, _) => {
+            // With a platform, tiers and template, the instance files are
+            // checked in full (against the tiers); otherwise only parsed.
+            match (platform, tiers, template) {
+                (Some(platform), Some(tiers), Some(Ok(template))) => {
+                    let root = RootSecret::new("x".repeat(32)).expect("a long enough secret");
+                    let mut notes = Vec::new();
+                    check_sources(
+                        &platform,
+                        None,
+                        &tiers,
+                        &template,
+                        &root,
+                        &[&files],
+                        &mut p,
+                        &mut notes,
+                    );
+                }
+                (_, _, template) => {
+                    if let Some(Err(e)) = template {
+                        p.extend(e);
+                    }
+                    if let Err(e) = files.instances() {
+                        p.extend(e);
+                    }
+                }
             }
             Err(DesiredError::from_problems(p.0)
                 .expect("a part failed to load, so a problem was recorded"))
         }
     }
+}
+
+/// Loads `desired_dir` (`platform.toml`, `hosts.toml`, `tiers.toml`,
+/// `instances/*.toml`) and renders every instance with the template named by
+/// `platform.template` under `templates_dir`. Returns all of the desired
+/// state or every problem found (files are all read, so problems in several
+/// files are reported together).
+pub fn load(
+    desired_dir: &Path,
+    templates_dir: &Path,
+    root: &RootSecret,
+) -> Result<Desired, DesiredError> {
+    load_parts(desired_dir, templates_dir)?.into_desired(root, &[])
 }
 
 #[cfg(test)]

@@ -66,6 +66,10 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
             .collect()
     });
     let mut notes = placement.notes;
+    notes.extend(desired.notes.iter().map(|(id, message)| Note {
+        instance: Some(id.clone()),
+        message: message.clone(),
+    }));
     let mut out = BTreeMap::new();
     for (h, hp, n) in planned {
         notes.extend(n);

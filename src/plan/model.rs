@@ -89,6 +89,28 @@ pub enum Action {
 }
 
 impl Action {
+    /// A short, stable name for logs and the audit trail (`create`,
+    /// `config`, `deploy`, …). Never includes values.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Config { .. } => "config",
+            Action::Domains { .. } => "domains",
+            Action::Ports { .. } => "ports",
+            Action::Mount { .. } => "mount",
+            Action::Unmount { .. } => "unmount",
+            Action::Limits { .. } => "limits",
+            Action::Deploy { .. } => "deploy",
+            Action::EnableTls { .. } => "enable_tls",
+            Action::Start => "start",
+            Action::Restart => "restart",
+            Action::Stop => "stop",
+            Action::Stamp { .. } => "stamp",
+            Action::Backup { .. } => "backup",
+            Action::Destroy => "destroy",
+        }
+    }
+
     /// The sign shown in plan output: `+` create, `~` change, `-` destroy or stop.
     pub fn sign(&self) -> char {
         match self {
@@ -203,6 +225,45 @@ impl Plan {
     /// Whether applying would change anything.
     pub fn has_changes(&self) -> bool {
         self.apps().next().is_some()
+    }
+
+    /// The part of the plan about the instances in `scope`: their app
+    /// plans, placements and notes. Hosts keep their known/unknown state,
+    /// so a scoped apply still reports an unreadable host. Apps of other
+    /// instances are left out entirely, never treated as unwanted.
+    pub fn scoped(&self, scope: &std::collections::BTreeSet<InstanceId>) -> Plan {
+        let hosts = self
+            .hosts
+            .iter()
+            .map(|(h, hp)| {
+                let hp = match hp {
+                    HostPlan::Known { apps } => HostPlan::Known {
+                        apps: apps
+                            .iter()
+                            .filter(|(_, p)| scope.contains(&p.instance))
+                            .map(|(a, p)| (a.clone(), p.clone()))
+                            .collect(),
+                    },
+                    unknown => unknown.clone(),
+                };
+                (h.clone(), hp)
+            })
+            .collect();
+        Plan {
+            hosts,
+            placements: self
+                .placements
+                .iter()
+                .filter(|(i, _)| scope.contains(*i))
+                .map(|(i, h)| (i.clone(), h.clone()))
+                .collect(),
+            notes: self
+                .notes
+                .iter()
+                .filter(|n| n.instance.as_ref().is_none_or(|i| scope.contains(i)))
+                .cloned()
+                .collect(),
+        }
     }
 
     /// Hosts that could not be read.

@@ -3,6 +3,7 @@
 
 pub mod desired;
 pub mod fleet;
+pub mod pg;
 pub mod sshd;
 
 use std::path::PathBuf;

@@ -22,6 +22,7 @@ pub(super) fn platform() -> Platform {
         default_tier: Label::parse("free").unwrap(),
         destroy_enabled: false,
         max_destroys_per_run: 3,
+        subscriptions: Default::default(),
     }
 }
 
@@ -109,6 +110,7 @@ pub(super) fn desired(instances: Vec<(InstanceId, InstanceSpec)>) -> Desired {
         hosts: BTreeMap::from([host("dokku-1", 4096), host("dokku-2", 8192)]),
         tiers: BTreeMap::new(),
         instances: instances.into_iter().collect(),
+        notes: Vec::new(),
     }
 }
 

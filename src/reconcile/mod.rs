@@ -9,9 +9,11 @@ use crate::apply::journal::Journal;
 use crate::apply::report::Report;
 use crate::apply::{ApplyOptions, Shells};
 use crate::desired::Desired;
+use crate::domain::InstanceId;
 use crate::observed::Observed;
 use crate::observed::fleet::{ObserveOptions, observe};
 use crate::plan::{Plan, plan};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +34,10 @@ pub struct Reconciler {
     pub retries: u32,
     /// First retry backoff.
     pub backoff: Duration,
+    /// When set, only these instances are planned and applied (see
+    /// [`Plan::scoped`]); the rest of the fleet is observed, for placement,
+    /// but left alone.
+    pub scope: Option<BTreeSet<InstanceId>>,
 }
 
 impl Reconciler {
@@ -46,6 +52,7 @@ impl Reconciler {
             observe: ObserveOptions::default(),
             retries: 3,
             backoff: Duration::from_millis(500),
+            scope: None,
         }
     }
 
@@ -53,13 +60,27 @@ impl Reconciler {
     pub async fn plan(&self) -> (Observed, Plan) {
         let observed = observe(&self.desired, &self.shells, &self.journal, &self.observe).await;
         let p = plan(&self.desired, &observed);
+        let p = match &self.scope {
+            Some(scope) => p.scoped(scope),
+            None => p,
+        };
         (observed, p)
     }
 
     /// Observes, plans, checks the guards and applies. Returns the plan
     /// that was applied and the report.
     pub async fn apply(&self, force: bool) -> Result<(Plan, Report), GuardError> {
-        let (_, p) = self.plan().await;
+        let (_, p, report) = self.apply_observed(force).await?;
+        Ok((p, report))
+    }
+
+    /// Like [`Reconciler::apply`], also returning what was observed
+    /// before applying.
+    pub async fn apply_observed(
+        &self,
+        force: bool,
+    ) -> Result<(Observed, Plan, Report), GuardError> {
+        let (observed, p) = self.plan().await;
         guards::check(&p, &self.desired.platform, force)?;
         let opts = ApplyOptions {
             retries: self.retries,
@@ -68,6 +89,8 @@ impl Reconciler {
             backups: self.backups.clone(),
         };
         let report = crate::apply::apply(&p, &self.shells, opts).await;
-        Ok((p, report))
+        Ok((observed, p, report))
     }
 }
+
+pub mod database;

@@ -1,0 +1,85 @@
+//! The platform database (PostgreSQL; Supabase in production).
+//!
+//! [`MIGRATOR`] embeds `migrations/`; [`connect`] opens a pool and
+//! [`migrate`] applies what is missing (a second run is a no-op).
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+use std::time::Duration;
+
+/// The migrations under `migrations/`, embedded at build time.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// A failure talking to the database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database could not be reached or dropped the connection.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// A query failed (constraint, syntax, type).
+    #[error("database query failed: {0}")]
+    Query(#[source] sqlx::Error),
+    /// Applying migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl DbError {
+    /// Whether retrying later may succeed (the database was unreachable,
+    /// timed out, or the transaction lost a serialization race).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            DbError::Unavailable(_) => true,
+            DbError::Query(sqlx::Error::Database(e)) => {
+                matches!(
+                    e.code().as_deref(),
+                    Some("40001" | "40P01" | "57P01" | "57P03")
+                )
+            }
+            _ => false,
+        }
+    }
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_) => DbError::Unavailable(e),
+            other => DbError::Query(other),
+        }
+    }
+}
+
+/// Opens a pool of at most `max_connections` to `url`, failing after
+/// `timeout` when the database cannot be reached.
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    timeout: Duration,
+) -> Result<PgPool, DbError> {
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(timeout)
+        .connect(url)
+        .await?;
+    Ok(pool)
+}
+
+/// Applies every migration not yet applied. Running it twice is a no-op.
+pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+pub mod billing;
+pub mod events;
+pub mod lifecycle;
+pub mod model;
+pub mod source;
+pub mod writeback;

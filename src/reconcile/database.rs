@@ -1,0 +1,182 @@
+//! A reconcile pass whose desired state includes the subscriptions
+//! database, followed by the write-back of what happened.
+//!
+//! Every pass re-reads `desired-state/` and the database, so operator
+//! edits and Stripe changes both take effect. A pass may be scoped to some
+//! accounts: the whole fleet is still observed (placement needs every
+//! host's load) but only those accounts' instances are planned, applied
+//! and written back.
+
+use super::Reconciler;
+use crate::apply::Shells;
+use crate::apply::guards::GuardError;
+use crate::apply::report::Report;
+use crate::db::DbError;
+use crate::db::lifecycle::Want;
+use crate::db::source::{DatabaseSource, Snapshot};
+use crate::db::writeback::{self, Outcomes};
+use crate::desired::{Desired, DesiredError, RootSecret, load_parts};
+use crate::domain::InstanceId;
+use crate::plan::Plan;
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use uuid::Uuid;
+
+/// Which instances a pass touches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every instance of every source.
+    All,
+    /// Only the database instances of these accounts.
+    Accounts(BTreeSet<Uuid>),
+}
+
+/// Builds one shell per host of a desired state.
+pub trait ShellSource: Send + Sync {
+    /// The shells for `desired`'s hosts, or why they cannot be built.
+    fn shells(&self, desired: &Desired) -> Result<Shells, String>;
+}
+
+/// What a pass needs besides the database.
+pub struct PassConfig {
+    /// The `desired-state/` directory.
+    pub desired_dir: PathBuf,
+    /// The templates directory.
+    pub templates_dir: PathBuf,
+    /// Root secret for derived secrets.
+    pub root: RootSecret,
+    /// roomctl's state directory (journal, backups).
+    pub state_dir: PathBuf,
+    /// Retries after a command's first attempt.
+    pub retries: u32,
+    /// First retry backoff.
+    pub backoff: std::time::Duration,
+    /// Re-read every per-app fact instead of trusting the applied digest.
+    pub deep: bool,
+}
+
+/// A failed pass. Nothing was applied unless the error says so.
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    /// The desired state (files or database rows) is invalid.
+    #[error("desired state is invalid:\n{0}")]
+    Desired(#[from] DesiredError),
+    /// The database could not be read or written.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The shells could not be built.
+    #[error("cannot reach the hosts: {0}")]
+    Shells(String),
+    /// A destroy guard refused the plan; nothing was applied.
+    #[error(transparent)]
+    Guard(#[from] GuardError),
+    /// The apply ran but its outcome could not be written back; the next
+    /// pass recomputes it.
+    #[error("applied, but writing the outcome back failed: {0}")]
+    WriteBack(#[source] DbError),
+}
+
+impl PassError {
+    /// Whether the next pass may succeed without anyone changing anything.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            PassError::Db(e) | PassError::WriteBack(e) => e.is_transient(),
+            PassError::Shells(_) => true,
+            PassError::Desired(_) | PassError::Guard(_) => false,
+        }
+    }
+}
+
+/// The result of a pass.
+#[derive(Debug, Clone, Default)]
+pub struct PassResult {
+    /// The (scoped) plan.
+    pub plan: Plan,
+    /// The apply report (empty for a plan-only pass).
+    pub report: Report,
+    /// What was written back.
+    pub outcomes: Outcomes,
+}
+
+/// Loads the desired state from `cfg`'s files and the database at `now`.
+/// Returns it with the snapshot and what each database instance wants.
+pub async fn load_desired(
+    cfg: &PassConfig,
+    pool: &PgPool,
+    now: DateTime<Utc>,
+) -> Result<(Desired, Snapshot, BTreeMap<String, Want>), PassError> {
+    let parts = load_parts(&cfg.desired_dir, &cfg.templates_dir)?;
+    let snapshot = Snapshot::load(pool, None).await?;
+    let tiers = parts.tiers.clone();
+    let source = DatabaseSource {
+        snapshot: &snapshot,
+        tiers: &tiers,
+        policy: parts.platform.subscriptions,
+        now,
+    };
+    let wants = snapshot
+        .rows
+        .iter()
+        .map(|r| (r.app_name.clone(), source.want(r)))
+        .collect();
+    let desired = parts.into_desired(&cfg.root, &[&source])?;
+    Ok((desired, snapshot, wants))
+}
+
+/// Runs one pass: load, observe, plan (scoped), and when `apply`, check
+/// the guards, apply and write back.
+pub async fn run(
+    cfg: &PassConfig,
+    pool: &PgPool,
+    shells: &dyn ShellSource,
+    scope: &Scope,
+    apply: bool,
+    force: bool,
+) -> Result<PassResult, PassError> {
+    let (desired, snapshot, wants) = load_desired(cfg, pool, Utc::now()).await?;
+    let rows: Vec<_> = match scope {
+        Scope::All => snapshot.rows.clone(),
+        Scope::Accounts(a) => snapshot
+            .rows
+            .iter()
+            .filter(|r| a.contains(&r.account_id))
+            .cloned()
+            .collect(),
+    };
+    let ids: Option<BTreeSet<InstanceId>> = match scope {
+        Scope::All => None,
+        Scope::Accounts(_) => Some(
+            rows.iter()
+                .filter_map(|r| InstanceId::parse(&r.app_name).ok())
+                .collect(),
+        ),
+    };
+    if ids.as_ref().is_some_and(BTreeSet::is_empty) {
+        return Ok(PassResult::default());
+    }
+    let shells = shells.shells(&desired).map_err(PassError::Shells)?;
+    let mut r = Reconciler::new(desired, shells, &cfg.state_dir);
+    r.scope = ids;
+    r.retries = cfg.retries;
+    r.backoff = cfg.backoff;
+    r.observe.deep = cfg.deep;
+    if !apply {
+        let (_, plan) = r.plan().await;
+        return Ok(PassResult {
+            plan,
+            ..Default::default()
+        });
+    }
+    let (observed, plan, report) = r.apply_observed(force).await?;
+    let outcomes = writeback::outcomes(&rows, &wants, &r.desired, &observed, &plan, &report);
+    writeback::write(pool, &outcomes)
+        .await
+        .map_err(PassError::WriteBack)?;
+    Ok(PassResult {
+        plan,
+        report,
+        outcomes,
+    })
+}
