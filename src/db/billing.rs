@@ -231,16 +231,18 @@ pub async fn ensure_instance(
     tx: &mut PgConnection,
     subscription: Uuid,
 ) -> Result<(Uuid, bool), DbError> {
-    let existing = sqlx::query(
-        "select id from public.instances where subscription_id = $1 and status <> 'deprovisioned'",
-    )
-    .bind(subscription)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some(r) = existing {
-        return Ok((r.try_get("id")?, false));
-    }
-    loop {
+    // Bounded: a conflict is either a name collision (a fresh name next
+    // time) or a concurrent writer's live row (found next time).
+    for _ in 0..8 {
+        let existing = sqlx::query(
+            "select id from public.instances where subscription_id = $1 and status <> 'deprovisioned'",
+        )
+        .bind(subscription)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(r) = existing {
+            return Ok((r.try_get("id")?, false));
+        }
         let id = Uuid::new_v4();
         // `m` + 11 hex digits: a valid instance id and subdomain that
         // says nothing about the customer.
@@ -259,6 +261,9 @@ pub async fn ensure_instance(
             return Ok((r.try_get("id")?, true));
         }
     }
+    Err(DbError::Query(sqlx::Error::Protocol(
+        "could not create an instance row after 8 attempts".into(),
+    )))
 }
 
 /// One audit-log entry.

@@ -40,7 +40,7 @@ pub struct SubscriptionClock {
 /// - `incomplete` and an expired trial: stopped.
 pub fn want(s: &SubscriptionClock, policy: &SubscriptionPolicy, now: DateTime<Utc>) -> Want {
     let after = |since: DateTime<Utc>, d: std::time::Duration| {
-        chrono::Duration::from_std(d).map_or(false, |d| now >= since + d)
+        chrono::Duration::from_std(d).is_ok_and(|d| now >= since + d)
     };
     match s.status {
         SubStatus::Active => Want::Running,

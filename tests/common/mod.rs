@@ -1,7 +1,9 @@
 //! Helpers shared by the integration tests. Each test binary uses a subset.
 #![allow(dead_code)]
 
+pub mod app;
 pub mod desired;
+pub mod fake_stripe;
 pub mod fleet;
 pub mod pg;
 pub mod sshd;
