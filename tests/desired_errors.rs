@@ -237,7 +237,7 @@ fn nothing_is_half_loaded_and_problems_in_several_files_are_reported_together() 
     );
 }
 
-/// A stand-in for the future subscriptions database.
+/// A stand-in for the subscriptions database.
 struct Rows(Vec<DesiredInstance>);
 
 impl InstanceSource for Rows {
@@ -247,7 +247,7 @@ impl InstanceSource for Rows {
 }
 
 #[test]
-fn sources_are_merged_and_a_collision_between_sources_names_both() {
+fn sources_are_merged_files_override_by_id_and_a_collision_names_both() {
     let f = Fixture::shipped();
     let d = f.load().unwrap();
     let template = Template::from_file(&f.dir.path().join("templates/instance.toml.tera")).unwrap();
@@ -268,14 +268,21 @@ fn sources_are_merged_and_a_collision_between_sources_names_both() {
     };
     let merged = load(Rows(vec![row("newco", "sub_1")])).unwrap();
     assert_eq!(merged.instances.len(), 5);
-    let e = load(Rows(vec![row("acme", "sub_2")]))
-        .unwrap_err()
-        .to_string();
+    let overridden = load(Rows(vec![row("acme", "sub_2")])).unwrap();
+    assert_eq!(overridden.instances.len(), 4, "the file's acme wins");
     assert!(
-        e.contains("instance id `acme` is claimed twice") && e.contains("customers.toml:8)"),
+        overridden.notes[0].1.contains("customers.toml:8"),
+        "{:?}",
+        overridden.notes
+    );
+    let mut clash = row("acme2", "sub_3");
+    clash.subdomain = roomctl::domain::Label::parse("acme-corp").unwrap();
+    let e = load(Rows(vec![clash])).unwrap_err().to_string();
+    assert!(
+        e.contains("subdomain `acme-corp` is claimed twice") && e.contains("customers.toml:8)"),
         "{e}"
     );
-    assert!(e.contains("(subscription sub_2)"), "{e}");
+    assert!(e.contains("(subscription sub_3)"), "{e}");
 }
 
 #[test]
