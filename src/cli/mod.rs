@@ -132,9 +132,14 @@ enum Command {
     },
 }
 
-fn init_logging(format: &str) {
+/// Logs to stderr, filtered by `ROOMCTL_LOG` (e.g. `debug`), by default
+/// `default`. async-stripe's webhook module is silenced: it logs, as an
+/// error, every event its typed model cannot represent, which roomctl
+/// reads itself.
+fn init_logging(format: &str, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ROOMCTL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+        .add_directive("stripe_webhook=off".parse().expect("directive"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -173,7 +178,12 @@ pub fn main() -> ExitCode {
     if let Command::DokkuEmu { args } = &cli.command {
         return crate::emulator::run(args.clone());
     }
-    init_logging(&cli.global.log_format);
+    // A daemon reports what it does; one-shot commands only what went wrong.
+    let default = match cli.command {
+        Command::Serve(_) => "info,sqlx=warn",
+        _ => "warn",
+    };
+    init_logging(&cli.global.log_format, default);
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     match rt.block_on(run(cli)) {
         Ok(code) => code,

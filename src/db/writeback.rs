@@ -12,6 +12,7 @@ use super::DbError;
 use super::billing::{self, Audit};
 use super::lifecycle::Want;
 use super::model::{InstanceRow, InstanceStatus};
+use crate::apply::backup::BackupRecord;
 use crate::apply::report::{Outcome, Report};
 use crate::desired::Desired;
 use crate::domain::InstanceId;
@@ -65,6 +66,8 @@ pub struct Outcomes {
     pub instances: Vec<InstanceUpdate>,
     /// One entry per planned action.
     pub audit: Vec<ActionAudit>,
+    /// Backups taken by this apply, by `instances.id`.
+    pub backups: Vec<(Uuid, BackupRecord)>,
 }
 
 /// Computes the write-back. `rows` are the database instances in scope,
@@ -250,6 +253,22 @@ pub async fn write(pool: &PgPool, o: &Outcomes) -> Result<(), DbError> {
         .bind(u.memory_mb)
         .bind(u.cpu_millicores)
         .bind(&u.error)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for (instance, b) in &o.backups {
+        sqlx::query(
+            "insert into public.instance_backups (instance_id, app_name, host, path, size_bytes, sha256, created_at)
+             select $1, $2, $3, $4, $5, $6, to_timestamp($7)
+              where not exists (select 1 from public.instance_backups where path = $4)",
+        )
+        .bind(instance)
+        .bind(&b.app)
+        .bind(&b.host)
+        .bind(&b.path)
+        .bind(i64::try_from(b.size).unwrap_or(i64::MAX))
+        .bind(&b.sha256)
+        .bind(b.at as f64)
         .execute(&mut *tx)
         .await?;
     }

@@ -169,8 +169,20 @@ pub async fn run(
             ..Default::default()
         });
     }
+    let started = Utc::now().timestamp().max(0) as u64;
     let (observed, plan, report) = r.apply_observed(force).await?;
-    let outcomes = writeback::outcomes(&rows, &wants, &r.desired, &observed, &plan, &report);
+    let mut outcomes = writeback::outcomes(&rows, &wants, &r.desired, &observed, &plan, &report);
+    // The backups this apply recorded (destroys of database instances).
+    outcomes.backups = r
+        .backups
+        .records()
+        .into_iter()
+        .filter(|b| b.at >= started && !b.path.is_empty())
+        .filter_map(|b| {
+            let row = rows.iter().find(|row| row.app_name == b.instance)?;
+            Some((row.id, b))
+        })
+        .collect();
     writeback::write(pool, &outcomes)
         .await
         .map_err(PassError::WriteBack)?;

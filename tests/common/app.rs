@@ -35,6 +35,8 @@ pub struct AppOptions {
     pub stripe: Option<String>,
     /// Time between full passes (default: an hour, so only triggers run).
     pub interval: Option<Duration>,
+    /// Rewrites `platform.toml` before the app starts.
+    pub platform: Option<fn(&str) -> String>,
 }
 
 /// Sandbox shells: one emulator-backed shell per host.
@@ -97,6 +99,11 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(o: AppOptions) -> TestApp {
     let db = test_db().await;
     let fixture = billing_fixture();
+    if let Some(edit) = o.platform {
+        let path = fixture.desired().join("platform.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, edit(&text)).unwrap();
+    }
     let templates = fixture.dir.path().join("templates");
     let parts = load_parts(&fixture.desired(), &templates).unwrap_or_else(|e| panic!("{e}"));
     let stripe = o.stripe.as_deref().map(|base| {
