@@ -132,3 +132,54 @@ fn a_price_tiers_toml_no_longer_maps_keeps_the_stored_tier() {
         "professional"
     );
 }
+
+fn tiers_error(edit: impl Fn(&str) -> String) -> String {
+    let f = billing_fixture();
+    let path = f.desired().join("tiers.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, edit(&text)).unwrap();
+    match load_parts(&f.desired(), &f.dir.path().join("templates")) {
+        Ok(_) => panic!("tiers.toml should be refused"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn a_price_sold_by_two_tiers_is_refused_at_its_line() {
+    let e = tiers_error(|t| {
+        t.replace(
+            "[tier.enterprise]\n",
+            "[tier.enterprise]\nstripe_prices = [\"price_fixture_starter_monthly\"]\n",
+        )
+    });
+    assert!(
+        e.contains("tiers.toml:") && e.contains("already buys tier"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_malformed_price_id_is_refused() {
+    let e = tiers_error(|t| {
+        t.replace(
+            "[tier.free]\n",
+            "[tier.free]\nstripe_prices = [\"prod_x; rm\"]\n",
+        )
+    });
+    assert!(
+        e.contains("field `tier.free.stripe_prices`") && e.contains("not a Stripe price id"),
+        "{e}"
+    );
+}
+
+#[test]
+fn only_the_databases_tiers_can_be_sold() {
+    let e = tiers_error(|t| {
+        t.to_string()
+            + "\n[tier.platinum]\nmemory = \"1g\"\ncpu = 1\nstorage_gb = 1\nmax_agents = 1\nmessages_per_day = 1\nstripe_prices = [\"price_platinum\"]\n"
+    });
+    assert!(
+        e.contains("tier.platinum.stripe_prices") && e.contains("database's tiers"),
+        "{e}"
+    );
+}

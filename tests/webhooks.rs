@@ -378,3 +378,46 @@ async fn a_stripe_api_outage_answers_503_and_writes_nothing() {
     stripe.set_mode(Mode::Normal);
     assert_eq!(app.deliver("03-subscription-created-starter").await.0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_events_for_one_customer_all_apply_and_the_newest_wins() {
+    let names = [
+        "01-customer-created",
+        "02-checkout-session-completed",
+        "03-subscription-created-starter",
+        "04-invoice-payment-succeeded",
+        "05-subscription-updated-professional",
+        "06-subscription-updated-starter-stale",
+        "09-subscription-trial-will-end",
+    ];
+    for _round in 0..5 {
+        let app = spawn_app().await;
+        let mut set = tokio::task::JoinSet::new();
+        for name in names {
+            let body = fixture(name);
+            let header =
+                roomctl::webhook::sign(&body, common::app::SECRET, chrono::Utc::now().timestamp());
+            let (client, url) = (app.client.clone(), app.url.clone());
+            set.spawn(async move {
+                let r = client
+                    .post(format!("{url}/webhooks/stripe"))
+                    .header("stripe-signature", header)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                (name, r.status().as_u16())
+            });
+        }
+        for (name, status) in set.join_all().await {
+            assert_eq!(status, 200, "{name}");
+        }
+        // 09 (past_due, professional) is the newest subscription event.
+        assert_eq!(
+            subscription(&app, "sub_FixtureAlice").await,
+            ("past_due".into(), Some("professional".into()), None)
+        );
+        let n: i64 = app.scalar("select count(*) from webhook_events").await;
+        assert_eq!(n, names.len() as i64);
+    }
+}

@@ -32,15 +32,36 @@ pub async fn ensure_account(
     tx: &mut PgConnection,
     stripe_customer_id: &str,
 ) -> Result<Uuid, DbError> {
-    let row = sqlx::query(
-        "insert into public.accounts (stripe_customer_id) values ($1)
-         on conflict (stripe_customer_id) do update set stripe_customer_id = excluded.stripe_customer_id
-         returning id",
+    // Read first: almost every event is about a known customer, and a
+    // read writes no row version.
+    let known = sqlx::query_scalar::<_, Uuid>(
+        "select id from public.accounts where stripe_customer_id = $1",
     )
     .bind(stripe_customer_id)
-    .fetch_one(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
-    Ok(row.try_get("id")?)
+    if let Some(id) = known {
+        return Ok(id);
+    }
+    // DO NOTHING, not DO UPDATE: an update of the unique key would lock
+    // the row against the foreign-key checks of concurrent transactions
+    // (audit entries, subscriptions) and deadlock with them.
+    let inserted = sqlx::query_scalar::<_, Uuid>(
+        "insert into public.accounts (stripe_customer_id) values ($1)
+         on conflict (stripe_customer_id) do nothing returning id",
+    )
+    .bind(stripe_customer_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    match inserted {
+        Some(id) => Ok(id),
+        None => Ok(sqlx::query_scalar::<_, Uuid>(
+            "select id from public.accounts where stripe_customer_id = $1",
+        )
+        .bind(stripe_customer_id)
+        .fetch_one(&mut *tx)
+        .await?),
+    }
 }
 
 /// Applies a customer event unless a newer one was applied already.
@@ -131,13 +152,10 @@ pub struct SubscriptionUpdate<'a> {
 /// What [`upsert_subscription`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Upserted {
-    /// The subscription row was written; `status_changed` says whether
-    /// its status moved.
+    /// The subscription row was written.
     Applied {
         /// `subscriptions.id`.
         id: Uuid,
-        /// Whether the status differs from before (or the row is new).
-        status_changed: bool,
         /// The tier stored after the write (kept from before when the
         /// price maps to no tier; `None` if never known).
         tier: Option<String>,
@@ -161,15 +179,8 @@ pub async fn upsert_subscription(
         ),
         None => (None, None, None, None),
     };
-    // Lock the row (if any) first, so concurrent deliveries for one
-    // subscription apply in a consistent order.
-    let before = sqlx::query(
-        "select status::text as status from public.subscriptions where stripe_subscription_id = $1 for update",
-    )
-    .bind(s.stripe_subscription_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let before: Option<String> = before.map(|r| r.try_get("status")).transpose()?;
+    // ON CONFLICT DO UPDATE locks the row: concurrent deliveries for one
+    // subscription apply one after the other, each against the newest state.
     let row = sqlx::query(
         "insert into public.subscriptions as cur
             (account_id, stripe_subscription_id, stripe_price_id, tier, status,
@@ -218,7 +229,6 @@ pub async fn upsert_subscription(
         None => Ok(Upserted::Stale),
         Some(r) => Ok(Upserted::Applied {
             id: r.try_get("id")?,
-            status_changed: before.as_deref() != Some(s.status.as_db()),
             tier: r.try_get("tier")?,
         }),
     }

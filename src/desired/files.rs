@@ -335,6 +335,14 @@ pub(crate) fn load_tiers(path: &Path) -> Result<BTreeMap<Label, Tier>, Problems>
             }
         }
         let mut stripe_prices = BTreeSet::new();
+        let db_tier = crate::db::model::DB_TIERS.contains(&name.get_ref().as_str());
+        if !t.stripe_prices.is_empty() && !db_tier {
+            let m = format!(
+                "a tier sold through Stripe must be one of the database's tiers ({})",
+                crate::db::model::DB_TIERS.join(", ")
+            );
+            p.push(file.problem(&t.stripe_prices[0], format!("{field}.stripe_prices"), m));
+        }
         for price in &t.stripe_prices {
             let field = format!("{field}.stripe_prices");
             let id = price.get_ref().as_str();

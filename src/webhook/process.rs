@@ -1,9 +1,10 @@
 //! Applying one verified Stripe event to the database.
 //!
 //! A replay is detected before any work. Everything an event writes
-//! (the `webhook_events` row, the account, the subscription, a new
-//! instance row, audit entries) commits in one transaction, so a failure
-//! leaves nothing behind and Stripe's retry starts clean.
+//! (the account, the subscription, a new instance row, audit entries and,
+//! last, the `webhook_events` row) commits in one transaction, so a
+//! failure leaves nothing behind and Stripe's retry starts clean; a
+//! concurrent copy of the same event finds the row and rolls back.
 
 use super::event::{CustomerFacts, Envelope, EventError, Links, SubscriptionFacts};
 use super::stripe_api::{StripeApi, StripeApiError};
@@ -130,28 +131,34 @@ fn subscription_of(e: &Envelope) -> Option<String> {
 impl Processor {
     /// Processes a verified delivery whose raw body is `body`.
     pub async fn process(&self, e: &Envelope, body: &str) -> Result<Processed, ProcessError> {
+        // Deduplicate before any work; the insert of the event row at the
+        // end of the transaction settles a race between concurrent copies.
         if events::seen(&self.pool, &e.id).await? {
             return Ok(Processed::Duplicate);
         }
-        // Read Stripe before opening the transaction: no connection is held
-        // across a slow API call.
+        // Read Stripe before opening the transaction, so no connection is
+        // held across a slow API call.
         let fetched = match (&self.stripe, subscription_of(e)) {
             (Some(api), Some(id)) => Some((api.subscription(&id).await?, Utc::now())),
             _ => None,
         };
         let mut tx = self.pool.begin().await.map_err(DbError::from)?;
-        if !events::claim(&mut tx, &e.id, &e.kind, ts(e.created), body).await? {
-            return Ok(Processed::Duplicate);
-        }
         let d = self.dispatch(&mut tx, e, fetched).await?;
-        events::finish(
+        let recorded = events::record(
             &mut tx,
             &e.id,
+            &e.kind,
+            ts(e.created),
+            body,
             d.outcome.as_str(),
             d.error.as_deref(),
             d.account,
         )
         .await?;
+        if !recorded {
+            tx.rollback().await.map_err(DbError::from)?;
+            return Ok(Processed::Duplicate);
+        }
         tx.commit().await.map_err(DbError::from)?;
         Ok(Processed::New {
             outcome: d.outcome,

@@ -8,6 +8,10 @@
 //!   real costs (scaled) with one write at a time per host; wall time
 //!   against the sum of unavoidable Dokku costs on the busiest host.
 //! - `plan`: `plan()` alone for 100,000 instances, and peak memory.
+//! - `webhooks`: Stripe webhook ingestion over loopback into PostgreSQL
+//!   (`BENCH_DATABASE_URL`); not part of `all`.
+
+mod webhooks;
 
 use roomctl::apply::Shells;
 use roomctl::desired::{Desired, RootSecret};
@@ -345,11 +349,12 @@ async fn main() {
         "noop" => noop().await,
         "onboard" => onboard(scale).await,
         "plan" => plan_alone(),
+        "webhooks" => webhooks::run().await,
         "all" => {
             plan_alone();
             noop().await;
             onboard(scale).await;
         }
-        other => eprintln!("unknown benchmark {other}: use noop, onboard, plan or all"),
+        other => eprintln!("unknown benchmark {other}: use noop, onboard, plan, webhooks or all"),
     }
 }
