@@ -113,3 +113,45 @@ async fn past_due_stops_the_instance_once_the_grace_period_is_over() {
     app.deliver("08-subscription-updated-past-due").await;
     wait_status(&app, "stopped").await;
 }
+
+#[tokio::test]
+async fn an_unreadable_host_leaves_instance_rows_untouched_until_it_can_be_read() {
+    let app = spawn_app_with(AppOptions {
+        worker: true,
+        ..Default::default()
+    })
+    .await;
+    let faults = app.sandbox.path().join("hosts/dokku-2/.faults");
+    std::fs::create_dir_all(&faults).unwrap();
+    std::fs::write(faults.join("apps:list"), "exit:1").unwrap();
+    app.deliver("03-subscription-created-starter").await;
+    eventually(
+        Duration::from_secs(60),
+        "the triggered pass to finish",
+        || async {
+            let s = app.status.lock().unwrap().clone();
+            (s.passes_started >= 2 && s.passes_ok + s.passes_failed == s.passes_started)
+                .then_some(())
+        },
+    )
+    .await;
+    let row: (String, Option<String>, Option<String>) =
+        sqlx::query_as("select status::text, host, error_message from instances")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        row,
+        ("provisioning".into(), None, None),
+        "nothing is decided on a partial read"
+    );
+    assert_eq!(
+        apps_on_sandbox(&app).len(),
+        0,
+        "nothing is placed while a host is unknown"
+    );
+
+    std::fs::remove_file(faults.join("apps:list")).unwrap();
+    app.trigger.full();
+    wait_status(&app, "running").await;
+}

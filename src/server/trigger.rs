@@ -15,6 +15,8 @@ pub struct Pending {
     pub accounts: BTreeSet<Uuid>,
     /// Whether the whole fleet must be reconciled.
     pub full: bool,
+    /// When the oldest of these requests was made.
+    pub since: Option<std::time::Instant>,
 }
 
 impl Pending {

@@ -22,7 +22,8 @@ pub struct WorkerStatus {
     pub last_error: Option<String>,
     /// How long the last pass took, in milliseconds.
     pub last_pass_ms: Option<u64>,
-    /// Milliseconds from the last trigger to its pass starting.
+    /// Milliseconds from the oldest request a pass served (a webhook's
+    /// trigger, or the timer) to the pass starting.
     pub last_trigger_latency_ms: Option<u64>,
 }
 
@@ -59,7 +60,7 @@ impl Worker {
             if *shutdown.borrow() {
                 break;
             }
-            let woken = Instant::now();
+            let woken = work.since.unwrap_or_else(Instant::now);
             if work.full {
                 next_full = tokio::time::Instant::now() + self.interval;
             }
