@@ -15,13 +15,13 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     /// The database could not be reached or dropped the connection.
-    #[error("database unavailable: {0}")]
+    #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
     /// A query failed (constraint, syntax, type).
-    #[error("database query failed: {0}")]
+    #[error("database query failed")]
     Query(#[source] sqlx::Error),
     /// Applying migrations failed.
-    #[error("database migration failed: {0}")]
+    #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
@@ -69,6 +69,19 @@ pub async fn connect(
         .connect(url)
         .await?;
     Ok(pool)
+}
+
+/// `e` and its causes, `: `-separated: for logs, where only one line is
+/// kept.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
 }
 
 /// Applies every migration not yet applied. Running it twice is a no-op.

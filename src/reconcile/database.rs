@@ -61,8 +61,9 @@ pub struct PassConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum PassError {
     /// The desired state (files or database rows) is invalid.
+    /// (The problems are the message, not a source: they are shown once.)
     #[error("desired state is invalid:\n{0}")]
-    Desired(#[from] DesiredError),
+    Desired(DesiredError),
     /// The database could not be read or written.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -74,8 +75,14 @@ pub enum PassError {
     Guard(#[from] GuardError),
     /// The apply ran but its outcome could not be written back; the next
     /// pass recomputes it.
-    #[error("applied, but writing the outcome back failed: {0}")]
+    #[error("applied, but writing the outcome back failed")]
     WriteBack(#[source] DbError),
+}
+
+impl From<DesiredError> for PassError {
+    fn from(e: DesiredError) -> Self {
+        PassError::Desired(e)
+    }
 }
 
 impl PassError {

@@ -73,7 +73,8 @@ pub async fn stripe(
             answer(StatusCode::BAD_REQUEST, json!({"error": e.to_string()}))
         }
         Err(e) => {
-            tracing::error!(event = %event.id, kind = %event.kind, error = %e, transient = e.is_transient(), "webhook processing failed");
+            let msg = crate::db::chain(&e);
+            tracing::error!(event = %event.id, kind = %event.kind, error = %msg, transient = e.is_transient(), "webhook processing failed");
             let status = if e.is_transient() {
                 StatusCode::SERVICE_UNAVAILABLE
             } else {

@@ -107,8 +107,9 @@ impl Worker {
             }
             Err(e) => {
                 s.passes_failed += 1;
-                s.last_error = Some(e.to_string());
-                tracing::error!(scope = %label, error = %e, transient = e.is_transient(), "reconcile pass failed");
+                let msg = crate::db::chain(&e);
+                s.last_error = Some(msg.clone());
+                tracing::error!(scope = %label, error = %msg, transient = e.is_transient(), "reconcile pass failed");
             }
         }
     }
