@@ -248,27 +248,7 @@ async fn malformed_json_answers_400_and_an_oversized_body_413() {
 async fn concurrent_deliveries_of_one_event_apply_it_once() {
     let app = spawn_app().await;
     let body = fixture("03-subscription-created-starter");
-    let header = roomctl::webhook::sign(&body, common::app::SECRET, chrono::Utc::now().timestamp());
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..8 {
-        let (client, url, body, header) = (
-            app.client.clone(),
-            app.url.clone(),
-            body.clone(),
-            header.clone(),
-        );
-        set.spawn(async move {
-            let r = client
-                .post(format!("{url}/webhooks/stripe"))
-                .header("stripe-signature", header)
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.json::<Value>().await.unwrap())
-        });
-    }
-    let answers = set.join_all().await;
+    let answers = app.post_concurrently(vec![body; 8]).await;
     let applied = answers
         .iter()
         .filter(|a| a.1 == json!({"status": "applied"}))
@@ -392,25 +372,11 @@ async fn concurrent_events_for_one_customer_all_apply_and_the_newest_wins() {
     ];
     for _round in 0..5 {
         let app = spawn_app().await;
-        let mut set = tokio::task::JoinSet::new();
-        for name in names {
-            let body = fixture(name);
-            let header =
-                roomctl::webhook::sign(&body, common::app::SECRET, chrono::Utc::now().timestamp());
-            let (client, url) = (app.client.clone(), app.url.clone());
-            set.spawn(async move {
-                let r = client
-                    .post(format!("{url}/webhooks/stripe"))
-                    .header("stripe-signature", header)
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                (name, r.status().as_u16())
-            });
-        }
-        for (name, status) in set.join_all().await {
-            assert_eq!(status, 200, "{name}");
+        let answers = app
+            .post_concurrently(names.iter().map(|n| fixture(n)).collect())
+            .await;
+        for (name, (status, body)) in names.iter().zip(&answers) {
+            assert_eq!(*status, 200, "{name}: {body}");
         }
         // 09 (past_due, professional) is the newest subscription event.
         assert_eq!(

@@ -215,7 +215,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             db,
         } => {
             let p = match db.database_url.is_some() {
-                true => serve::plan_with_database(g, &connect, &db).await?,
+                true => {
+                    serve::pass_with_database(g, &connect, &db, false, false)
+                        .await?
+                        .0
+                }
                 false => reconciler(g, &connect).await?.plan().await.1,
             };
             if json {
@@ -240,7 +244,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             db,
         } => {
             let (p, report) = match db.database_url.is_some() {
-                true => serve::apply_with_database(g, &connect, &db, force).await?,
+                true => serve::pass_with_database(g, &connect, &db, true, force).await?,
                 false => {
                     let r = reconciler(g, &connect).await?;
                     r.apply(force).await.context("apply refused")?

@@ -223,46 +223,19 @@ async fn shutdown_signal() {
     }
 }
 
-/// `roomctl plan` with the database's instances merged in.
-pub async fn plan_with_database(
+/// One pass of `roomctl plan` (`apply` false) or `roomctl apply` over the
+/// files and the database's instances; `apply` writes the outcome back.
+pub async fn pass_with_database(
     g: &Global,
     c: &Connect,
     d: &DbArgs,
-) -> anyhow::Result<crate::plan::Plan> {
-    let pool = d.connect().await?;
-    let cfg = pass_config(g, c)?;
-    let shells = CachedShells::new(c.clone());
-    let r = crate::reconcile::database::run(
-        &cfg,
-        &pool,
-        &shells,
-        &crate::reconcile::database::Scope::All,
-        false,
-        false,
-    )
-    .await?;
-    Ok(r.plan)
-}
-
-/// `roomctl apply` with the database's instances merged in, and the
-/// outcome written back.
-pub async fn apply_with_database(
-    g: &Global,
-    c: &Connect,
-    d: &DbArgs,
+    apply: bool,
     force: bool,
 ) -> anyhow::Result<(crate::plan::Plan, crate::apply::report::Report)> {
+    use crate::reconcile::database::{Scope, run};
     let pool = d.connect().await?;
     let cfg = pass_config(g, c)?;
     let shells = CachedShells::new(c.clone());
-    let r = crate::reconcile::database::run(
-        &cfg,
-        &pool,
-        &shells,
-        &crate::reconcile::database::Scope::All,
-        true,
-        force,
-    )
-    .await?;
+    let r = run(&cfg, &pool, &shells, &Scope::All, apply, force).await?;
     Ok((r.plan, r.report))
 }

@@ -207,6 +207,30 @@ impl TestApp {
         )
     }
 
+    /// POSTs each body at once (signed now), from concurrent tasks; the
+    /// answers come back in the order of `bodies`.
+    pub async fn post_concurrently(&self, bodies: Vec<Vec<u8>>) -> Vec<(u16, Value)> {
+        let mut set = tokio::task::JoinSet::new();
+        for (i, body) in bodies.into_iter().enumerate() {
+            let header = sign(&body, SECRET, chrono::Utc::now().timestamp());
+            let (client, url) = (self.client.clone(), self.url.clone());
+            set.spawn(async move {
+                let r = client
+                    .post(format!("{url}/webhooks/stripe"))
+                    .header("stripe-signature", header)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status().as_u16();
+                (i, status, r.json::<Value>().await.unwrap_or(Value::Null))
+            });
+        }
+        let mut out = set.join_all().await;
+        out.sort_by_key(|a| a.0);
+        out.into_iter().map(|(_, s, v)| (s, v)).collect()
+    }
+
     /// POSTs a fixture delivery, signed now.
     pub async fn deliver(&self, name: &str) -> (u16, Value) {
         self.post(&fixture(name)).await
