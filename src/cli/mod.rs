@@ -172,6 +172,24 @@ pub fn load_desired(
         .map_err(|e| anyhow::anyhow!("invalid desired state:\n{e}"))
 }
 
+/// `e` and its causes, `: `-separated, leaving out a cause that only
+/// repeats the end of the message before it (some libraries' errors
+/// display their source's text as well).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 /// Runs the CLI; returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -188,7 +206,7 @@ pub fn main() -> ExitCode {
     match rt.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::from(1)
         }
     }
