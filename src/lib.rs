@@ -12,6 +12,11 @@
 //!   what Dokku prints. No I/O.
 //! - [`ssh`]: the [`ssh::RemoteShell`] seam: OpenSSH with one multiplexed
 //!   connection per host, or the local Dokku emulator for the sandbox.
+//! - [`dns`]: the [`dns::DnsProvider`] seam and its Porkbun API v3 client,
+//!   paced and retried for Porkbun's rate limiter; an unreadable zone is an
+//!   error, never empty.
+//! - [`nginx`]: per-app nginx snippets for Dokku's `nginx.conf.d/`, rendered
+//!   from `templates/nginx/` and checked by the real `nginx -t`.
 //! - [`observed`]: what exists. Reads each host with few, cheap commands; a
 //!   host that cannot be read is *unknown*, never empty.
 //! - [`plan`]: the pure function `plan(&Desired, &Observed) -> Plan`,
@@ -35,9 +40,11 @@ pub mod apply;
 pub mod cli;
 pub mod db;
 pub mod desired;
+pub mod dns;
 pub mod dokku;
 pub mod domain;
 pub mod emulator;
+pub mod nginx;
 pub mod observed;
 pub mod plan;
 pub mod reconcile;

@@ -1,0 +1,350 @@
+//! Rendering `templates/nginx/{role}.conf.tera` into [`NginxSnippet`]s.
+//!
+//! The templates see one context (`app`, `tls`, `backend`, `frontend`,
+//! `matrix`; see the templates' headers) built from [`SnippetInputs`],
+//! whose fields are validated newtypes. Before rendering, every string in
+//! that context is checked once more against the safe alphabet
+//! (`A-Z a-z 0-9 . : / _ -`), so a value can never end a directive, open
+//! or close a block, start a quote or a comment, or name a variable. After
+//! rendering, the output must be printable ASCII with balanced braces.
+
+use super::{BodySize, LocationPath, NginxDuration, NginxError, NginxSnippet};
+use crate::domain::{AppName, Fqdn};
+use serde::Serialize;
+use std::num::NonZeroU16;
+use std::path::Path;
+
+/// The roles that get a snippet, each from `nginx/{role}.conf.tera`.
+pub const ROLES: [&str; 3] = ["backend", "frontend", "matrix"];
+
+/// Bytes a context value may hold besides ASCII letters and digits.
+const SAFE: &[u8] = b".:/_-";
+
+/// Everything the snippet templates may use, for one instance. Only
+/// validated types: nothing here can carry nginx syntax.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnippetInputs {
+    /// The backend app (`{id}-backend`, serving `api.{sub}.{base}`).
+    pub backend: AppName,
+    /// The container port of the backend's http port mapping. Dokku names
+    /// the app's upstream `{app}-{port}`; the snippet proxies to it.
+    pub backend_port: NonZeroU16,
+    /// The frontend app (`{id}-frontend`, serving `{sub}.{base}`).
+    pub frontend: AppName,
+    /// The Synapse app (`{id}-matrix`, serving `matrix.{sub}.{base}`).
+    pub matrix: AppName,
+    /// The container port of the matrix app's http port mapping.
+    pub matrix_port: NonZeroU16,
+    /// The homeserver's host, `matrix.{sub}.{base}`, named by the
+    /// frontend's `.well-known/matrix/*` answers.
+    pub matrix_host: Fqdn,
+    /// `client_max_body_size` for the matrix app (media uploads).
+    pub max_upload: BodySize,
+    /// Read and send timeout for `/_matrix/client/*/sync` long polls.
+    pub sync_timeout: NginxDuration,
+    /// The backend's websocket path prefix.
+    pub websocket_path: LocationPath,
+    /// Read and send timeout for the backend's websocket connections.
+    pub websocket_timeout: NginxDuration,
+    /// Whether the apps have certificates. Then the snippets' proxied
+    /// locations redirect plain HTTP to HTTPS (as Dokku's `location /`
+    /// does) and the client well-known names an `https://` base URL.
+    pub tls: bool,
+}
+
+#[derive(Serialize)]
+struct Ctx<'a> {
+    app: &'a str,
+    tls: bool,
+    backend: BackendCtx<'a>,
+    frontend: FrontendCtx<'a>,
+    matrix: MatrixCtx<'a>,
+}
+
+#[derive(Serialize)]
+struct BackendCtx<'a> {
+    app: &'a str,
+    upstream: String,
+    websocket_path: &'a str,
+    websocket_timeout: &'a str,
+}
+
+#[derive(Serialize)]
+struct FrontendCtx<'a> {
+    app: &'a str,
+}
+
+#[derive(Serialize)]
+struct MatrixCtx<'a> {
+    app: &'a str,
+    host: &'a str,
+    upstream: String,
+    client_max_body_size: &'a str,
+    sync_timeout: &'a str,
+}
+
+fn context<'a>(i: &'a SnippetInputs, app: &'a AppName) -> Ctx<'a> {
+    Ctx {
+        app: app.as_str(),
+        tls: i.tls,
+        backend: BackendCtx {
+            app: i.backend.as_str(),
+            upstream: format!("{}-{}", i.backend, i.backend_port),
+            websocket_path: i.websocket_path.as_str(),
+            websocket_timeout: i.websocket_timeout.as_str(),
+        },
+        frontend: FrontendCtx {
+            app: i.frontend.as_str(),
+        },
+        matrix: MatrixCtx {
+            app: i.matrix.as_str(),
+            host: i.matrix_host.as_str(),
+            upstream: format!("{}-{}", i.matrix, i.matrix_port),
+            client_max_body_size: i.max_upload.as_str(),
+            sync_timeout: i.sync_timeout.as_str(),
+        },
+    }
+}
+
+/// Renders one snippet per role ([`ROLES`]) from
+/// `templates_dir/nginx/{role}.conf.tera`, in that order. Every role's
+/// template must exist, and any other `*.conf.tera` there is refused (a
+/// misspelt template must not be silently skipped). The result has not
+/// been through nginx yet: see [`super::validate_snippets`].
+pub fn render_snippets(
+    templates_dir: &Path,
+    inputs: &SnippetInputs,
+) -> Result<Vec<NginxSnippet>, NginxError> {
+    let dir = templates_dir.join("nginx");
+    check_no_strangers(&dir)?;
+    let mut tera = tera::Tera::default();
+    tera.autoescape_on(vec![]);
+    for role in ROLES {
+        let path = dir.join(format!("{role}.conf.tera"));
+        let text = std::fs::read_to_string(&path).map_err(|source| NginxError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        tera.add_raw_template(role, &text)
+            .map_err(|e| template_error(&path, tera_message(&e)))?;
+    }
+    let apps = [&inputs.backend, &inputs.frontend, &inputs.matrix];
+    let mut out = Vec::with_capacity(ROLES.len());
+    for (role, app) in ROLES.into_iter().zip(apps) {
+        let path = dir.join(format!("{role}.conf.tera"));
+        let value = serde_json::to_value(context(inputs, app))
+            .map_err(|e| template_error(&path, e.to_string()))?;
+        check_values(&value, "").map_err(|m| template_error(&path, m))?;
+        let ctx = tera::Context::from_value(value)
+            .map_err(|e| template_error(&path, tera_message(&e)))?;
+        let content = tera
+            .render(role, &ctx)
+            .map_err(|e| template_error(&path, tera_message(&e)))?;
+        check_output(&content).map_err(|m| template_error(&path, m))?;
+        out.push(NginxSnippet::new(app.clone(), content));
+    }
+    Ok(out)
+}
+
+fn check_no_strangers(dir: &Path) -> Result<(), NginxError> {
+    let io = |source| NginxError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let name = entry.map_err(io)?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(role) = name.strip_suffix(".conf.tera")
+            && !ROLES.contains(&role)
+        {
+            let known = ROLES.map(|r| format!("{r}.conf.tera")).join(", ");
+            return Err(template_error(
+                &dir.join(&*name),
+                format!("no app role `{role}` (templates are {known})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn template_error(path: &Path, message: String) -> NginxError {
+    NginxError::Template {
+        template: path.to_path_buf(),
+        message,
+    }
+}
+
+fn tera_message(e: &tera::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = std::error::Error::source(e);
+    while let Some(s) = cur {
+        parts.push(s.to_string());
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+/// Every string in the context must be non-empty and drawn from
+/// `A-Z a-z 0-9` and [`SAFE`]; the newtypes guarantee it, this proves it
+/// for whatever field is added later.
+fn check_values(v: &serde_json::Value, at: &str) -> Result<(), String> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => {
+            let ok = !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || SAFE.contains(&b));
+            if ok {
+                Ok(())
+            } else {
+                Err(format!(
+                    "refusing value {s:?} for `{at}`: only A-Z a-z 0-9 . : / _ - may reach a snippet"
+                ))
+            }
+        }
+        Value::Object(m) => m.iter().try_for_each(|(k, v)| {
+            let at = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            check_values(v, &at)
+        }),
+        Value::Array(a) => a.iter().try_for_each(|v| check_values(v, at)),
+        Value::Bool(_) | Value::Number(_) | Value::Null => Ok(()),
+    }
+}
+
+/// The output must be printable ASCII (plus newlines) with `{` and `}`
+/// balanced outside quotes and comments: a cheap, early catch for a
+/// template that would break out of the including `server {}`.
+fn check_output(text: &str) -> Result<(), String> {
+    if let Some(c) = text
+        .chars()
+        .find(|c| !(c.is_ascii_graphic() || *c == ' ' || *c == '\n'))
+    {
+        return Err(format!(
+            "rendered output contains {c:?}: only printable ASCII and newlines are allowed"
+        ));
+    }
+    let mut depth = 0i32;
+    for (n, line) in text.lines().enumerate() {
+        let mut quote: Option<char> = None;
+        let mut escaped = false;
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(_), _) if escaped => escaped = false,
+                (Some(_), '\\') => escaped = true,
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '#') => break,
+                (None, '{') => depth += 1,
+                (None, '}') => depth -= 1,
+                (None, _) => {}
+            }
+            if depth < 0 {
+                return Err(format!(
+                    "rendered output closes a block it did not open (line {})",
+                    n + 1
+                ));
+            }
+        }
+        if quote.is_some() {
+            return Err(format!(
+                "rendered output leaves a quote open (line {})",
+                n + 1
+            ));
+        }
+    }
+    if depth != 0 {
+        return Err(format!("rendered output leaves {depth} block(s) open"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_strings_outside_the_safe_alphabet_are_refused() {
+        let v = serde_json::json!({"a": {"b": "fine-1.2:3/x_y"}, "n": 3, "t": true});
+        assert!(check_values(&v, "").is_ok());
+        for bad in [
+            "1M; return 200",
+            "a{",
+            "}",
+            "\"",
+            "'",
+            "a\nb",
+            "$host",
+            "#",
+            "",
+        ] {
+            let v = serde_json::json!({"m": {"size": bad}});
+            let e = check_values(&v, "").unwrap_err();
+            assert!(e.contains("`m.size`"), "{e}");
+        }
+    }
+
+    #[test]
+    fn output_must_be_ascii_with_balanced_braces() {
+        assert!(
+            check_output("location = /x {\n  return 200 '{\"a\": {\"b\": 1}}';\n}\n# }\n").is_ok()
+        );
+        assert!(check_output("location ~ ^/a{1,2}$ { }\n").is_ok());
+        assert!(
+            check_output("}\nserver {\n")
+                .unwrap_err()
+                .contains("did not open")
+        );
+        assert!(check_output("location / {\n").unwrap_err().contains("open"));
+        assert!(
+            check_output("return 200 'x;\n")
+                .unwrap_err()
+                .contains("quote")
+        );
+        assert!(check_output("a\r\n").is_err());
+        assert!(check_output("caf\u{e9};\n").is_err());
+    }
+
+    #[test]
+    fn a_template_syntax_error_names_the_template() {
+        let dir = std::env::temp_dir().join(format!("roomctl-nginx-render-{}", std::process::id()));
+        let nginx = dir.join("nginx");
+        std::fs::create_dir_all(&nginx).unwrap();
+        for role in ROLES {
+            std::fs::write(nginx.join(format!("{role}.conf.tera")), "# {{ app }}\n").unwrap();
+        }
+        std::fs::write(nginx.join("matrix.conf.tera"), "{% if %}\n").unwrap();
+        let inputs = SnippetInputs {
+            backend: AppName::parse("acme-backend").unwrap(),
+            backend_port: NonZeroU16::new(8765).unwrap(),
+            frontend: AppName::parse("acme-frontend").unwrap(),
+            matrix: AppName::parse("acme-matrix").unwrap(),
+            matrix_port: NonZeroU16::new(8008).unwrap(),
+            matrix_host: Fqdn::parse("matrix.acme.example.com").unwrap(),
+            max_upload: BodySize::parse("100M").unwrap(),
+            sync_timeout: NginxDuration::parse("600s").unwrap(),
+            websocket_path: LocationPath::parse("/ws").unwrap(),
+            websocket_timeout: NginxDuration::parse("1h").unwrap(),
+            tls: true,
+        };
+        let e = render_snippets(&dir, &inputs).unwrap_err();
+        assert!(
+            matches!(&e, NginxError::Template { template, .. } if template.ends_with("nginx/matrix.conf.tera")),
+            "{e}"
+        );
+        std::fs::write(nginx.join("matrix.conf.tera"), "# {{ app }}\n").unwrap();
+        std::fs::write(nginx.join("matrx.conf.tera"), "").unwrap();
+        let e = render_snippets(&dir, &inputs).unwrap_err().to_string();
+        assert!(e.contains("no app role `matrx`"), "{e}");
+        std::fs::remove_file(nginx.join("matrx.conf.tera")).unwrap();
+        let out = render_snippets(&dir, &inputs).unwrap();
+        let names: Vec<&str> = out.iter().map(|s| s.app.as_str()).collect();
+        assert_eq!(names, ["acme-backend", "acme-frontend", "acme-matrix"]);
+        assert_eq!(out[2].content, "# acme-matrix\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
