@@ -22,6 +22,52 @@ pub enum GuardError {
     /// A destroy is not directly preceded by a backup.
     #[error("refusing to destroy {0} without a backup step before it")]
     DestroyWithoutBackup(String),
+    /// Too large a share of a zone's managed records would be edited or
+    /// deleted at once.
+    #[error(
+        "the plan edits or deletes {changed} of the {managed} DNS records roomctl manages in {zone}, more than {share}%; review it and re-run with --force"
+    )]
+    TooMuchDnsChange {
+        /// The zone.
+        zone: String,
+        /// Records edited or deleted.
+        changed: usize,
+        /// Records carrying roomctl's mark.
+        managed: usize,
+        /// `dns.max_change_share`, in percent.
+        share: u32,
+    },
+}
+
+/// Checks the DNS guard: in a zone with at least
+/// `dns.min_records_for_guard` managed records, at most
+/// `dns.max_change_share` of them may be edited or deleted unless `force`.
+pub fn check_dns(
+    plan: &Plan,
+    dns: Option<&crate::desired::dns::DnsSpec>,
+    force: bool,
+) -> Result<(), GuardError> {
+    let Some(spec) = dns else { return Ok(()) };
+    if force {
+        return Ok(());
+    }
+    for (zone, zp) in &plan.dns {
+        let crate::dns::plan::ZonePlan::Known { changes, managed } = zp else {
+            continue;
+        };
+        let changed = changes.iter().filter(|c| c.is_destructive()).count();
+        if *managed >= spec.min_records_for_guard
+            && changed as f64 > spec.max_change_share * *managed as f64
+        {
+            return Err(GuardError::TooMuchDnsChange {
+                zone: zone.clone(),
+                changed,
+                managed: *managed,
+                share: (spec.max_change_share * 100.0).round() as u32,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Checks the destroy guards: destruction enabled, every destroy preceded

@@ -264,7 +264,11 @@ pub async fn apply(plan: &Plan, shells: &Shells, opts: ApplyOptions) -> Report {
         .unknown_hosts()
         .map(|(h, r)| (h.clone(), r.to_string()))
         .collect();
-    Report { rows, unknown }
+    Report {
+        rows,
+        unknown,
+        dns: Vec::new(),
+    }
 }
 
 #[cfg(test)]

@@ -46,6 +46,8 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// Hosts skipped because they were unknown, with the reason.
     pub unknown: Vec<(HostName, String)>,
+    /// DNS changes, in the order they were applied.
+    pub dns: Vec<crate::dns::apply::DnsRow>,
 }
 
 impl Report {
@@ -57,11 +59,29 @@ impl Report {
             .count()
     }
 
+    /// Number of DNS changes that failed or were not attempted.
+    pub fn dns_failed(&self) -> usize {
+        self.dns
+            .iter()
+            .filter(|r| r.error.is_some() || r.skipped)
+            .count()
+    }
+
     /// The summary table.
     pub fn table(&self) -> String {
         let mut out = String::new();
+        for r in &self.dns {
+            let result = match (&r.error, r.skipped) {
+                (Some(e), _) => format!("FAILED: {e}"),
+                (None, true) => "SKIPPED (after a transient failure)".to_string(),
+                (None, false) => "ok".to_string(),
+            };
+            let _ = writeln!(out, "dns {}  {:<6}  {}  {result}", r.zone, r.op, r.record);
+        }
         if self.rows.is_empty() && self.unknown.is_empty() {
-            out.push_str("Nothing to do.\n");
+            if self.dns.is_empty() {
+                out.push_str("Nothing to do.\n");
+            }
             return out;
         }
         let w_host = self

@@ -293,7 +293,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn reconciler(g: &Global, c: &Connect) -> anyhow::Result<Reconciler> {
     let desired = load_desired(&g.desired, &g.templates, c.sandbox.is_some())?;
     let shells = fleet::shells(&desired, c)?;
+    let dns = fleet::dns_provider(&desired, c)?;
     let mut r = Reconciler::new(desired, shells, &g.state_dir);
+    r.dns = dns;
     r.observe.deep = c.deep;
     Ok(r)
 }

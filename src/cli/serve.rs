@@ -80,6 +80,7 @@ pub struct ServeArgs {
 pub struct CachedShells {
     connect: Connect,
     cache: Mutex<Option<(BTreeMap<HostName, HostSpec>, Shells)>>,
+    dns: Mutex<Option<Arc<dyn crate::dns::DnsProvider>>>,
 }
 
 impl CachedShells {
@@ -88,6 +89,7 @@ impl CachedShells {
         Self {
             connect,
             cache: Mutex::new(None),
+            dns: Mutex::new(None),
         }
     }
 }
@@ -103,6 +105,18 @@ impl ShellSource for CachedShells {
         let shells = fleet::shells(desired, &self.connect).map_err(|e| format!("{e:#}"))?;
         *cache = Some((desired.hosts.clone(), shells.clone()));
         Ok(shells)
+    }
+
+    fn dns(&self, desired: &Desired) -> Result<Option<Arc<dyn crate::dns::DnsProvider>>, String> {
+        if desired.dns.is_none() {
+            return Ok(None);
+        }
+        // One client for the process, so its pacing covers every pass.
+        let mut cached = self.dns.lock().expect("dns cache lock");
+        if cached.is_none() {
+            *cached = fleet::dns_provider(desired, &self.connect).map_err(|e| format!("{e:#}"))?;
+        }
+        Ok(cached.clone())
     }
 }
 

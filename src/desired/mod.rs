@@ -11,6 +11,7 @@
 //! - [`RootSecret`] derives the per-instance secrets.
 
 mod apps;
+pub mod dns;
 mod error;
 mod files;
 mod hosts;

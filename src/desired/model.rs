@@ -248,4 +248,6 @@ pub struct Desired {
     /// Things the operator should know about how sources were merged
     /// (e.g. a file overriding a subscription's instance), by instance.
     pub notes: Vec<(InstanceId, String)>,
+    /// The DNS zone roomctl manages (`dns.toml`), if any.
+    pub dns: Option<super::dns::DnsSpec>,
 }

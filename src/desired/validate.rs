@@ -98,6 +98,7 @@ pub fn load_with_sources(
         tiers,
         instances,
         notes,
+        dns: None,
     })
 }
 
@@ -192,6 +193,8 @@ pub struct Parts {
     pub template: Template,
     /// `instances/*.toml`.
     pub files: FileSource,
+    /// `dns.toml`, when present.
+    pub dns: Option<super::dns::DnsSpec>,
 }
 
 impl Parts {
@@ -205,14 +208,16 @@ impl Parts {
     ) -> Result<Desired, DesiredError> {
         let mut sources: Vec<&dyn InstanceSource> = vec![&self.files];
         sources.extend_from_slice(extra);
-        load_with_sources(
+        let mut d = load_with_sources(
             self.platform,
             self.hosts,
             self.tiers,
             &self.template,
             root,
             &sources,
-        )
+        )?;
+        d.dns = self.dns;
+        Ok(d)
     }
 }
 
@@ -239,15 +244,25 @@ pub fn load_parts(desired_dir: &Path, templates_dir: &Path) -> Result<Parts, Des
     let template = platform
         .as_ref()
         .map(|pl| Template::from_file(&templates_dir.join(&pl.template)));
-    match (platform, tiers, template, hosts) {
-        (Some(platform), Some(tiers), Some(Ok(template)), Some(hosts)) => Ok(Parts {
-            platform,
-            hosts,
-            tiers,
-            template,
-            files,
-        }),
-        (platform, tiers, template, _) => {
+    let dns = platform.as_ref().and_then(|pl| {
+        super::dns::load_dns(&desired_dir.join("dns.toml"), &pl.base_domain)
+            .map_err(|e| p.0.extend(e.0))
+            .ok()
+    });
+    match (platform, tiers, template, hosts, dns) {
+        (Some(platform), Some(tiers), Some(Ok(template)), Some(hosts), Some(dns))
+            if p.is_empty() =>
+        {
+            Ok(Parts {
+                platform,
+                hosts,
+                tiers,
+                template,
+                files,
+                dns,
+            })
+        }
+        (platform, tiers, template, _, _) => {
             // With a platform, tiers and template, the instance files are
             // checked in full (against the tiers); otherwise only parsed.
             match (platform, tiers, template) {

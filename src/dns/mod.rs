@@ -11,11 +11,15 @@
 //! that mistook "unreadable" for "empty" would recreate (or delete) every
 //! record.
 
+pub mod apply;
+pub mod desired;
+pub mod local;
+pub mod plan;
 pub mod porkbun;
 pub mod record;
 
 use async_trait::async_trait;
-use record::DnsRecord;
+pub use record::{DnsRecord, RecordKey, RecordType, normalize_name, relative_name};
 
 /// Why a DNS provider call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -94,6 +94,13 @@ pub fn cost(root: &Path, args: &[String]) -> f64 {
         "letsencrypt:set" => 0.1,
         // GUESS: starts a one-off container and streams an archive.
         "run" => 2.0,
+        // GUESS: copies the files, then rebuilds and reloads nginx (like domains:set).
+        "certs:add" | "certs:remove" => 0.1 + 3.0,
+        // GUESS: like nginx:set plus an nginx reload when the snippet changes;
+        // an unchanged or refused snippet costs one invocation.
+        "roomctl:nginx-set" | "roomctl:nginx-unset" => super::cmd_roomctl::cost(root, sub, rest),
+        // GUESS: one file read per app, like a cheap bulk report.
+        "roomctl:nginx-report" => report(BASE, 0.06 / 41.0, BASE),
         _ => BASE,
     }
 }
@@ -163,5 +170,9 @@ pub fn is_write(subcommand: &str) -> bool {
             | "letsencrypt:enable"
             | "letsencrypt:disable"
             | "run"
+            | "certs:add"
+            | "certs:remove"
+            | "roomctl:nginx-set"
+            | "roomctl:nginx-unset"
     )
 }

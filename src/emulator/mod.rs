@@ -29,16 +29,23 @@
 //! # State layout
 //! See [`state`]: `ROOT/apps/<app>.json` (one file per app, atomic writes),
 //! `ROOT/locks/<app>.lock` (per-app `File::lock`), `ROOT/fs/<host path>` (storage
-//! mount data, left in place by `apps:destroy`).
+//! mount data, left in place by `apps:destroy`), and
+//! `ROOT/fs/home/dokku/<app>/nginx.conf.d/roomctl.conf` (the snippet of roomctl's
+//! plugin, see [`cmd_roomctl`]; removed with `/home/dokku/<app>` by `apps:destroy`).
+//!
+//! # Standard input
+//! Only `certs:add APP` reads it (a tar with the `.crt` and `.key`).
 
 mod args;
 mod cmd_apps;
+mod cmd_certs;
 mod cmd_config;
 mod cmd_deploy;
 mod cmd_domains;
 mod cmd_letsencrypt;
 mod cmd_ports;
 mod cmd_ps;
+mod cmd_roomctl;
 mod cmd_static;
 mod cmd_storage;
 pub mod costs;
@@ -119,7 +126,14 @@ fn dispatch(ctx: &mut Ctx, sub: &str, rest: &[String]) -> i32 {
             ctx.out("dokku version 0.38.27\n");
             0
         }
-        "apps:list" | "apps:create" | "apps:destroy" | "apps:exists" | "apps:report" | "report" => {
+        "apps:destroy" => {
+            let code = cmd_apps::run(ctx, sub, rest);
+            if let (0, Some(app)) = (code, rest.iter().find(|a| !a.starts_with("--"))) {
+                cmd_roomctl::forget(&ctx.root, app);
+            }
+            code
+        }
+        "apps:list" | "apps:create" | "apps:exists" | "apps:report" | "report" => {
             cmd_apps::run(ctx, sub, rest)
         }
         "config" | "config:set" | "config:unset" | "config:export" | "config:show"
@@ -140,8 +154,11 @@ fn dispatch(ctx: &mut Ctx, sub: &str, rest: &[String]) -> i32 {
         | "letsencrypt:list"
         | "letsencrypt:report"
         | "letsencrypt:cron-job"
-        | "certs:report"
         | "emu:seed-cert" => cmd_letsencrypt::run(ctx, sub, rest),
+        "certs:add" | "certs:remove" | "certs:report" => cmd_certs::run(ctx, sub, rest),
+        "roomctl:help" | "roomctl:nginx-set" | "roomctl:nginx-unset" | "roomctl:nginx-report" => {
+            cmd_roomctl::run(ctx, sub, rest)
+        }
         "nginx:report" | "network:report" => cmd_static::run(ctx, sub, rest),
         _ => {
             let mut all = vec![sub.to_string()];

@@ -45,6 +45,8 @@ pub struct App {
     pub le_expiry: u64,
     /// The certificate was seeded (self-signed), not issued by ACME.
     pub cert_self_signed: bool,
+    /// A certificate added with `certs:add` (see `cmd_certs`).
+    pub tls: Option<super::cmd_certs::TlsCert>,
 }
 
 impl App {
@@ -58,9 +60,10 @@ impl App {
         }
     }
 
-    /// True when the app holds a certificate (Let's Encrypt or seeded).
+    /// True when the app holds a certificate (Let's Encrypt, seeded or
+    /// `certs:add`).
     pub fn ssl_enabled(&self) -> bool {
-        self.le_active
+        self.le_active || self.tls.is_some()
     }
 
     /// Number of running processes as `ps:report` shows it.

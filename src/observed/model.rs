@@ -9,6 +9,22 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Observed {
     /// Per host, in name order.
     pub hosts: BTreeMap<HostName, HostObservation>,
+    /// Per managed DNS zone (empty when roomctl manages no DNS).
+    pub dns: BTreeMap<String, ZoneObservation>,
+}
+
+/// One DNS zone: read in full, or unknown.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ZoneObservation {
+    /// The zone could not be read (provider down, rate limited, bad
+    /// answer). No DNS changes are made in it this run.
+    Unknown {
+        /// Why (no secrets).
+        reason: String,
+    },
+    /// Every record of the zone.
+    Known(Vec<crate::dns::DnsRecord>),
 }
 
 /// One host: read in full, or unknown.

@@ -18,8 +18,9 @@ pub mod render;
 pub use model::*;
 
 use crate::desired::Desired;
+use crate::dns::plan::ZonePlan;
 use crate::domain::HostName;
-use crate::observed::{HostObservation, HostState, Observed, Owner};
+use crate::observed::{HostObservation, HostState, Observed, Owner, ZoneObservation};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Computes the plan that brings `observed` to `desired`. Hosts are
@@ -75,12 +76,39 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
         notes.extend(n);
         out.insert(h, hp);
     }
+    let mut dns = BTreeMap::new();
+    if let Some(spec) = &desired.dns {
+        let zone = spec.zone.to_string();
+        let zp = match observed.dns.get(&zone) {
+            Some(ZoneObservation::Known(records)) => {
+                let (wanted, n1) =
+                    crate::dns::desired::desired_records(desired, spec, &placement.hosts);
+                let all_known = observed.hosts.values().all(|h| h.known().is_some());
+                let (zp, n2) =
+                    crate::dns::plan::plan_zone(spec.owner.as_str(), &wanted, records, all_known);
+                notes.extend(
+                    n1.into_iter()
+                        .chain(n2)
+                        .map(|(instance, message)| Note { instance, message }),
+                );
+                zp
+            }
+            Some(ZoneObservation::Unknown { reason }) => ZonePlan::Unknown {
+                reason: reason.clone(),
+            },
+            None => ZonePlan::Unknown {
+                reason: "the zone was not read".into(),
+            },
+        };
+        dns.insert(zone, zp);
+    }
     notes.sort();
     notes.dedup();
     Plan {
         hosts: out,
         placements: placement.hosts,
         notes,
+        dns,
     }
 }
 

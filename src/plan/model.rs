@@ -182,6 +182,8 @@ pub struct Plan {
     pub placements: BTreeMap<InstanceId, HostName>,
     /// Notes: deferred placements, conflicts, unmanaged leftovers.
     pub notes: Vec<Note>,
+    /// Per managed DNS zone (empty when roomctl manages no DNS).
+    pub dns: BTreeMap<String, crate::dns::plan::ZonePlan>,
 }
 
 /// Counts of a plan's app-level changes.
@@ -195,6 +197,8 @@ pub struct Summary {
     pub stop: usize,
     /// Apps to destroy.
     pub destroy: usize,
+    /// DNS records to create, edit or delete.
+    pub dns: usize,
 }
 
 impl Plan {
@@ -219,12 +223,24 @@ impl Plan {
                 Change::Destroy => s.destroy += 1,
             }
         }
+        s.dns = self.dns_changes().count();
         s
+    }
+
+    /// Every DNS change with its zone, in zone order.
+    pub fn dns_changes(&self) -> impl Iterator<Item = (&str, &crate::dns::plan::DnsChange)> {
+        self.dns.iter().flat_map(|(zone, zp)| match zp {
+            crate::dns::plan::ZonePlan::Known { changes, .. } => changes
+                .iter()
+                .map(move |c| (zone.as_str(), c))
+                .collect::<Vec<_>>(),
+            crate::dns::plan::ZonePlan::Unknown { .. } => vec![],
+        })
     }
 
     /// Whether applying would change anything.
     pub fn has_changes(&self) -> bool {
-        self.apps().next().is_some()
+        self.apps().next().is_some() || self.dns_changes().next().is_some()
     }
 
     /// The part of the plan about the instances in `scope`: their app
@@ -263,7 +279,35 @@ impl Plan {
                 .filter(|n| n.instance.as_ref().is_none_or(|i| scope.contains(i)))
                 .cloned()
                 .collect(),
+            dns: self
+                .dns
+                .iter()
+                .map(|(zone, zp)| {
+                    let zp = match zp {
+                        crate::dns::plan::ZonePlan::Known { changes, managed } => {
+                            crate::dns::plan::ZonePlan::Known {
+                                changes: changes
+                                    .iter()
+                                    .filter(|c| c.instance().is_some_and(|i| scope.contains(&i)))
+                                    .cloned()
+                                    .collect(),
+                                managed: *managed,
+                            }
+                        }
+                        unknown => unknown.clone(),
+                    };
+                    (zone.clone(), zp)
+                })
+                .collect(),
         }
+    }
+
+    /// Zones that could not be read.
+    pub fn unknown_zones(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.dns.iter().filter_map(|(z, p)| match p {
+            crate::dns::plan::ZonePlan::Unknown { reason } => Some((z.as_str(), reason.as_str())),
+            crate::dns::plan::ZonePlan::Known { .. } => None,
+        })
     }
 
     /// Hosts that could not be read.

@@ -146,6 +146,7 @@ pub fn human(plan: &Plan, style: Style) -> String {
             }
         }
     }
+    dns_section(plan, style, &mut out);
     for n in &plan.notes {
         let who = n
             .instance
@@ -157,12 +158,16 @@ pub fn human(plan: &Plan, style: Style) -> String {
     let s = plan.summary();
     let unknown = plan.unknown_hosts().count();
     if plan.has_changes() {
+        let dns = match s.dns {
+            0 => String::new(),
+            n => format!(" DNS: {n} record change(s)."),
+        };
         let _ = writeln!(
             out,
-            "Plan: {} to create, {} to change, {} to stop, {} to destroy.",
+            "Plan: {} to create, {} to change, {} to stop, {} to destroy.{dns}",
             s.create, s.update, s.stop, s.destroy
         );
-    } else if unknown == 0 {
+    } else if unknown == 0 && plan.unknown_zones().next().is_none() {
         let _ = writeln!(out, "No changes. The fleet matches the desired state.");
     } else {
         let _ = writeln!(out, "No changes on the hosts that could be read.");
@@ -178,6 +183,45 @@ pub fn human(plan: &Plan, style: Style) -> String {
         );
     }
     out
+}
+
+/// The DNS part: one block per zone.
+fn dns_section(plan: &Plan, style: Style, out: &mut String) {
+    use crate::dns::plan::{DnsChange, ZonePlan};
+    for (zone, zp) in &plan.dns {
+        match zp {
+            ZonePlan::Unknown { reason } => {
+                let line = format!("! zone {zone}: UNKNOWN ({reason})");
+                let _ = writeln!(out, "{}", style.paint('!', &line));
+                let _ = writeln!(out, "    no DNS record in {zone} is changed this run");
+            }
+            ZonePlan::Known { changes, .. } if changes.is_empty() => {
+                let _ = writeln!(out, "  zone {zone}: no changes");
+            }
+            ZonePlan::Known { changes, .. } => {
+                let _ = writeln!(out, "  zone {zone}:");
+                for c in changes {
+                    let (sign, line) = match c {
+                        DnsChange::Create { record: r } => (
+                            '+',
+                            format!("{} {} {} (ttl {})", r.kind, r.name, r.content, r.ttl),
+                        ),
+                        DnsChange::Update { from, to, .. } => (
+                            '~',
+                            format!(
+                                "{} {} {} -> {} (ttl {} -> {})",
+                                to.kind, to.name, from.content, to.content, from.ttl, to.ttl
+                            ),
+                        ),
+                        DnsChange::Delete { record: r } => {
+                            ('-', format!("{} {} {}", r.kind, r.name, r.content))
+                        }
+                    };
+                    let _ = writeln!(out, "    {}", style.paint(sign, &format!("{sign} {line}")));
+                }
+            }
+        }
+    }
 }
 
 /// The plan as pretty JSON (secrets masked).

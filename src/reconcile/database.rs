@@ -16,12 +16,14 @@ use crate::db::lifecycle::Want;
 use crate::db::source::{DatabaseSource, Snapshot};
 use crate::db::writeback::{self, Outcomes};
 use crate::desired::{Desired, DesiredError, RootSecret, load_parts};
+use crate::dns::DnsProvider;
 use crate::domain::InstanceId;
 use crate::plan::Plan;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Which instances a pass touches.
@@ -33,10 +35,16 @@ pub enum Scope {
     Accounts(BTreeSet<Uuid>),
 }
 
-/// Builds one shell per host of a desired state.
+/// Builds one shell per host of a desired state, and its DNS provider.
 pub trait ShellSource: Send + Sync {
     /// The shells for `desired`'s hosts, or why they cannot be built.
     fn shells(&self, desired: &Desired) -> Result<Shells, String>;
+
+    /// The DNS provider for `desired`'s zone, if any (none by default).
+    fn dns(&self, desired: &Desired) -> Result<Option<Arc<dyn DnsProvider>>, String> {
+        let _ = desired;
+        Ok(None)
+    }
 }
 
 /// What a pass needs besides the database.
@@ -163,8 +171,10 @@ pub async fn run(
     if ids.as_ref().is_some_and(BTreeSet::is_empty) {
         return Ok(PassResult::default());
     }
+    let dns = shells.dns(&desired).map_err(PassError::Shells)?;
     let shells = shells.shells(&desired).map_err(PassError::Shells)?;
     let mut r = Reconciler::new(desired, shells, &cfg.state_dir);
+    r.dns = dns;
     r.scope = ids;
     r.retries = cfg.retries;
     r.backoff = cfg.backoff;

@@ -9,8 +9,11 @@ use crate::apply::journal::Journal;
 use crate::apply::report::Report;
 use crate::apply::{ApplyOptions, Shells};
 use crate::desired::Desired;
+use crate::dns::DnsProvider;
+use crate::dns::plan::{DnsChange, ZonePlan};
 use crate::domain::InstanceId;
 use crate::observed::Observed;
+use crate::observed::ZoneObservation;
 use crate::observed::fleet::{ObserveOptions, observe};
 use crate::plan::{Plan, plan};
 use std::collections::BTreeSet;
@@ -34,6 +37,9 @@ pub struct Reconciler {
     pub retries: u32,
     /// First retry backoff.
     pub backoff: Duration,
+    /// The DNS provider for `desired.dns`'s zone; without one the zone is
+    /// unknown and no DNS change is made.
+    pub dns: Option<Arc<dyn DnsProvider>>,
     /// When set, only these instances are planned and applied (see
     /// [`Plan::scoped`]); the rest of the fleet is observed, for placement,
     /// but left alone.
@@ -53,12 +59,26 @@ impl Reconciler {
             retries: 3,
             backoff: Duration::from_millis(500),
             scope: None,
+            dns: None,
         }
     }
 
     /// Observes the fleet and plans.
     pub async fn plan(&self) -> (Observed, Plan) {
-        let observed = observe(&self.desired, &self.shells, &self.journal, &self.observe).await;
+        let hosts = observe(&self.desired, &self.shells, &self.journal, &self.observe);
+        let zone = async {
+            let spec = self.desired.dns.as_ref()?;
+            let zone = spec.zone.to_string();
+            let obs = match &self.dns {
+                Some(p) => crate::dns::apply::observe_zone(&**p, &zone).await,
+                None => ZoneObservation::Unknown {
+                    reason: "no DNS provider configured".into(),
+                },
+            };
+            Some((zone, obs))
+        };
+        let (mut observed, zone) = tokio::join!(hosts, zone);
+        observed.dns.extend(zone);
         let p = plan(&self.desired, &observed);
         let p = match &self.scope {
             Some(scope) => p.scoped(scope),
@@ -82,14 +102,42 @@ impl Reconciler {
     ) -> Result<(Observed, Plan, Report), GuardError> {
         let (observed, p) = self.plan().await;
         guards::check(&p, &self.desired.platform, force)?;
+        guards::check_dns(&p, self.desired.dns.as_ref(), force)?;
         let opts = ApplyOptions {
             retries: self.retries,
             backoff: self.backoff,
             journal: self.journal.clone(),
             backups: self.backups.clone(),
         };
-        let report = crate::apply::apply(&p, &self.shells, opts).await;
+        let mut dns_rows = self
+            .apply_dns(&p, |c| !matches!(c, DnsChange::Delete { .. }))
+            .await;
+        let mut report = crate::apply::apply(&p, &self.shells, opts).await;
+        dns_rows.extend(
+            self.apply_dns(&p, |c| matches!(c, DnsChange::Delete { .. }))
+                .await,
+        );
+        report.dns = dns_rows;
         Ok((observed, p, report))
+    }
+
+    /// Applies the plan's DNS changes that `which` selects, zone by zone.
+    async fn apply_dns(
+        &self,
+        p: &Plan,
+        which: impl Fn(&DnsChange) -> bool,
+    ) -> Vec<crate::dns::apply::DnsRow> {
+        let Some(provider) = &self.dns else {
+            return Vec::new();
+        };
+        let mut rows = Vec::new();
+        for (zone, zp) in &p.dns {
+            if let ZonePlan::Known { changes, .. } = zp {
+                let picked: Vec<&DnsChange> = changes.iter().filter(|c| which(c)).collect();
+                rows.extend(crate::dns::apply::apply_changes(&**provider, zone, &picked).await);
+            }
+        }
+        rows
     }
 }
 

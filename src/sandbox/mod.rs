@@ -141,13 +141,16 @@ async fn pass(
     apply: bool,
 ) -> anyhow::Result<(bool, usize)> {
     let (shells, counters) = counted_shells(&desired, dir)?;
-    let r = Reconciler::new(desired, shells, &dir.join("roomctl-state"));
+    let mut r = Reconciler::new(desired, shells, &dir.join("roomctl-state"));
+    if r.desired.dns.is_some() {
+        r.dns = Some(Arc::new(crate::dns::local::LocalDns::new(dir.join("dns"))));
+    }
     if apply {
         let (p, report) = r.apply(false).await?;
         print!("{}", render::human(&p, style));
         print!("{}", report.table());
         println!("{}", counts(&counters));
-        Ok((p.has_changes(), report.failed()))
+        Ok((p.has_changes(), report.failed() + report.dns_failed()))
     } else {
         let (_, p) = r.plan().await;
         print!("{}", render::human(&p, style));

@@ -303,6 +303,7 @@ fn plan_alone() {
             .keys()
             .map(|h| (h.clone(), HostObservation::Known(HostState::default())))
             .collect(),
+        dns: Default::default(),
     };
     let full = converged(&desired, 100);
     println!("  peak RSS with inputs built: {:.0} MiB", peak_rss_mib());

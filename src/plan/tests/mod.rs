@@ -111,6 +111,7 @@ pub(super) fn desired(instances: Vec<(InstanceId, InstanceSpec)>) -> Desired {
         tiers: BTreeMap::new(),
         instances: instances.into_iter().collect(),
         notes: Vec::new(),
+        dns: None,
     }
 }
 
