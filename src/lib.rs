@@ -15,6 +15,8 @@
 //! - [`dns`]: the [`dns::DnsProvider`] seam and its Porkbun API v3 client,
 //!   paced and retried for Porkbun's rate limiter; an unreadable zone is an
 //!   error, never empty.
+//! - [`tls`]: wildcard certificates: ACME issuance with DNS-01 challenges
+//!   published through [`dns::DnsProvider`], and their storage on disk.
 //! - [`nginx`]: per-app nginx snippets for Dokku's `nginx.conf.d/`, rendered
 //!   from `templates/nginx/` and checked by the real `nginx -t`.
 //! - [`observed`]: what exists. Reads each host with few, cheap commands; a
@@ -51,4 +53,5 @@ pub mod reconcile;
 pub mod sandbox;
 pub mod server;
 pub mod ssh;
+pub mod tls;
 pub mod webhook;

@@ -65,6 +65,9 @@ pub struct FakeOptions {
     pub latency: Duration,
     /// Whether a new zone starts with Porkbun's parking records.
     pub parking: bool,
+    /// Management URL of a `pebble-challtestsrv` (`http://127.0.0.1:8055`)
+    /// to which TXT records are mirrored after each change; `None`: none.
+    pub challtestsrv: Option<String>,
 }
 
 impl Default for FakeOptions {
@@ -74,6 +77,7 @@ impl Default for FakeOptions {
             rate_limit: Some(RateLimit::default()),
             latency: Duration::ZERO,
             parking: true,
+            challtestsrv: None,
         }
     }
 }
@@ -89,6 +93,7 @@ struct Inner {
     latency: Mutex<Duration>,
     requests: AtomicU64,
     refused: AtomicU64,
+    challtestsrv: Option<String>,
 }
 
 /// A running fake; clones share it.
@@ -266,6 +271,19 @@ impl Inner {
         success(json!({}))
     }
 
+    /// Every TXT record's values by name, over all zones.
+    fn txt_values(&self) -> BTreeMap<String, Vec<String>> {
+        let zones = self.zones.lock().unwrap();
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for r in zones.values().flatten() {
+            if r.kind == RecordType::Txt {
+                let values = out.entry(r.name.clone()).or_default();
+                values.push(r.content.clone());
+            }
+        }
+        out
+    }
+
     fn delete(&self, zone: &str, id: &str) -> Response {
         let mut zones = self.zones.lock().unwrap();
         let Some(records) = zones.get_mut(zone) else {
@@ -304,7 +322,8 @@ async fn handle(State(s): State<Arc<Inner>>, method: Method, uri: Uri, body: Byt
     let path = uri.path().strip_prefix(PREFIX).unwrap_or_default();
     let parts: Vec<String> = path.split('/').skip(1).map(percent_decode).collect();
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
-    match parts.as_slice() {
+    let before = s.challtestsrv.as_ref().map(|_| s.txt_values());
+    let response = match parts.as_slice() {
         ["ping"] => success(json!({"yourIp": "127.0.0.1"})),
         ["dns", "retrieve", zone] => s.retrieve(zone, |_| true),
         ["dns", "retrieve", zone, id] => s.retrieve(zone, |r| r.id.as_deref() == Some(*id)),
@@ -325,6 +344,36 @@ async fn handle(State(s): State<Arc<Inner>>, method: Method, uri: Uri, body: Byt
             StatusCode::NOT_FOUND,
             json!({"status": "ERROR", "message": "Invalid endpoint."}),
         ),
+    };
+    if let (Some(url), Some(before)) = (&s.challtestsrv, before) {
+        mirror_txt(url, &before, &s.txt_values()).await;
+    }
+    response
+}
+
+/// Tells challtestsrv at `url` the TXT values of each name that changed.
+async fn mirror_txt(
+    url: &str,
+    before: &BTreeMap<String, Vec<String>>,
+    after: &BTreeMap<String, Vec<String>>,
+) {
+    let http = reqwest::Client::new();
+    let post = |path: &'static str, body: Value| {
+        let req = http.post(format!("{url}{path}")).json(&body).send();
+        async move {
+            let status = req.await.expect("challtestsrv unreachable").status();
+            assert!(status.is_success(), "challtestsrv {path}: HTTP {status}");
+        }
+    };
+    let names: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    for name in names {
+        if before.get(name) != after.get(name) {
+            post("/clear-txt", json!({"host": format!("{name}.")})).await;
+            for value in after.get(name).into_iter().flatten() {
+                let body = json!({"host": format!("{name}."), "value": value});
+                post("/set-txt", body).await;
+            }
+        }
     }
 }
 
@@ -343,6 +392,7 @@ impl FakePorkbun {
             latency: Mutex::new(opts.latency),
             requests: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            challtestsrv: opts.challtestsrv,
         });
         let app = Router::new().fallback(handle).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
