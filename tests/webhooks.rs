@@ -307,17 +307,23 @@ async fn an_unreachable_database_answers_503() {
     assert_eq!(app.deliver("01-customer-created").await.0, 503);
 }
 
-#[tokio::test]
-async fn with_an_api_key_the_subscription_is_refetched_instead_of_trusting_the_payload() {
+/// An app that re-fetches from a fake Stripe whose current copy of the
+/// subscription is the object of the fixture delivery `name`.
+async fn app_with_stripe_holding(name: &str) -> (FakeStripe, TestApp) {
     let stripe = FakeStripe::start().await;
     let app = spawn_app_with(AppOptions {
         stripe: Some(stripe.url.clone()),
         ..Default::default()
     })
     .await;
-    let current: Value =
-        serde_json::from_slice(&fixture("05-subscription-updated-professional")).unwrap();
+    let current: Value = serde_json::from_slice(&fixture(name)).unwrap();
     stripe.put(current["data"]["object"].clone());
+    (stripe, app)
+}
+
+#[tokio::test]
+async fn with_an_api_key_the_subscription_is_refetched_instead_of_trusting_the_payload() {
+    let (stripe, app) = app_with_stripe_holding("05-subscription-updated-professional").await;
     // The delivery carries the stale starter copy; Stripe says professional.
     assert_eq!(
         app.deliver("06-subscription-updated-starter-stale").await,
@@ -335,15 +341,7 @@ async fn with_an_api_key_the_subscription_is_refetched_instead_of_trusting_the_p
 
 #[tokio::test]
 async fn a_stripe_api_outage_answers_503_and_writes_nothing() {
-    let stripe = FakeStripe::start().await;
-    let app = spawn_app_with(AppOptions {
-        stripe: Some(stripe.url.clone()),
-        ..Default::default()
-    })
-    .await;
-    let current: Value =
-        serde_json::from_slice(&fixture("03-subscription-created-starter")).unwrap();
-    stripe.put(current["data"]["object"].clone());
+    let (stripe, app) = app_with_stripe_holding("03-subscription-created-starter").await;
     let empty = app.counts().await;
     for mode in [
         Mode::RateLimited,
