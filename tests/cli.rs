@@ -127,3 +127,76 @@ fn plan_without_a_root_secret_outside_the_sandbox_is_an_error() {
     assert_eq!(p.status.code(), Some(1));
     assert!(text(&p).contains("ROOMCTL_ROOT_SECRET"), "{}", text(&p));
 }
+
+/// Every file named `name` under `dir`, recursively.
+fn find(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(find(&p, name));
+        } else if p.file_name().is_some_and(|n| n == name) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_sandbox_apply_gives_instances_records_snippets_and_certificates_and_a_second_apply_changes_nothing()
+ {
+    let tmp = tempfile::tempdir().unwrap();
+    let sandbox = tmp.path().join("sandbox");
+    let sb = sandbox.to_str().unwrap();
+    let apply = roomctl(tmp.path(), &["apply", "--sandbox", sb]);
+    assert!(apply.status.success(), "{}", text(&apply));
+
+    let zone = std::fs::read_to_string(sandbox.join("dns/mindroom.chat.json")).unwrap();
+    for name in [
+        "\"acme-corp.mindroom.chat\"",
+        "\"api.acme-corp.mindroom.chat\"",
+        "\"matrix.acme-corp.mindroom.chat\"",
+        "\"roomctl:mindroom-production:acme\"",
+    ] {
+        assert!(zone.contains(name), "{name} in {zone}");
+    }
+    let snippets = find(&sandbox.join("hosts"), "roomctl.conf");
+    assert!(
+        snippets
+            .iter()
+            .any(|p| p.ends_with("acme-matrix/nginx.conf.d/roomctl.conf")),
+        "{snippets:?}"
+    );
+    let mut certified = vec![];
+    for host in std::fs::read_dir(sandbox.join("hosts")).unwrap() {
+        let out = Command::new(env!("CARGO_BIN_EXE_dokku-emu"))
+            .arg("--root")
+            .arg(host.unwrap().path())
+            .env("SSH_ORIGINAL_COMMAND", "--quiet letsencrypt:list")
+            .env_remove("DOKKU_EMU_COSTS")
+            .output()
+            .unwrap();
+        certified.extend(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .filter_map(|l| l.split_whitespace().next().map(str::to_string)),
+        );
+    }
+    for app in ["acme-backend", "acme-frontend", "acme-matrix"] {
+        assert!(certified.iter().any(|c| c == app), "{app} in {certified:?}");
+    }
+
+    let again = roomctl(tmp.path(), &["apply", "--sandbox", sb]);
+    assert!(again.status.success(), "{}", text(&again));
+    let plan = roomctl(
+        tmp.path(),
+        &["plan", "--sandbox", sb, "--detailed-exitcode"],
+    );
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(
+        text(&plan).contains("zone mindroom.chat: no changes"),
+        "{}",
+        text(&plan)
+    );
+}

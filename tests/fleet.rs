@@ -38,9 +38,10 @@ async fn apply_converges_two_hosts_and_a_second_apply_changes_nothing() {
     let (p, report) = r.apply(false).await.unwrap();
     assert!(!p.has_changes(), "{}", text(&p));
     assert!(report.rows.is_empty());
-    // The no-op read: apps:list, three bulk reports, one config:export per app.
+    // The no-op read: apps:list, four bulk reports (the fourth is the
+    // nginx snippets'), one config:export per app.
     for c in &f.counters {
-        assert_eq!(c.total(), 4 + 3, "{:?}", c.by_subcommand());
+        assert_eq!(c.total(), 5 + 3, "{:?}", c.by_subcommand());
     }
 }
 

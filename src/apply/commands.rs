@@ -42,6 +42,15 @@ pub fn commands(app: &AppName, action: &Action) -> Vec<CommandLine> {
             ],
             Err(_) => vec![],
         },
+        Action::Nginx {
+            content: Some(content),
+            ..
+        } => vec![cmd::roomctl_nginx_set(app, content)],
+        Action::Nginx { to: None, .. } => vec![cmd::roomctl_nginx_unset(app)],
+        Action::Nginx { .. } => vec![],
+        Action::RenewTls { .. } => vec![cmd::letsencrypt_enable(app)],
+        // Streams the certificate on stdin: see `apply::certs`.
+        Action::InstallCert { .. } => vec![],
         Action::Start => vec![cmd::ps_start(app)],
         Action::Restart => vec![cmd::ps_restart(app)],
         Action::Stop => vec![cmd::ps_stop(app)],

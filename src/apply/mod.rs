@@ -9,6 +9,7 @@
 //! is journaled until the app carries its mark ([`journal`]).
 
 pub mod backup;
+pub mod certs;
 pub mod commands;
 pub mod guards;
 pub mod journal;
@@ -40,6 +41,12 @@ pub struct ApplyOptions {
     pub journal: Journal,
     /// Backup store.
     pub backups: BackupStore,
+    /// The wildcard certificate store (wildcard mode), and the certificates
+    /// whose order failed this run.
+    pub certs: Option<(
+        crate::tls::store::CertStore,
+        std::collections::BTreeSet<String>,
+    )>,
 }
 
 /// Why one step of an app failed.
@@ -64,6 +71,9 @@ pub enum StepError {
     /// The create journal could not be written.
     #[error("create journal: {0}")]
     Journal(std::io::Error),
+    /// A wildcard certificate could not be installed.
+    #[error(transparent)]
+    Cert(#[from] certs::InstallError),
 }
 
 impl StepError {
@@ -180,6 +190,16 @@ async fn run_action(
             .journal
             .begin(host, app, &p.instance, &p.role)
             .map_err(StepError::Journal)?,
+        Action::InstallCert { cert, names } => {
+            let Some((store, failed)) = &opts.certs else {
+                return Err(certs::InstallError::Unusable {
+                    cert: cert.clone(),
+                    why: "no certificate store configured".into(),
+                }
+                .into());
+            };
+            return certs::install(shell, app, cert, names, store, failed).await;
+        }
         Action::Backup { mounts } if mounts.is_empty() => {
             opts.backups.save_empty(host, app, &p.instance)?;
             return Ok(());
@@ -268,6 +288,7 @@ pub async fn apply(plan: &Plan, shells: &Shells, opts: ApplyOptions) -> Report {
         rows,
         unknown,
         dns: Vec::new(),
+        certs: Vec::new(),
     }
 }
 
@@ -304,6 +325,9 @@ mod tests {
             }
             Ok(Output::default())
         }
+        async fn exec_input(&self, cmd: &CommandLine, _: &[u8]) -> Result<Output, ShellError> {
+            self.exec(cmd).await
+        }
         fn max_parallel(&self) -> usize {
             1
         }
@@ -330,6 +354,7 @@ mod tests {
             backoff: Duration::from_millis(1),
             journal: Journal::new(dir.join("j")),
             backups: BackupStore::new(dir.join("b")),
+            certs: None,
         };
         let shells: Shells =
             BTreeMap::from([(HostName::parse("h").unwrap(), shell as Arc<dyn RemoteShell>)]);

@@ -48,6 +48,8 @@ pub struct Report {
     pub unknown: Vec<(HostName, String)>,
     /// DNS changes, in the order they were applied.
     pub dns: Vec<crate::dns::apply::DnsRow>,
+    /// Wildcard certificate orders, in the order they ran.
+    pub certs: Vec<super::certs::OrderRow>,
 }
 
 impl Report {
@@ -67,9 +69,21 @@ impl Report {
             .count()
     }
 
+    /// Number of certificate orders that failed.
+    pub fn certs_failed(&self) -> usize {
+        self.certs.iter().filter(|r| r.error.is_some()).count()
+    }
+
     /// The summary table.
     pub fn table(&self) -> String {
         let mut out = String::new();
+        for r in &self.certs {
+            let result = r
+                .error
+                .as_deref()
+                .map_or("ok".into(), |e| format!("FAILED: {e}"));
+            let _ = writeln!(out, "certificate {}  {} name(s)  {result}", r.cert, r.names);
+        }
         for r in &self.dns {
             let result = match (&r.error, r.skipped) {
                 (Some(e), _) => format!("FAILED: {e}"),
@@ -79,7 +93,7 @@ impl Report {
             let _ = writeln!(out, "dns {}  {:<6}  {}  {result}", r.zone, r.op, r.record);
         }
         if self.rows.is_empty() && self.unknown.is_empty() {
-            if self.dns.is_empty() {
+            if self.dns.is_empty() && self.certs.is_empty() {
                 out.push_str("Nothing to do.\n");
             }
             return out;

@@ -168,7 +168,11 @@ pub fn load_desired(
     sandbox: bool,
 ) -> anyhow::Result<desired::Desired> {
     let root = root_secret(sandbox)?;
-    desired::load(desired_dir, templates, &root)
+    desired::load_parts(desired_dir, templates)
+        .and_then(|mut parts| {
+            parts.nginx_test = serve::nginx_test(sandbox);
+            parts.into_desired(&root, &[])
+        })
         .map_err(|e| anyhow::anyhow!("invalid desired state:\n{e}"))
 }
 
@@ -294,8 +298,12 @@ async fn reconciler(g: &Global, c: &Connect) -> anyhow::Result<Reconciler> {
     let desired = load_desired(&g.desired, &g.templates, c.sandbox.is_some())?;
     let shells = fleet::shells(&desired, c)?;
     let dns = fleet::dns_provider(&desired, c)?;
+    let acme = crate::apply::certs::AcmeOptions::from_env().map_err(anyhow::Error::msg)?;
+    let wildcard =
+        crate::apply::certs::Wildcard::for_desired(&desired, dns.clone(), &g.state_dir, &acme);
     let mut r = Reconciler::new(desired, shells, &g.state_dir);
     r.dns = dns;
+    r.wildcard = wildcard;
     r.observe.deep = c.deep;
     Ok(r)
 }

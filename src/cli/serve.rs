@@ -120,6 +120,14 @@ impl ShellSource for CachedShells {
     }
 }
 
+/// A missing nginx binary only weakens the snippet check in the sandbox.
+pub fn nginx_test(sandbox: bool) -> crate::desired::nginx::NginxTest {
+    match sandbox {
+        true => crate::desired::nginx::NginxTest::IfInstalled,
+        false => crate::desired::nginx::NginxTest::Required,
+    }
+}
+
 /// The pass configuration for the global options.
 pub fn pass_config(g: &Global, c: &Connect) -> anyhow::Result<PassConfig> {
     Ok(PassConfig {
@@ -130,6 +138,8 @@ pub fn pass_config(g: &Global, c: &Connect) -> anyhow::Result<PassConfig> {
         retries: 3,
         backoff: Duration::from_millis(500),
         deep: c.deep,
+        nginx_test: nginx_test(c.sandbox.is_some()),
+        acme: crate::apply::certs::AcmeOptions::from_env().map_err(anyhow::Error::msg)?,
     })
 }
 

@@ -121,6 +121,7 @@ pub(crate) fn build_app(
             storage,
             limits,
             tls,
+            nginx: None,
             fingerprint: Default::default(),
         },
         secret_keys,

@@ -127,6 +127,9 @@ struct RawPlatform {
     destroy: RawDestroy,
     #[serde(default)]
     subscriptions: RawSubscriptions,
+    nginx: Option<super::platform_tables::RawNginx>,
+    #[serde(default)]
+    certificates: super::platform_tables::RawCertificates,
 }
 
 #[derive(Deserialize, Default)]
@@ -137,7 +140,7 @@ struct RawSubscriptions {
 }
 
 /// A duration such as `7d`, `36h` or `30days`.
-fn duration_value(s: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn duration_value(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s)
         .map_err(|e| format!("{s:?} is not a duration such as \"7d\" or \"36h\" ({e})"))
 }
@@ -214,9 +217,9 @@ pub(crate) fn load_platform(
             .ok(),
         None => None,
     };
-    if raw.tls == TlsMode::PerApp && raw.letsencrypt_email.is_none() {
+    if raw.tls != TlsMode::Off && raw.letsencrypt_email.is_none() {
         let at = Location::in_file(path, &file.text, 0);
-        let message = "required when tls is \"per-app\" (the default)".to_string();
+        let message = "required unless tls is \"off\" (the default is \"per-app\")".to_string();
         p.push(Problem::Field {
             at,
             field: "platform.letsencrypt_email".into(),
@@ -270,6 +273,12 @@ pub(crate) fn load_platform(
             }
         }
     }
+    let nginx = raw
+        .nginx
+        .as_ref()
+        .map(|n| super::platform_tables::nginx_settings(&file, &mut p, n));
+    let (certificates, acme_directory) =
+        super::platform_tables::certificates(&file, &mut p, &raw.certificates);
     match (base_domain, template, default_tier) {
         (Some(base_domain), Some(template), Some(default_tier)) if p.is_empty() => Ok(Platform {
             base_domain,
@@ -281,6 +290,9 @@ pub(crate) fn load_platform(
             destroy_enabled: raw.destroy.enabled,
             max_destroys_per_run: raw.destroy.max_per_run,
             subscriptions,
+            nginx,
+            certificates,
+            acme_directory,
         }),
         _ => Err(p),
     }

@@ -17,6 +17,8 @@ mod files;
 mod hosts;
 mod instances;
 pub mod model;
+pub mod nginx;
+mod platform_tables;
 mod render;
 mod secrets;
 mod validate;

@@ -50,6 +50,9 @@ pub enum TlsMode {
     /// One certificate per app through Dokku's letsencrypt plugin.
     #[default]
     PerApp,
+    /// roomctl orders wildcard certificates itself (ACME DNS-01 through
+    /// the DNS provider of `dns.toml`) and installs them with `certs:add`.
+    Wildcard,
 }
 
 /// Platform-wide settings (`desired-state/platform.toml`).
@@ -74,6 +77,37 @@ pub struct Platform {
     pub max_destroys_per_run: usize,
     /// How subscription states age into stopped and deprovisioned instances.
     pub subscriptions: SubscriptionPolicy,
+    /// `[platform.nginx]`: per-app nginx snippets, when present.
+    pub nginx: Option<super::nginx::NginxSettings>,
+    /// `[platform.certificates]`: issuance budget and renewal window.
+    pub certificates: CertificatePolicy,
+    /// `[platform.certificates] acme_directory`: the CA of wildcard mode
+    /// (default [`LETS_ENCRYPT_DIRECTORY`]).
+    pub acme_directory: String,
+}
+
+/// How many certificates may be issued and when they are renewed
+/// (`[platform.certificates]` in `platform.toml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CertificatePolicy {
+    /// New certificates per 7 days, across the platform. Let's Encrypt
+    /// allows 50 per registered domain; the default, 40, leaves room for
+    /// manual work. Issuance beyond it waits for a later run.
+    pub weekly_budget: u32,
+    /// A certificate expiring within this window is renewed. Default 30 days.
+    pub renew_within: std::time::Duration,
+}
+
+/// Let's Encrypt's production ACME directory, the default CA.
+pub const LETS_ENCRYPT_DIRECTORY: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+impl Default for CertificatePolicy {
+    fn default() -> Self {
+        Self {
+            weekly_budget: 40,
+            renew_within: std::time::Duration::from_secs(30 * 24 * 3600),
+        }
+    }
 }
 
 /// How long a subscription keeps its instance once it stops paying
@@ -193,6 +227,9 @@ pub struct AppSpec {
     pub limits: Limits,
     /// Whether the app gets a certificate.
     pub tls: bool,
+    /// Digest of the app's nginx snippet ([`crate::nginx::NginxSnippet::digest`]),
+    /// when `[platform.nginx]` gives it one.
+    pub nginx: Option<String>,
     /// Hashes of `env` (with the marks) and of domains, ports and storage,
     /// set by [`AppSpec::seal`]. Whoever changes those fields afterwards
     /// must seal again; an unsealed (default) fingerprint only makes the
@@ -250,4 +287,7 @@ pub struct Desired {
     pub notes: Vec<(InstanceId, String)>,
     /// The DNS zone roomctl manages (`dns.toml`), if any.
     pub dns: Option<super::dns::DnsSpec>,
+    /// Renders nginx snippets, when `[platform.nginx]` is set.
+    #[serde(skip)]
+    pub nginx: Option<super::nginx::NginxRenderer>,
 }

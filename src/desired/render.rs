@@ -124,6 +124,7 @@ pub fn render(
         tls: match platform.tls {
             TlsMode::Off => "off",
             TlsMode::PerApp => "per-app",
+            TlsMode::Wildcard => "wildcard",
         },
     };
     let mut base = tera::Context::new();

@@ -14,7 +14,7 @@ use super::render::{Template, instance_problem, render};
 use super::secrets::RootSecret;
 use crate::domain::{HostName, InstanceId, Label};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Records a collision when `value` was already claimed by another instance.
 fn claim(
@@ -99,6 +99,7 @@ pub fn load_with_sources(
         instances,
         notes,
         dns: None,
+        nginx: None,
     })
 }
 
@@ -195,6 +196,13 @@ pub struct Parts {
     pub files: FileSource,
     /// `dns.toml`, when present.
     pub dns: Option<super::dns::DnsSpec>,
+    /// The nginx snippet templates, when `[platform.nginx]` is set.
+    pub nginx: Option<crate::nginx::SnippetTemplates>,
+    /// The templates directory, for error messages.
+    pub templates_dir: PathBuf,
+    /// Whether a missing nginx binary fails loading (the default) or only
+    /// weakens the check (the sandbox).
+    pub nginx_test: super::nginx::NginxTest,
 }
 
 impl Parts {
@@ -217,6 +225,9 @@ impl Parts {
             &sources,
         )?;
         d.dns = self.dns;
+        if let Some(templates) = self.nginx {
+            super::nginx::attach(&mut d, templates, &self.templates_dir, self.nginx_test)?;
+        }
         Ok(d)
     }
 }
@@ -249,6 +260,22 @@ pub fn load_parts(desired_dir: &Path, templates_dir: &Path) -> Result<Parts, Des
             .map_err(|e| p.0.extend(e.0))
             .ok()
     });
+    if let (Some(pl), Some(None)) = (&platform, &dns)
+        && pl.tls == super::model::TlsMode::Wildcard
+    {
+        p.push(Problem::Field {
+            at: super::error::Location::in_file(&desired_dir.join("platform.toml"), "", 0),
+            field: "platform.tls".into(),
+            message: "\"wildcard\" needs dns.toml: its DNS-01 challenges are answered in that zone"
+                .into(),
+        });
+    }
+    let nginx = match platform.as_ref().and_then(|pl| pl.nginx.as_ref()) {
+        Some(_) => crate::nginx::SnippetTemplates::load(templates_dir)
+            .map_err(|e| p.push(super::nginx::load_problem(e)))
+            .ok(),
+        None => None,
+    };
     match (platform, tiers, template, hosts, dns) {
         (Some(platform), Some(tiers), Some(Ok(template)), Some(hosts), Some(dns))
             if p.is_empty() =>
@@ -260,6 +287,9 @@ pub fn load_parts(desired_dir: &Path, templates_dir: &Path) -> Result<Parts, Des
                 template,
                 files,
                 dns,
+                nginx,
+                templates_dir: templates_dir.to_path_buf(),
+                nginx_test: Default::default(),
             })
         }
         (platform, tiers, template, _, _) => {

@@ -155,6 +155,25 @@ pub fn resource_report_all() -> CommandLine {
 pub fn letsencrypt_list() -> CommandLine {
     CommandLine::new("letsencrypt:list")
 }
+/// `roomctl:nginx-report`: every app's snippet digest, in one call (the
+/// roomctl Dokku plugin, `dokku-plugin/roomctl`).
+pub fn roomctl_nginx_report() -> CommandLine {
+    CommandLine::new("roomctl:nginx-report")
+}
+/// `roomctl:nginx-set APP BASE64`: installs the snippet whose exact bytes
+/// are `content` (sent as standard padded base64, a safe token), after the
+/// plugin's own `nginx -t`.
+pub fn roomctl_nginx_set(app: &AppName, content: &str) -> CommandLine {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(content.as_bytes());
+    let shown = format!("(snippet sha256 {})", &crate::nginx::digest(content)[..12]);
+    CommandLine::new("roomctl:nginx-set")
+        .arg(app)
+        .masked_arg(Token::trusted(encoded), shown)
+}
+/// `roomctl:nginx-unset APP`: removes roomctl's snippet.
+pub fn roomctl_nginx_unset(app: &AppName) -> CommandLine {
+    CommandLine::new("roomctl:nginx-unset").arg(app)
+}
 /// `config:export --format json APP`.
 pub fn config_export(app: &AppName) -> CommandLine {
     CommandLine::new("config:export")
@@ -287,6 +306,13 @@ pub fn letsencrypt_set_email(app: &AppName, email: &Token) -> CommandLine {
 /// `letsencrypt:enable APP`.
 pub fn letsencrypt_enable(app: &AppName) -> CommandLine {
     CommandLine::new("letsencrypt:enable").arg(app)
+}
+/// `certs:add APP`: installs the certificate and key from the tar Dokku
+/// reads on standard input (`server.crt` and `server.key`, built by
+/// [`crate::tls::upload::certs_add_tar`]); run it with
+/// [`crate::ssh::RemoteShell::exec_input`].
+pub fn certs_add(app: &AppName) -> CommandLine {
+    CommandLine::new("certs:add").arg(app)
 }
 /// `--rm run APP tar -czf - -C DIR .`: streams a gzipped tar of one
 /// mounted directory, through a throw-away container of the app's image.

@@ -188,6 +188,28 @@ pub fn letsencrypt_list(stdout: &str) -> Result<BTreeMap<String, i64>, ParseErro
     Ok(out)
 }
 
+/// `roomctl:nginx-report`: app name → digest of its roomctl snippet, or
+/// `None` for `APP -`. Every line must be `APP HEX64` or `APP -`.
+pub fn nginx_report(stdout: &str) -> Result<BTreeMap<String, Option<String>>, ParseError> {
+    let mut out = BTreeMap::new();
+    for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
+        let bad = || perr("roomctl:nginx-report", format!("unexpected line {line:?}"));
+        let (app, digest) = line.trim().split_once(' ').ok_or_else(bad)?;
+        let digest = match digest {
+            "-" => None,
+            d if d.len() == 64
+                && d.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+            {
+                Some(d.to_string())
+            }
+            _ => return Err(bad()),
+        };
+        out.insert(app.to_string(), digest);
+    }
+    Ok(out)
+}
+
 /// Parses `YYYY-MM-DD` and `HH:MM:SS` (UTC) into Unix seconds.
 fn parse_utc(date: &str, time: &str) -> Option<i64> {
     let d: Vec<i64> = date

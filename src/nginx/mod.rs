@@ -26,7 +26,7 @@
 pub mod render;
 pub mod validate;
 
-pub use render::{SnippetInputs, render_snippets};
+pub use render::{SnippetInputs, SnippetTemplates, render_snippets};
 pub use validate::{find_nginx, nginx_test, validate_snippets};
 
 use crate::domain::{AppName, NameError};

@@ -12,7 +12,7 @@ use super::{BodySize, LocationPath, NginxDuration, NginxError, NginxSnippet};
 use crate::domain::{AppName, Fqdn};
 use serde::Serialize;
 use std::num::NonZeroU16;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The roles that get a snippet, each from `nginx/{role}.conf.tera`.
 pub const ROLES: [&str; 3] = ["backend", "frontend", "matrix"];
@@ -106,44 +106,116 @@ fn context<'a>(i: &'a SnippetInputs, app: &'a AppName) -> Ctx<'a> {
     }
 }
 
-/// Renders one snippet per role ([`ROLES`]) from
-/// `templates_dir/nginx/{role}.conf.tera`, in that order. Every role's
-/// template must exist, and any other `*.conf.tera` there is refused (a
-/// misspelt template must not be silently skipped). The result has not
-/// been through nginx yet: see [`super::validate_snippets`].
-pub fn render_snippets(
-    templates_dir: &Path,
-    inputs: &SnippetInputs,
-) -> Result<Vec<NginxSnippet>, NginxError> {
-    let dir = templates_dir.join("nginx");
-    check_no_strangers(&dir)?;
-    let mut tera = tera::Tera::default();
-    tera.autoescape_on(vec![]);
-    for role in ROLES {
-        let path = dir.join(format!("{role}.conf.tera"));
-        let text = std::fs::read_to_string(&path).map_err(|source| NginxError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        tera.add_raw_template(role, &text)
-            .map_err(|e| template_error(&path, tera_message(&e)))?;
+/// The role templates of `templates_dir/nginx/`, compiled once and
+/// rendered for many instances.
+pub struct SnippetTemplates {
+    dir: PathBuf,
+    tera: tera::Tera,
+    digest: String,
+}
+
+impl std::fmt::Debug for SnippetTemplates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnippetTemplates")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
-    let apps = [&inputs.backend, &inputs.frontend, &inputs.matrix];
-    let mut out = Vec::with_capacity(ROLES.len());
-    for (role, app) in ROLES.into_iter().zip(apps) {
-        let path = dir.join(format!("{role}.conf.tera"));
+}
+
+impl SnippetTemplates {
+    /// Reads and compiles `templates_dir/nginx/{role}.conf.tera` for every
+    /// role in [`ROLES`]. Every role's template must exist, and any other
+    /// `*.conf.tera` there is refused (a misspelt template must not be
+    /// silently skipped).
+    pub fn load(templates_dir: &Path) -> Result<Self, NginxError> {
+        let dir = templates_dir.join("nginx");
+        check_no_strangers(&dir)?;
+        let mut tera = tera::Tera::default();
+        tera.autoescape_on(vec![]);
+        let mut texts = String::new();
+        for role in ROLES {
+            let path = dir.join(format!("{role}.conf.tera"));
+            let text = std::fs::read_to_string(&path).map_err(|source| NginxError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            tera.add_raw_template(role, &text)
+                .map_err(|e| template_error(&path, tera_message(&e)))?;
+            texts.push_str(&text);
+            texts.push('\0');
+        }
+        Ok(Self {
+            dir,
+            tera,
+            digest: super::digest(&texts),
+        })
+    }
+
+    /// A digest of the templates' source texts: equal digests, equal
+    /// templates.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Renders one snippet per role ([`ROLES`]), in that order. The result
+    /// has not been through nginx yet: see [`super::validate_snippets`].
+    pub fn render(&self, inputs: &SnippetInputs) -> Result<Vec<NginxSnippet>, NginxError> {
+        let apps = [&inputs.backend, &inputs.frontend, &inputs.matrix];
+        let mut out = Vec::with_capacity(ROLES.len());
+        for (role, app) in ROLES.into_iter().zip(apps) {
+            out.push(self.render_one(inputs, role, app)?);
+        }
+        Ok(out)
+    }
+
+    /// Renders the snippet of the app with `role` alone.
+    pub fn render_role(
+        &self,
+        inputs: &SnippetInputs,
+        role: &str,
+    ) -> Result<NginxSnippet, NginxError> {
+        let app = match role {
+            "backend" => &inputs.backend,
+            "frontend" => &inputs.frontend,
+            "matrix" => &inputs.matrix,
+            other => {
+                return Err(template_error(
+                    &self.dir,
+                    format!("no app role `{other}` has an nginx template"),
+                ));
+            }
+        };
+        self.render_one(inputs, role, app)
+    }
+
+    fn render_one(
+        &self,
+        inputs: &SnippetInputs,
+        role: &str,
+        app: &AppName,
+    ) -> Result<NginxSnippet, NginxError> {
+        let path = self.dir.join(format!("{role}.conf.tera"));
         let value = serde_json::to_value(context(inputs, app))
             .map_err(|e| template_error(&path, e.to_string()))?;
         check_values(&value, "").map_err(|m| template_error(&path, m))?;
         let ctx = tera::Context::from_value(value)
             .map_err(|e| template_error(&path, tera_message(&e)))?;
-        let content = tera
+        let content = self
+            .tera
             .render(role, &ctx)
             .map_err(|e| template_error(&path, tera_message(&e)))?;
         check_output(&content).map_err(|m| template_error(&path, m))?;
-        out.push(NginxSnippet::new(app.clone(), content));
+        Ok(NginxSnippet::new(app.clone(), content))
     }
-    Ok(out)
+}
+
+/// Compiles the templates of `templates_dir` and renders them once
+/// ([`SnippetTemplates::load`] then [`SnippetTemplates::render`]).
+pub fn render_snippets(
+    templates_dir: &Path,
+    inputs: &SnippetInputs,
+) -> Result<Vec<NginxSnippet>, NginxError> {
+    SnippetTemplates::load(templates_dir)?.render(inputs)
 }
 
 fn check_no_strangers(dir: &Path) -> Result<(), NginxError> {

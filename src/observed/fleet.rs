@@ -68,7 +68,10 @@ async fn observe_host(
     opts: ObserveOptions,
 ) -> HostObservation {
     let result = async {
-        let mut state = retrying(&opts, || read_host(shell.clone())).await?;
+        let reads = super::read::HostReads {
+            nginx: desired.nginx.is_some(),
+        };
+        let mut state = retrying(&opts, || read_host(shell.clone(), reads)).await?;
         adopt_interrupted(&host, &mut state, &journal);
         let wanted = crate::plan::needs_detail(&desired, &state, opts.deep);
         if !wanted.is_empty() {
@@ -102,7 +105,10 @@ pub async fn observe(
     opts: &ObserveOptions,
 ) -> Observed {
     let mut set = JoinSet::new();
-    let mut observed = Observed::default();
+    let mut observed = Observed {
+        at: Some(chrono::Utc::now().timestamp()),
+        ..Observed::default()
+    };
     for host in desired.hosts.keys() {
         match shells.get(host) {
             Some(shell) => {

@@ -16,6 +16,9 @@ pub const ROLE: &str = "ROOMCTL_ROLE";
 pub const KEYS: &str = "ROOMCTL_KEYS";
 /// Env key holding the digest of the last fully applied settings.
 pub const APPLIED: &str = "ROOMCTL_APPLIED";
+/// Env key recording the wildcard certificate installed on the app
+/// (`{not_after}:{fingerprint}:{names hash}`, see [`crate::plan::wildcard`]).
+pub const CERT: &str = "ROOMCTL_CERT";
 /// Prefix reserved for marks; desired env may not use it.
 pub const PREFIX: &str = "ROOMCTL_";
 

@@ -11,6 +11,45 @@ pub struct Observed {
     pub hosts: BTreeMap<HostName, HostObservation>,
     /// Per managed DNS zone (empty when roomctl manages no DNS).
     pub dns: BTreeMap<String, ZoneObservation>,
+    /// When the hosts were read (Unix seconds), the planner's clock for
+    /// certificate renewal and the issuance budget. `None` (tests, tools)
+    /// turns both off.
+    pub at: Option<i64>,
+    /// roomctl's own certificate store (wildcard mode only).
+    pub certs: Option<CertsObservation>,
+}
+
+/// The wildcard certificates roomctl keeps, and its order ledger.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum CertsObservation {
+    /// The store or the ledger could not be read: nothing is ordered or
+    /// installed this run.
+    Unknown {
+        /// Why (no key material).
+        reason: String,
+    },
+    /// Every stored certificate and the orders of the last week.
+    Known {
+        /// By certificate name.
+        stored: BTreeMap<String, crate::tls::plan::StoredCert>,
+        /// When new names were ordered, within the budget window.
+        orders: Vec<chrono::DateTime<chrono::Utc>>,
+    },
+}
+
+impl CertsObservation {
+    /// Reads `store`: its certificates, and the orders since `now` minus
+    /// the budget window.
+    pub fn read(store: &crate::tls::store::CertStore, now: chrono::DateTime<chrono::Utc>) -> Self {
+        let since = now - crate::tls::plan::BUDGET_WINDOW;
+        match (store.list(), store.orders_since(since)) {
+            (Ok(stored), Ok(orders)) => CertsObservation::Known { stored, orders },
+            (Err(e), _) | (_, Err(e)) => CertsObservation::Unknown {
+                reason: e.to_string(),
+            },
+        }
+    }
 }
 
 /// One DNS zone: read in full, or unknown.
@@ -56,6 +95,9 @@ impl HostObservation {
 pub struct HostState {
     /// Apps by name.
     pub apps: BTreeMap<String, ObservedApp>,
+    /// Whether the apps' nginx snippets were read ([`ObservedApp::nginx`]
+    /// means nothing otherwise).
+    pub nginx_read: bool,
 }
 
 /// Who an app belongs to, as far as roomctl can prove.
@@ -117,6 +159,9 @@ pub struct ObservedApp {
     pub limits: Limits,
     /// Certificate expiry (Unix seconds) if Let's Encrypt is active.
     pub tls_expires: Option<i64>,
+    /// Digest of roomctl's nginx snippet installed on the app, if any
+    /// (only when [`HostState::nginx_read`]).
+    pub nginx: Option<String>,
     /// Per-app facts, if they were read this run.
     pub detail: Option<AppDetail>,
 }

@@ -89,9 +89,21 @@ async fn run(shell: &dyn RemoteShell, c: CommandLine) -> Result<String, ReadErro
     })
 }
 
+/// What to read besides what is always read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HostReads {
+    /// Read every app's nginx snippet digest (`roomctl:nginx-report`, one
+    /// call; needs the roomctl Dokku plugin).
+    pub nginx: bool,
+}
+
 /// Reads every app on the host: names, images, limits, certificates, env
-/// and marks. Per-app details are left for [`read_details`].
-pub async fn read_host(shell: Arc<dyn RemoteShell>) -> Result<HostState, ReadError> {
+/// and marks, and what `reads` asks for. Per-app details are left for
+/// [`read_details`].
+pub async fn read_host(
+    shell: Arc<dyn RemoteShell>,
+    reads: HostReads,
+) -> Result<HostState, ReadError> {
     let names = parse::apps_list(&run(&*shell, cmd::apps_list()).await?)?;
     let n = names.len();
     // The bulk reports and the per-app env reads all run at once: the
@@ -101,11 +113,18 @@ pub async fn read_host(shell: Arc<dyn RemoteShell>) -> Result<HostState, ReadErr
             run(&*shell, cmd::apps_report_all()),
             run(&*shell, cmd::resource_report_all()),
             run(&*shell, cmd::letsencrypt_list()),
+            async {
+                match reads.nginx {
+                    true => run(&*shell, cmd::roomctl_nginx_report()).await.map(Some),
+                    false => Ok(None),
+                }
+            },
         )
     };
     let (bulk, envs) = tokio::join!(bulk, read_envs(&shell, &names));
-    let (apps_out, res_out, le_out) = bulk?;
+    let (apps_out, res_out, le_out, nginx_out) = bulk?;
     let envs = envs?;
+    let nginx = nginx_out.map(|o| parse::nginx_report(&o)).transpose()?;
     let reports = parse::json_lines("apps:report", &apps_out, n)?;
     let resources = parse::json_lines("resource:report", &res_out, n)?;
     let certs = parse::letsencrypt_list(&le_out)?;
@@ -121,12 +140,14 @@ pub async fn read_host(shell: Arc<dyn RemoteShell>) -> Result<HostState, ReadErr
         }
         let limits = parse::resource_report_line(&resources[i])?;
         let env = envs.get(name).cloned().unwrap_or_default();
-        apps.insert(
-            name.clone(),
-            observed_app(env, image, limits, certs.get(name).copied()),
-        );
+        let mut app = observed_app(env, image, limits, certs.get(name).copied());
+        app.nginx = nginx.as_ref().and_then(|m| m.get(name).cloned().flatten());
+        apps.insert(name.clone(), app);
     }
-    Ok(HostState { apps })
+    Ok(HostState {
+        apps,
+        nginx_read: nginx.is_some(),
+    })
 }
 
 fn observed_app(
@@ -170,6 +191,7 @@ fn observed_app(
         image: image.and_then(|i| ImageRef::parse(&i).ok()),
         limits,
         tls_expires,
+        nginx: None,
         detail: None,
     }
 }

@@ -121,12 +121,15 @@ fn normalised_ports(observed: &BTreeSet<PortMapping>, tls_active: bool) -> BTree
 }
 
 /// Plans one desired app. `obs` is `None` when the app does not exist.
+/// `now` (Unix seconds, see [`crate::observed::Observed::at`]) enables
+/// certificate renewal.
 pub fn plan_app(
     platform: &Platform,
     instance: &InstanceId,
     state: RunState,
     app: &AppSpec,
     obs: Option<&ObservedApp>,
+    now: Option<i64>,
 ) -> Option<AppPlan> {
     let digest_matches = super::digest::matches(app, state, obs.and_then(|o| o.applied.as_deref()));
     let running = state == RunState::Running;
@@ -217,7 +220,8 @@ pub fn plan_app(
                 to: app.domains.clone(),
             });
         }
-        let ports = normalised_ports(ports, obs.tls_expires.is_some());
+        let tls_active = obs.tls_expires.is_some() || obs.env.contains_key(marks::CERT);
+        let ports = normalised_ports(ports, tls_active);
         if ports != app.ports {
             actions.push(Action::Ports {
                 from: Some(ports),
@@ -277,6 +281,12 @@ pub fn plan_app(
     if running && tls && obs.tls_expires.is_none() {
         actions.push(Action::EnableTls { email: email() });
     }
+    let window = platform.certificates.renew_within.as_secs() as i64;
+    if let (true, true, Some(expires), Some(now)) = (running, tls, obs.tls_expires, now)
+        && expires < now + window
+    {
+        actions.push(Action::RenewTls { expires });
+    }
     let run_action = match run_action {
         Some(Action::Start) | Some(Action::Restart) if deploy => None,
         None if running && needs_restart && !deploy && obs.image.is_some() => Some(Action::Restart),
@@ -325,4 +335,54 @@ pub fn plan_orphan(
             Action::Destroy,
         ],
     })
+}
+
+/// The nginx snippet action of `app` (of instance `spec`), if its
+/// installed snippet differs from the desired one. Only when the host's
+/// snippets were read (`read`): an unread snippet is never assumed absent.
+pub fn plan_nginx(
+    desired: &crate::desired::Desired,
+    spec: &crate::desired::InstanceSpec,
+    app: &AppSpec,
+    obs: Option<&ObservedApp>,
+    read: bool,
+) -> Option<Action> {
+    let installed = match obs {
+        Some(_) if !read => return None,
+        Some(o) => o.nginx.clone(),
+        None => None,
+    };
+    if installed == app.nginx {
+        return None;
+    }
+    let content = match &app.nginx {
+        Some(_) => Some(
+            desired
+                .nginx
+                .as_ref()?
+                .snippet(spec, app.role.as_str())?
+                .content,
+        ),
+        None => None,
+    };
+    Some(Action::Nginx {
+        from: installed,
+        to: app.nginx.clone(),
+        content,
+    })
+}
+
+/// Puts `action` into `actions` before any start, stop, restart or stamp,
+/// keeping the order documented on [`Action`].
+pub fn insert_before_run(actions: &mut Vec<Action>, action: Action) {
+    let at = actions
+        .iter()
+        .position(|a| {
+            matches!(
+                a,
+                Action::Start | Action::Stop | Action::Restart | Action::Stamp { .. }
+            )
+        })
+        .unwrap_or(actions.len());
+    actions.insert(at, action);
 }

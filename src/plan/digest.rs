@@ -69,6 +69,7 @@ mod tests {
             storage: Default::default(),
             limits: Default::default(),
             tls: false,
+            nginx: None,
             fingerprint: Default::default(),
         };
         let settings = xxhash_rust::xxh3::xxh3_128(b"d=|p=|s=");

@@ -7,6 +7,16 @@ use crate::domain::{AppName, HostName, InstanceId};
 use crate::observed::{HostObservation, Owner};
 use std::collections::BTreeMap;
 
+/// What every host's planning shares besides the desired state.
+pub struct Ctx<'a> {
+    /// The observation time ([`crate::observed::Observed::at`]).
+    pub now: Option<i64>,
+    /// The wildcard certificate plan, in wildcard mode.
+    pub wildcard: Option<&'a super::wildcard::WildcardSection>,
+    /// The certificate store, in wildcard mode.
+    pub certs: Option<&'a crate::observed::CertsObservation>,
+}
+
 /// Plans `host`: the desired apps of the instances `ids` placed on it, and
 /// roomctl's apps on it that are no longer desired there.
 pub fn plan_host(
@@ -14,6 +24,7 @@ pub fn plan_host(
     host: &HostName,
     obs: &HostObservation,
     ids: &[&InstanceId],
+    ctx: &Ctx<'_>,
 ) -> (HostPlan, Vec<Note>) {
     let state = match obs {
         HostObservation::Unknown { reason } => {
@@ -49,13 +60,33 @@ pub fn plan_host(
         }
         for ((name, spec_app), obs_app) in spec.apps.iter().zip(&observed) {
             matched += usize::from(obs_app.is_some());
-            if let Some(p) = app::plan_app(
+            let mut planned = app::plan_app(
                 &desired.platform,
                 id,
                 spec.instance.state,
                 spec_app,
                 *obs_app,
-            ) {
+                ctx.now,
+            );
+            let install = super::wildcard::install_action(
+                desired,
+                ctx.wildcard,
+                ctx.certs,
+                ctx.now,
+                spec_app,
+                *obs_app,
+            );
+            let nginx = app::plan_nginx(desired, spec, spec_app, *obs_app, state.nginx_read);
+            for action in install.into_iter().chain(nginx) {
+                let p = planned.get_or_insert_with(|| super::model::AppPlan {
+                    instance: (*id).clone(),
+                    role: spec_app.role.clone(),
+                    change: super::model::Change::Update,
+                    actions: vec![],
+                });
+                app::insert_before_run(&mut p.actions, action);
+            }
+            if let Some(p) = planned {
                 apps.insert(name.clone(), p);
             }
         }

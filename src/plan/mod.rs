@@ -9,11 +9,13 @@
 //! the way down, actions in a fixed order within an app).
 
 pub mod app;
+pub mod certs;
 pub mod digest;
 mod host;
 mod model;
 pub mod placement;
 pub mod render;
+pub mod wildcard;
 
 pub use model::*;
 
@@ -29,6 +31,12 @@ use std::collections::{BTreeMap, BTreeSet};
 pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
     let placement = placement::place(desired, observed);
     let by_host = group_by_host(&placement.hosts);
+    let wildcard = wildcard::section(
+        desired,
+        observed.certs.as_ref(),
+        observed.at,
+        &placement.hosts,
+    );
     let hosts: Vec<(&HostName, &HostObservation)> = observed.hosts.iter().collect();
     let apps: usize = observed
         .hosts
@@ -49,12 +57,18 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
             .chunks(chunk)
             .map(|part| {
                 let by_host = &by_host;
+                let wildcard = wildcard.as_ref();
                 scope.spawn(move || {
                     part.iter()
                         .map(|(h, o)| {
                             let empty = Vec::new();
                             let ids = by_host.get(h).unwrap_or(&empty);
-                            let (hp, notes) = host::plan_host(desired, h, o, ids);
+                            let ctx = host::Ctx {
+                                now: observed.at,
+                                wildcard,
+                                certs: observed.certs.as_ref(),
+                            };
+                            let (hp, notes) = host::plan_host(desired, h, o, ids, &ctx);
                             ((*h).clone(), hp, notes)
                         })
                         .collect::<Vec<_>>()
@@ -71,6 +85,12 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
         instance: Some(id.clone()),
         message: message.clone(),
     }));
+    if desired.nginx.as_ref().is_some_and(|n| !n.tested) {
+        notes.push(Note {
+            instance: None,
+            message: "nginx is not installed here: the snippets passed roomctl's own checks but not `nginx -t` (the roomctl Dokku plugin runs it on each host before installing)".into(),
+        });
+    }
     let mut out = BTreeMap::new();
     for (h, hp, n) in planned {
         notes.extend(n);
@@ -102,6 +122,23 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
         };
         dns.insert(zone, zp);
     }
+    let certificates = certs::apply_budget(desired, observed, &mut out);
+    if !certificates.waiting.is_empty() {
+        let used = certificates
+            .used
+            .map_or("an unknown number (a host could not be read)".into(), |u| {
+                u.to_string()
+            });
+        notes.push(Note {
+            instance: None,
+            message: format!(
+                "{} certificate(s) wait for the weekly budget: {} issued in the last 7 days, budget {} ([platform.certificates] weekly_budget)",
+                certificates.waiting.len(),
+                used,
+                certificates.budget
+            ),
+        });
+    }
     notes.sort();
     notes.dedup();
     Plan {
@@ -109,6 +146,8 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
         placements: placement.hosts,
         notes,
         dns,
+        certificates,
+        wildcard,
     }
 }
 

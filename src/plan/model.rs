@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// One change to one app. Within an app, actions are listed (and applied)
 /// in this enum's order: create, config, domains, ports, storage,
-/// resources, image, TLS, start/stop, then the stamp; or backup, destroy.
+/// resources, image, TLS, nginx snippet, start/stop, then the stamp; or
+/// backup, destroy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
@@ -65,6 +66,31 @@ pub enum Action {
         /// Account email.
         email: String,
     },
+    /// `roomctl:nginx-set APP BASE64` (the roomctl Dokku plugin), or
+    /// `roomctl:nginx-unset APP` when `to` is `None`.
+    Nginx {
+        /// Digest of the installed snippet, if any.
+        from: Option<String>,
+        /// Digest of the desired snippet; `None` removes roomctl's snippet.
+        to: Option<String>,
+        /// The desired snippet's text (not shown in plans).
+        #[serde(skip)]
+        content: Option<String>,
+    },
+    /// `certs:add APP` with roomctl's wildcard certificate `cert` (after
+    /// this run's orders), then the [`crate::observed::marks::CERT`] mark.
+    InstallCert {
+        /// The stored certificate, `wildcard-N`.
+        cert: String,
+        /// The app's names it must cover.
+        names: BTreeSet<String>,
+    },
+    /// `letsencrypt:enable APP` again: the certificate expires within the
+    /// renewal window (`[platform.certificates] renew_within`).
+    RenewTls {
+        /// Current expiry (Unix seconds).
+        expires: i64,
+    },
     /// `ps:start`.
     Start,
     /// `ps:restart`, so changed env, limits or mounts take effect.
@@ -102,6 +128,9 @@ impl Action {
             Action::Limits { .. } => "limits",
             Action::Deploy { .. } => "deploy",
             Action::EnableTls { .. } => "enable_tls",
+            Action::Nginx { .. } => "nginx",
+            Action::RenewTls { .. } => "renew_tls",
+            Action::InstallCert { .. } => "install_cert",
             Action::Start => "start",
             Action::Restart => "restart",
             Action::Stop => "stop",
@@ -184,6 +213,27 @@ pub struct Plan {
     pub notes: Vec<Note>,
     /// Per managed DNS zone (empty when roomctl manages no DNS).
     pub dns: BTreeMap<String, crate::dns::plan::ZonePlan>,
+    /// Certificate issuance against the weekly budget (per-app mode).
+    pub certificates: CertificateBudget,
+    /// Wildcard certificates to order (wildcard mode only).
+    pub wildcard: Option<super::wildcard::WildcardSection>,
+}
+
+/// New certificates against `[platform.certificates] weekly_budget`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct CertificateBudget {
+    /// The budget per 7 days.
+    pub budget: u32,
+    /// Certificates issued in the last 7 days, as observed (a Let's
+    /// Encrypt certificate lives 90 days, so one expiring more than 83
+    /// days from now was issued within the week). `None` when a host
+    /// could not be read or the plan has no clock: then nothing new is
+    /// issued.
+    pub used: Option<u32>,
+    /// New certificates this plan issues.
+    pub planned: u32,
+    /// Apps whose first certificate waits for budget, by name.
+    pub waiting: BTreeSet<AppName>,
 }
 
 /// Counts of a plan's app-level changes.
@@ -240,7 +290,17 @@ impl Plan {
 
     /// Whether applying would change anything.
     pub fn has_changes(&self) -> bool {
-        self.apps().next().is_some() || self.dns_changes().next().is_some()
+        self.apps().next().is_some()
+            || self.dns_changes().next().is_some()
+            || self.cert_orders().next().is_some()
+    }
+
+    /// The wildcard certificates this plan orders.
+    pub fn cert_orders(&self) -> impl Iterator<Item = &crate::tls::plan::CertOrder> {
+        match &self.wildcard {
+            Some(super::wildcard::WildcardSection::Known(w)) => w.orders.iter(),
+            _ => [].iter(),
+        }
     }
 
     /// The part of the plan about the instances in `scope`: their app
@@ -299,6 +359,20 @@ impl Plan {
                     (zone.clone(), zp)
                 })
                 .collect(),
+            certificates: CertificateBudget {
+                waiting: self
+                    .certificates
+                    .waiting
+                    .iter()
+                    .filter(|a| {
+                        self.apps()
+                            .any(|(_, n, p)| n == *a && scope.contains(&p.instance))
+                    })
+                    .cloned()
+                    .collect(),
+                ..self.certificates.clone()
+            },
+            wildcard: self.wildcard.clone(),
         }
     }
 

@@ -73,6 +73,30 @@ pub fn describe(action: &Action) -> Vec<String> {
         Action::Deploy { from: Some(f), to } => vec![format!("image: {f} -> {to}")],
         Action::Deploy { from: None, to } => vec![format!("deploy image {to}")],
         Action::EnableTls { email } => vec![format!("letsencrypt (account {email})")],
+        Action::Nginx { from, to, .. } => {
+            let short = |d: &Option<String>| match d {
+                Some(d) => format!("sha256 {}", &d[..d.len().min(12)]),
+                None => "none".into(),
+            };
+            vec![match (from, to) {
+                (None, Some(_)) => format!("nginx snippet: install ({})", short(to)),
+                (Some(_), None) => format!("nginx snippet: remove ({})", short(from)),
+                _ => format!("nginx snippet: {} -> {}", short(from), short(to)),
+            }]
+        }
+        Action::InstallCert { cert, names } => {
+            vec![format!(
+                "install certificate {cert} (covering {})",
+                list(names)
+            )]
+        }
+        Action::RenewTls { expires } => vec![format!(
+            "renew letsencrypt certificate (expires {})",
+            chrono::DateTime::from_timestamp(*expires, 0).map_or_else(
+                || expires.to_string(),
+                |t| t.format("%Y-%m-%d %H:%M UTC").to_string()
+            )
+        )],
         Action::Start => vec!["start".into()],
         Action::Restart => vec!["restart (apply env, limits or mounts)".into()],
         Action::Stop => vec!["stop".into()],
@@ -147,6 +171,14 @@ pub fn human(plan: &Plan, style: Style) -> String {
         }
     }
     dns_section(plan, style, &mut out);
+    wildcard_section(plan, style, &mut out);
+    if !plan.certificates.waiting.is_empty() {
+        let _ = writeln!(
+            out,
+            "  certificates waiting for the weekly budget: {}",
+            list(&plan.certificates.waiting)
+        );
+    }
     for n in &plan.notes {
         let who = n
             .instance
@@ -183,6 +215,52 @@ pub fn human(plan: &Plan, style: Style) -> String {
         );
     }
     out
+}
+
+/// The wildcard certificates: orders, and names waiting for budget.
+fn wildcard_section(plan: &Plan, style: Style, out: &mut String) {
+    use super::wildcard::WildcardSection;
+    match &plan.wildcard {
+        None => {}
+        Some(WildcardSection::Unknown { reason }) => {
+            let line = format!("! certificates: UNKNOWN ({reason})");
+            let _ = writeln!(out, "{}", style.paint('!', &line));
+            let _ = writeln!(out, "    no certificate is ordered or installed this run");
+        }
+        Some(WildcardSection::Known(w)) => {
+            if w.orders.is_empty() && w.waiting.is_empty() {
+                let _ = writeln!(out, "  certificates: no changes");
+                return;
+            }
+            let _ = writeln!(
+                out,
+                "  certificates ({} of {} new orders used this week):",
+                w.budget_used, w.budget
+            );
+            for o in &w.orders {
+                let sign = if o.reason == crate::tls::plan::OrderReason::New {
+                    '+'
+                } else {
+                    '~'
+                };
+                let line = format!(
+                    "{sign} order {} ({:?}): {} name(s), new: {}",
+                    o.cert,
+                    o.reason,
+                    o.names.len(),
+                    list(&o.added)
+                );
+                let _ = writeln!(out, "    {}", style.paint(sign, &line));
+            }
+            if !w.waiting.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "    waiting for the weekly budget: {}",
+                    list(&w.waiting)
+                );
+            }
+        }
+    }
 }
 
 /// The DNS part: one block per zone.

@@ -63,6 +63,11 @@ pub struct PassConfig {
     pub backoff: std::time::Duration,
     /// Re-read every per-app fact instead of trusting the applied digest.
     pub deep: bool,
+    /// Whether a missing `nginx` binary fails the pass (real hosts) or
+    /// only weakens the snippet check (the sandbox).
+    pub nginx_test: crate::desired::nginx::NginxTest,
+    /// The ACME client's deployment options (wildcard mode).
+    pub acme: crate::apply::certs::AcmeOptions,
 }
 
 /// A failed pass. Nothing was applied unless the error says so.
@@ -122,7 +127,8 @@ pub async fn load_desired(
     pool: &PgPool,
     now: DateTime<Utc>,
 ) -> Result<(Desired, Snapshot, BTreeMap<String, Want>), PassError> {
-    let parts = load_parts(&cfg.desired_dir, &cfg.templates_dir)?;
+    let mut parts = load_parts(&cfg.desired_dir, &cfg.templates_dir)?;
+    parts.nginx_test = cfg.nginx_test;
     let snapshot = Snapshot::load(pool, None).await?;
     let tiers = parts.tiers.clone();
     let source = DatabaseSource {
@@ -173,8 +179,15 @@ pub async fn run(
     }
     let dns = shells.dns(&desired).map_err(PassError::Shells)?;
     let shells = shells.shells(&desired).map_err(PassError::Shells)?;
+    let wildcard = crate::apply::certs::Wildcard::for_desired(
+        &desired,
+        dns.clone(),
+        &cfg.state_dir,
+        &cfg.acme,
+    );
     let mut r = Reconciler::new(desired, shells, &cfg.state_dir);
     r.dns = dns;
+    r.wildcard = wildcard;
     r.scope = ids;
     r.retries = cfg.retries;
     r.backoff = cfg.backoff;

@@ -40,6 +40,10 @@ pub struct Reconciler {
     /// The DNS provider for `desired.dns`'s zone; without one the zone is
     /// unknown and no DNS change is made.
     pub dns: Option<Arc<dyn DnsProvider>>,
+    /// Ordering and installing wildcard certificates (`tls = "wildcard"`);
+    /// without it, wildcard certificates are unknown and nothing is
+    /// ordered or installed.
+    pub wildcard: Option<crate::apply::certs::Wildcard>,
     /// When set, only these instances are planned and applied (see
     /// [`Plan::scoped`]); the rest of the fleet is observed, for placement,
     /// but left alone.
@@ -60,6 +64,7 @@ impl Reconciler {
             backoff: Duration::from_millis(500),
             scope: None,
             dns: None,
+            wildcard: None,
         }
     }
 
@@ -79,6 +84,15 @@ impl Reconciler {
         };
         let (mut observed, zone) = tokio::join!(hosts, zone);
         observed.dns.extend(zone);
+        if self.desired.platform.tls == crate::desired::TlsMode::Wildcard {
+            observed.certs = Some(match &self.wildcard {
+                Some(w) => crate::observed::CertsObservation::read(&w.store, chrono::Utc::now()),
+                None => crate::observed::CertsObservation::Unknown {
+                    reason: "no ACME client configured (needs a DNS provider for dns.toml's zone)"
+                        .into(),
+                },
+            });
+        }
         let p = plan(&self.desired, &observed);
         let p = match &self.scope {
             Some(scope) => p.scoped(scope),
@@ -103,11 +117,25 @@ impl Reconciler {
         let (observed, p) = self.plan().await;
         guards::check(&p, &self.desired.platform, force)?;
         guards::check_dns(&p, self.desired.dns.as_ref(), force)?;
+        let orders: Vec<_> = p.cert_orders().cloned().collect();
+        let (order_rows, certs) = match &self.wildcard {
+            Some(w) => {
+                let rows = crate::apply::certs::order_all(w, &orders).await;
+                let failed = rows
+                    .iter()
+                    .filter(|r| r.error.is_some())
+                    .map(|r| r.cert.clone())
+                    .collect();
+                (rows, Some((w.store.clone(), failed)))
+            }
+            None => (Vec::new(), None),
+        };
         let opts = ApplyOptions {
             retries: self.retries,
             backoff: self.backoff,
             journal: self.journal.clone(),
             backups: self.backups.clone(),
+            certs,
         };
         let mut dns_rows = self
             .apply_dns(&p, |c| !matches!(c, DnsChange::Delete { .. }))
@@ -118,6 +146,7 @@ impl Reconciler {
                 .await,
         );
         report.dns = dns_rows;
+        report.certs = order_rows;
         Ok((observed, p, report))
     }
 

@@ -31,7 +31,8 @@ impl Counters {
     }
 }
 
-/// Wraps a shell and counts every execution by subcommand.
+/// Wraps a shell and counts every execution by subcommand, with or without
+/// standard input.
 pub struct Counting<S> {
     inner: S,
     /// The counts so far.
@@ -46,11 +47,8 @@ impl<S> Counting<S> {
             counters: Default::default(),
         }
     }
-}
 
-#[async_trait]
-impl<S: RemoteShell> RemoteShell for Counting<S> {
-    async fn exec(&self, cmd: &CommandLine) -> Result<Output, ShellError> {
+    fn count(&self, cmd: &CommandLine) {
         *self
             .counters
             .by_subcommand
@@ -58,7 +56,18 @@ impl<S: RemoteShell> RemoteShell for Counting<S> {
             .expect("counter lock")
             .entry(cmd.subcommand().to_string())
             .or_default() += 1;
+    }
+}
+
+#[async_trait]
+impl<S: RemoteShell> RemoteShell for Counting<S> {
+    async fn exec(&self, cmd: &CommandLine) -> Result<Output, ShellError> {
+        self.count(cmd);
         self.inner.exec(cmd).await
+    }
+    async fn exec_input(&self, cmd: &CommandLine, input: &[u8]) -> Result<Output, ShellError> {
+        self.count(cmd);
+        self.inner.exec_input(cmd, input).await
     }
     fn max_parallel(&self) -> usize {
         self.inner.max_parallel()

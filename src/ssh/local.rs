@@ -12,13 +12,16 @@ use async_trait::async_trait;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Stdio;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 
 /// A [`RemoteShell`] that runs a local emulator binary per command.
 ///
 /// Each [`RemoteShell::exec`] spawns `emulator_bin [LEADING_ARGS…] --root ROOT` with
 /// `SSH_ORIGINAL_COMMAND` set to the wire form of the command, stdin
-/// null, stdout and stderr captured, and the process killed if the call is
+/// null ([`RemoteShell::exec_input`]: a pipe that gets the input and is
+/// then closed; a process exiting before it read all of it is fine), stdout
+/// and stderr captured, and the process killed if the call is
 /// dropped. At most `max_parallel` processes run at once. Failing to spawn
 /// is [`ShellError::Connect`]; a process killed by a signal is
 /// [`ShellError::Dropped`]; any exit code is an [`Output`].
@@ -80,15 +83,16 @@ impl LocalShell {
     }
 }
 
-#[async_trait]
-impl RemoteShell for LocalShell {
-    async fn exec(&self, cmd: &CommandLine) -> Result<Output, ShellError> {
+impl LocalShell {
+    /// Runs one emulator process for `cmd`: stdin null, or `input` written
+    /// to it and then closed.
+    async fn run(&self, cmd: &CommandLine, input: Option<&[u8]>) -> Result<Output, ShellError> {
         let _permit = self
             .permits
             .acquire()
             .await
             .expect("the semaphore is never closed");
-        tracing::debug!(host = %self.host, command = %cmd.shown(), "local exec");
+        tracing::debug!(host = %self.host, command = %cmd.shown(), stdin = input.map(<[u8]>::len), "local exec");
         let mut command = tokio::process::Command::new(&self.emulator_bin);
         command
             .args(&self.leading_args)
@@ -96,34 +100,61 @@ impl RemoteShell for LocalShell {
             .arg(&self.root)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("SSH_ORIGINAL_COMMAND", cmd.wire())
-            .stdin(Stdio::null())
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let child = command.spawn().map_err(|e| ShellError::Connect {
+        let mut child = command.spawn().map_err(|e| ShellError::Connect {
             host: self.host.clone(),
             detail: format!("cannot start {}: {e}", self.emulator_bin.display()),
         })?;
-        let out = child
-            .wait_with_output()
-            .await
-            .map_err(|e| ShellError::Dropped {
-                host: self.host.clone(),
-                command: cmd.shown(),
-                detail: e.to_string(),
-            })?;
+        let stdin = child.stdin.take();
+        let write = async move {
+            let (Some(mut pipe), Some(data)) = (stdin, input) else {
+                return Ok(());
+            };
+            // Dropping the pipe at the end closes the process's stdin.
+            match pipe.write_all(data).await {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => other,
+            }
+        };
+        // Written while the output is read: a process that prints before
+        // it reads cannot block on a full pipe.
+        let (written, out) = tokio::join!(write, child.wait_with_output());
+        let dropped = |detail: String| ShellError::Dropped {
+            host: self.host.clone(),
+            command: cmd.shown(),
+            detail,
+        };
+        let out = out.map_err(|e| dropped(e.to_string()))?;
+        written.map_err(|e| dropped(format!("writing standard input: {e}")))?;
         match out.status.code() {
             Some(code) => Ok(Output {
                 stdout: out.stdout,
                 stderr: out.stderr,
                 code,
             }),
-            None => Err(ShellError::Dropped {
-                host: self.host.clone(),
-                command: cmd.shown(),
-                detail: format!("emulator ended without an exit code ({})", out.status),
-            }),
+            None => Err(dropped(format!(
+                "emulator ended without an exit code ({})",
+                out.status
+            ))),
         }
+    }
+}
+
+#[async_trait]
+impl RemoteShell for LocalShell {
+    async fn exec(&self, cmd: &CommandLine) -> Result<Output, ShellError> {
+        self.run(cmd, None).await
+    }
+
+    async fn exec_input(&self, cmd: &CommandLine, input: &[u8]) -> Result<Output, ShellError> {
+        self.run(cmd, Some(input)).await
     }
 
     fn max_parallel(&self) -> usize {

@@ -99,6 +99,14 @@ pub trait RemoteShell: Send + Sync {
     /// exit is `Ok`; `Err` means the command may not have run at all.
     async fn exec(&self, cmd: &CommandLine) -> Result<Output, ShellError>;
 
+    /// Like [`RemoteShell::exec`], with `input` written to the command's
+    /// standard input, which is then closed (`exec` gives it none). A
+    /// command that exits without reading all of `input` is no error: its
+    /// output and exit code are returned as usual. Timeouts and errors are
+    /// those of `exec`; `input` never appears in logs or errors (it may hold
+    /// a private key).
+    async fn exec_input(&self, cmd: &CommandLine, input: &[u8]) -> Result<Output, ShellError>;
+
     /// How many commands may run at once on this host (kept below sshd's
     /// `MaxSessions`).
     fn max_parallel(&self) -> usize;
@@ -108,6 +116,9 @@ pub trait RemoteShell: Send + Sync {
 impl<S: RemoteShell + ?Sized> RemoteShell for std::sync::Arc<S> {
     async fn exec(&self, cmd: &CommandLine) -> Result<Output, ShellError> {
         (**self).exec(cmd).await
+    }
+    async fn exec_input(&self, cmd: &CommandLine, input: &[u8]) -> Result<Output, ShellError> {
+        (**self).exec_input(cmd, input).await
     }
     fn max_parallel(&self) -> usize {
         (**self).max_parallel()

@@ -17,22 +17,22 @@
 //! [`CommandLine::shown`], never the wire form (which may hold base64
 //! secrets).
 
+mod exec;
+
 use super::connect_error::{chain, connect_error, private_dir};
 use super::{Output, RemoteShell, ShellError, SshTarget};
 use crate::dokku::CommandLine;
 use async_trait::async_trait;
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
-use std::io;
+use openssh::{KnownHosts, Session, SessionBuilder};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::AsyncReadExt;
 use tokio::sync::{Mutex, Semaphore};
 
 /// A [`RemoteShell`] over one multiplexed OpenSSH connection.
 ///
-/// Connects lazily on the first [`RemoteShell::exec`]; if the master
+/// Connects lazily on the first command; if the master
 /// connection has died, the next command reconnects (once per command)
 /// before giving up. Failure mapping:
 ///
@@ -42,6 +42,10 @@ use tokio::sync::{Mutex, Semaphore};
 ///   (the remote process is not killed: the mux protocol cannot signal it);
 /// - master died mid-command, or the remote process was killed by a signal:
 ///   [`ShellError::Dropped`].
+///
+/// [`RemoteShell::exec_input`] sends its input over the session's stdin
+/// channel and then closes it; the remote command exiting without reading
+/// it is no error.
 ///
 /// The master process and its private control directory are removed by
 /// [`OpensshShell::close`] or, failing that, on drop.
@@ -95,20 +99,6 @@ impl FailedConnect {
             ShellError::Connect { host, detail }
         }
     }
-}
-
-/// How often a command whose session sshd refused is tried again (with
-/// 25 ms, 50 ms, … pauses) before giving up.
-const SESSION_RETRIES: u32 = 8;
-
-/// How one attempt to run a command failed.
-enum RunError {
-    /// The session could not be opened: the command did not run.
-    NotStarted(openssh::Error),
-    /// The command started but its result was lost.
-    Lost(openssh::Error),
-    /// The command exceeded the command timeout.
-    Timeout,
 }
 
 impl OpensshShell {
@@ -245,140 +235,16 @@ impl OpensshShell {
             }),
         }
     }
-
-    /// Runs `cmd` once over `session`, within the command timeout.
-    async fn run(&self, session: &Session, cmd: &CommandLine) -> Result<Output, RunError> {
-        let mut command = session.raw_command(cmd.wire());
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let work = async {
-            let mut child = command.spawn().await.map_err(RunError::NotStarted)?;
-            let stdout = child.stdout().take();
-            let stderr = child.stderr().take();
-            let read_out = async {
-                let mut buf = Vec::new();
-                if let Some(mut s) = stdout {
-                    s.read_to_end(&mut buf).await?;
-                }
-                Ok::<_, io::Error>(buf)
-            };
-            let read_err = async {
-                let mut buf = Vec::new();
-                if let Some(mut s) = stderr {
-                    s.read_to_end(&mut buf).await?;
-                }
-                Ok::<_, io::Error>(buf)
-            };
-            // Reading both pipes to EOF before waiting: wait() ends the
-            // streams as soon as the exit status arrives.
-            let (stdout, stderr) = tokio::try_join!(read_out, read_err)
-                .map_err(|e| RunError::Lost(openssh::Error::ChildIo(e)))?;
-            match child.wait().await {
-                Ok(status) => match status.code() {
-                    Some(code) => Ok(Output {
-                        stdout,
-                        stderr,
-                        code,
-                    }),
-                    None => Err(RunError::Lost(openssh::Error::RemoteProcessTerminated)),
-                },
-                // The native mux client turns exit 127 into an error; it is
-                // an ordinary exit for us.
-                Err(openssh::Error::Remote(e)) if e.kind() == io::ErrorKind::NotFound => {
-                    Ok(Output {
-                        stdout,
-                        stderr,
-                        code: 127,
-                    })
-                }
-                Err(e) => Err(RunError::Lost(e)),
-            }
-        };
-        match tokio::time::timeout(self.target.command_timeout, work).await {
-            Ok(r) => r,
-            Err(_) => Err(RunError::Timeout),
-        }
-    }
 }
 
 #[async_trait]
 impl RemoteShell for OpensshShell {
     async fn exec(&self, cmd: &CommandLine) -> Result<Output, ShellError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
-        let host = &self.target.host;
-        tracing::debug!(host = %host, command = %cmd.shown(), "ssh exec");
-        let mut reconnected = false;
-        let mut refusals = 0;
-        loop {
-            let session = self.session().await?;
-            match self.run(&session, cmd).await {
-                Ok(out) => return Ok(out),
-                Err(RunError::Timeout) => {
-                    return Err(ShellError::Timeout {
-                        host: host.clone(),
-                        secs: self.target.command_timeout.as_secs(),
-                        command: cmd.shown(),
-                    });
-                }
-                Err(RunError::NotStarted(e)) => {
-                    if session.check().await.is_ok() {
-                        // The master is fine but sshd would not open a
-                        // session. sshd frees a session slot a moment after
-                        // the client has seen the exit status, so a burst
-                        // can briefly exceed MaxSessions even below the
-                        // semaphore: the command did not run, so wait a
-                        // little and try again.
-                        if refusals < SESSION_RETRIES {
-                            refusals += 1;
-                            tokio::time::sleep(Duration::from_millis(25) * refusals).await;
-                            continue;
-                        }
-                        return Err(ShellError::Connect {
-                            host: host.clone(),
-                            detail: format!(
-                                "cannot open a session for {}: {}",
-                                cmd.shown(),
-                                chain(&e)
-                            ),
-                        });
-                    }
-                    self.invalidate(&session).await;
-                    if reconnected {
-                        return Err(ShellError::Dropped {
-                            host: host.clone(),
-                            command: cmd.shown(),
-                            detail: format!("master connection died again: {}", chain(&e)),
-                        });
-                    }
-                    tracing::debug!(host = %host, "ssh master died; reconnecting");
-                    reconnected = true;
-                }
-                Err(RunError::Lost(e)) => {
-                    let master_alive = session.check().await.is_ok();
-                    if !master_alive {
-                        self.invalidate(&session).await;
-                    }
-                    let what = match (&e, master_alive) {
-                        (openssh::Error::RemoteProcessTerminated, true) => {
-                            "remote process ended without an exit code (killed by a signal?)"
-                        }
-                        (_, true) => "lost the command's result",
-                        (_, false) => "master connection died",
-                    };
-                    return Err(ShellError::Dropped {
-                        host: host.clone(),
-                        command: cmd.shown(),
-                        detail: format!("{what}: {}", chain(&e)),
-                    });
-                }
-            }
-        }
+        self.exec_with(cmd, None).await
+    }
+
+    async fn exec_input(&self, cmd: &CommandLine, input: &[u8]) -> Result<Output, ShellError> {
+        self.exec_with(cmd, Some(input)).await
     }
 
     fn max_parallel(&self) -> usize {

@@ -192,7 +192,10 @@ async fn complete(
             let mut challenge = authz
                 .challenge(ChallengeType::Dns01)
                 .ok_or_else(|| TlsError::Refused("dns-01 challenge gone".into()))?;
-            challenge.set_ready().await?;
+            challenge
+                .set_ready()
+                .await
+                .map_err(|e| validation_or(e, names))?;
         }
     }
     let retry = RetryPolicy::new().timeout(cfg.poll_timeout);
@@ -202,7 +205,7 @@ async fn complete(
             return Err(TlsError::Validation(why_invalid(order).await));
         }
         Ok(status) => return Err(TlsError::Refused(format!("order is {status:?}"))),
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(validation_or(e, names)),
     }
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
         .map_err(|e| TlsError::Certificate(format!("generating a key: {e}")))?;
@@ -221,6 +224,30 @@ async fn complete(
     }
     tracing::info!(names = ?cert.names, not_after = %cert.not_after, "certificate issued");
     Ok(cert)
+}
+
+/// A problem document that reports a failed challenge (depending on timing
+/// the CA may answer one before the order turns invalid) is a
+/// [`TlsError::Validation`] naming `names`; anything else converts as usual.
+fn validation_or(e: AcmeError, names: &[String]) -> TlsError {
+    const FAILED_CHALLENGE: [&str; 6] = [
+        ":unauthorized",
+        ":dns",
+        ":incorrectResponse",
+        ":caa",
+        ":connection",
+        ":tls",
+    ];
+    match &e {
+        AcmeError::Api(p)
+            if p.r#type
+                .as_deref()
+                .is_some_and(|t| FAILED_CHALLENGE.iter().any(|k| t.ends_with(k))) =>
+        {
+            TlsError::Validation(format!("{}: {p}", names.join(", ")))
+        }
+        _ => e.into(),
+    }
 }
 
 /// What the CA said about the failed authorizations of an invalid order.

@@ -1,6 +1,8 @@
-//! TLS certificates for the wildcard mode: one certificate for `*.{base}`
-//! (and `{base}`), obtained from an ACME CA with DNS-01 challenges and kept
-//! on disk until it is due for renewal.
+//! TLS certificates for the wildcard mode: certificates for `{base}`,
+//! `*.{base}` and each instance's `*.{sub}.{base}`, packed into
+//! `wildcard-N` certificates, obtained from an ACME CA with DNS-01
+//! challenges, kept on disk until due for renewal and installed on apps
+//! with `certs:add`.
 //!
 //! - [`acme`]: issuance. Reuses (or creates) the ACME account, places the
 //!   order, publishes the `_acme-challenge` TXT records through a
@@ -8,13 +10,19 @@
 //!   ECDSA P-256 key and always removes the records it published.
 //! - [`store`]: `certs/<name>/fullchain.pem` and `key.pem` under a state
 //!   directory, written atomically; loading checks that key and certificate
-//!   belong together.
+//!   belong together. Also the append-only ledger of orders of new names.
+//! - [`plan`]: which `wildcard-N` certificates to order for the names
+//!   needed, packed stably, within the CA's weekly budget (pure).
+//! - [`upload`]: the tar `certs:add APP` reads on stdin, and a
+//!   certificate's fingerprint, stamped on the apps that carry it.
 //!
 //! Private keys stay out of logs, `Debug` output and error messages: they
 //! travel as [`SecretKeyPem`], whose `Debug` is redacted.
 
 pub mod acme;
+pub mod plan;
 pub mod store;
+pub mod upload;
 
 use crate::dns::DnsError;
 use chrono::{DateTime, TimeDelta, Utc};

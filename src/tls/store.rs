@@ -1,5 +1,7 @@
 //! Issued certificates on disk: `<state>/certs/<name>/fullchain.pem`
-//! (0644) and `key.pem` (0600).
+//! (0644) and `key.pem` (0600), and the ledger of orders of new names,
+//! `<state>/certs/orders.log`, which the weekly budget of
+//! [`super::plan`] is counted from.
 //!
 //! Each file is written to a temporary file in the same directory and
 //! renamed over the old one, so a reader sees the old or the new file, never
@@ -7,9 +9,15 @@
 //! leaves a key that does not match the chain, which [`CertStore::load`]
 //! reports as an error (issue again and save to repair it). Files are small
 //! and the calls block.
+//!
+//! The ledger is append-only, one line per order that added names:
+//! `RFC3339-TIME CERT NAME,NAME,…`, each appended with one `O_APPEND`
+//! write, so concurrent writers do not interleave within a line.
 
+use super::plan::StoredCert;
 use super::{IssuedCert, SecretKeyPem, TlsError};
-use chrono::TimeDelta;
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -22,6 +30,9 @@ pub const RENEWAL_THRESHOLD: TimeDelta = TimeDelta::days(30);
 pub const FULLCHAIN: &str = "fullchain.pem";
 /// The key's file name.
 pub const KEY: &str = "key.pem";
+/// The order ledger's file name, in the `certs/` directory (no certificate
+/// may take this name).
+pub const ORDERS_LOG: &str = "orders.log";
 
 /// The certificates under one state directory.
 #[derive(Debug, Clone)]
@@ -38,12 +49,14 @@ impl CertStore {
     }
 
     /// The directory of certificate `name`: a DNS-like label such as the
-    /// base domain (`mindroom.example`), lowercase letters, digits, `.`,
-    /// `-` and `_`, not starting with a dot.
+    /// base domain (`mindroom.example`) or `wildcard-0`, lowercase letters,
+    /// digits, `.`, `-` and `_`, not starting with a dot, not
+    /// [`ORDERS_LOG`].
     pub fn cert_dir(&self, name: &str) -> Result<PathBuf, TlsError> {
         let ok = !name.is_empty()
             && name.len() <= 253
             && !name.starts_with('.')
+            && name != ORDERS_LOG
             && name
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._".contains(&b));
@@ -86,6 +99,112 @@ impl CertStore {
                 dir.display()
             ))),
         }
+    }
+
+    /// Every stored certificate's names and expiry, by certificate name.
+    /// Each directory under `certs/` is loaded as [`CertStore::load`] does:
+    /// a directory that is no valid certificate name, half a pair, an
+    /// unreadable file or a mismatched key is an error, never skipped. An
+    /// empty directory holds no certificate; files beside the directories
+    /// (the ledger) are not certificates. No `certs/` at all: none stored.
+    pub fn list(&self) -> Result<BTreeMap<String, StoredCert>, TlsError> {
+        let entries = match fs::read_dir(&self.certs) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(BTreeMap::new()),
+            Err(e) => return Err(TlsError::io(&self.certs, e)),
+        };
+        let mut out = BTreeMap::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| TlsError::io(&self.certs, e))?;
+            let path = entry.path();
+            let kind = entry.file_type().map_err(|e| TlsError::io(&path, e))?;
+            if !kind.is_dir() {
+                continue;
+            }
+            let name = entry.file_name().into_string().map_err(|_| {
+                TlsError::Certificate(format!("{}: not a certificate name", path.display()))
+            })?;
+            if let Some(cert) = self.load(&name)? {
+                let names = cert.names.into_iter().collect();
+                let not_after = cert.not_after;
+                out.insert(name, StoredCert { names, not_after });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Appends to the ledger that certificate `cert` was ordered at `at`
+    /// with the new names `names_added` (not empty: a renewal of the same
+    /// names is not recorded). One line, written with a single `O_APPEND`
+    /// write and synced. Names with whitespace, commas or control
+    /// characters are refused.
+    pub fn record_order(
+        &self,
+        at: DateTime<Utc>,
+        cert: &str,
+        names_added: &BTreeSet<String>,
+    ) -> Result<(), TlsError> {
+        self.cert_dir(cert)?;
+        let bad = |n: &String| {
+            n.is_empty()
+                || n.chars()
+                    .any(|c| c == ',' || c.is_whitespace() || c.is_control())
+        };
+        if names_added.is_empty() || names_added.iter().any(bad) {
+            let what = format!("order of {cert}: bad new names {names_added:?}");
+            return Err(TlsError::Invalid(what));
+        }
+        let names: Vec<&str> = names_added.iter().map(String::as_str).collect();
+        let time = at.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let line = format!("{time} {cert} {}\n", names.join(","));
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(&self.certs)
+            .map_err(|e| TlsError::io(&self.certs, e))?;
+        let path = self.certs.join(ORDERS_LOG);
+        let append = || -> std::io::Result<()> {
+            let mut f = OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o644)
+                .open(&path)?;
+            f.write_all(line.as_bytes())?;
+            f.sync_data()
+        };
+        append().map_err(|e| TlsError::io(&path, e))?;
+        tracing::info!(cert, added = names.len(), "certificate order recorded");
+        Ok(())
+    }
+
+    /// The times of the recorded orders at or after `since`, in ledger
+    /// order. No ledger: none. A line that does not start with an RFC 3339
+    /// time followed by a certificate name is an error (the budget cannot
+    /// be counted).
+    pub fn orders_since(&self, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>, TlsError> {
+        let path = self.certs.join(ORDERS_LOG);
+        let Some(text) = read_optional(&path)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let mut fields = line.split(' ');
+            let time = fields
+                .next()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+            let (Some(time), Some(_cert)) = (time, fields.next().filter(|c| !c.is_empty())) else {
+                let what = format!("line {}: not an order record", i + 1);
+                return Err(TlsError::io(
+                    &path,
+                    std::io::Error::new(ErrorKind::InvalidData, what),
+                ));
+            };
+            let time = time.with_timezone(&Utc);
+            if time >= since {
+                out.push(time);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -202,6 +321,7 @@ mod tests {
             ".hidden",
             "*.example.com",
             "Example.com",
+            ORDERS_LOG,
         ] {
             assert!(store.cert_dir(bad).is_err(), "{bad:?}");
         }
@@ -209,5 +329,78 @@ mod tests {
             store.cert_dir("example.com").unwrap(),
             Path::new("/state/certs/example.com")
         );
+    }
+
+    #[test]
+    fn every_stored_certificate_is_listed_with_its_names_and_expiry() {
+        let state = tempfile::tempdir().unwrap();
+        let store = CertStore::new(state.path());
+        assert!(store.list().unwrap().is_empty());
+        let zero = issued(&["*.example.com", "example.com"]);
+        store.save("wildcard-0", &zero).unwrap();
+        store
+            .save("wildcard-1", &issued(&["*.a.example.com"]))
+            .unwrap();
+        fs::create_dir(state.path().join("certs/empty")).unwrap();
+        let at = Utc::now();
+        store
+            .record_order(at, "wildcard-1", &["*.a.example.com".to_string()].into())
+            .unwrap();
+        let listed = store.list().unwrap();
+        assert_eq!(
+            listed.keys().collect::<Vec<_>>(),
+            ["wildcard-0", "wildcard-1"]
+        );
+        let want: BTreeSet<String> = zero.names.iter().cloned().collect();
+        assert_eq!(listed["wildcard-0"].names, want);
+        assert_eq!(listed["wildcard-0"].not_after, zero.not_after);
+
+        // A mismatched pair is an error, not a gap in the list.
+        let other = issued(&["x.example.com"]);
+        let key_path = state.path().join("certs/wildcard-1").join(KEY);
+        fs::write(&key_path, other.key_pem.expose()).unwrap();
+        assert!(matches!(store.list(), Err(TlsError::Certificate(_))));
+        fs::remove_dir_all(state.path().join("certs/wildcard-1")).unwrap();
+        fs::create_dir(state.path().join("certs/Bad")).unwrap();
+        assert!(matches!(store.list(), Err(TlsError::Invalid(_))));
+    }
+
+    #[test]
+    fn the_ledger_counts_orders_since_a_time() {
+        let state = tempfile::tempdir().unwrap();
+        let store = CertStore::new(state.path());
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        assert!(store.orders_since(t0).unwrap().is_empty());
+        let names: BTreeSet<String> = ["*.b.example.com", "*.a.example.com"]
+            .map(String::from)
+            .into();
+        for days in [0, 3, 8] {
+            let at = t0 + TimeDelta::days(days);
+            store.record_order(at, "wildcard-0", &names).unwrap();
+        }
+        let log = state.path().join("certs").join(ORDERS_LOG);
+        let text = fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            text.lines().next().unwrap(),
+            "2027-01-15T08:00:00Z wildcard-0 *.a.example.com,*.b.example.com"
+        );
+        assert_eq!(text.lines().count(), 3);
+        let since = store.orders_since(t0 + TimeDelta::days(3)).unwrap();
+        assert_eq!(since, [t0 + TimeDelta::days(3), t0 + TimeDelta::days(8)]);
+
+        for bad in [
+            BTreeSet::new(),
+            ["a b".to_string()].into(),
+            ["a,b".to_string()].into(),
+        ] {
+            let err = store.record_order(t0, "wildcard-0", &bad).unwrap_err();
+            assert!(matches!(err, TlsError::Invalid(_)), "{err}");
+        }
+        assert!(store.record_order(t0, "../x", &names).is_err());
+        assert_eq!(fs::read_to_string(&log).unwrap(), text);
+
+        fs::write(&log, format!("{text}garbage\n")).unwrap();
+        let err = store.orders_since(t0).unwrap_err();
+        assert!(err.to_string().contains("line 4"), "{err}");
     }
 }

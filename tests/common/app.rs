@@ -152,6 +152,8 @@ pub async fn spawn_app_with(o: AppOptions) -> TestApp {
                 retries: 1,
                 backoff: Duration::from_millis(50),
                 deep: false,
+                nginx_test: Default::default(),
+                acme: Default::default(),
             },
             pool: db.pool.clone(),
             shells: Arc::new(SandboxShells {

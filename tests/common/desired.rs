@@ -22,7 +22,12 @@ pub struct Fixture {
 impl Fixture {
     pub fn shipped() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        for sub in ["desired-state", "desired-state/instances", "templates"] {
+        for sub in [
+            "desired-state",
+            "desired-state/instances",
+            "templates",
+            "templates/nginx",
+        ] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
             for e in std::fs::read_dir(repo().join(sub)).unwrap() {
                 let e = e.unwrap();

@@ -6,6 +6,7 @@ pub mod desired;
 pub mod fake_porkbun;
 pub mod fake_stripe;
 pub mod fleet;
+pub mod pebble;
 pub mod pg;
 pub mod schema;
 pub mod sshd;

@@ -1,6 +1,7 @@
 //! Benchmarks for roomctl (results go in BENCHMARKS.md).
 //!
 //! `cargo build --release --bins && target/release/roomctl-bench [noop|onboard|plan|all]`
+//! (or one of `webhooks`, `dns-noop`, `dns-onboard`)
 //!
 //! - `noop`: a no-op reconcile of 1,000 instances (3,000 apps) on 10
 //!   sandbox hosts, the emulator charging real Dokku's costs.
@@ -10,7 +11,13 @@
 //! - `plan`: `plan()` alone for 100,000 instances, and peak memory.
 //! - `webhooks`: Stripe webhook ingestion over loopback into PostgreSQL
 //!   (`BENCH_DATABASE_URL`); not part of `all`.
+//! - `dns-noop`: the DNS part of a no-op reconcile, 3,000 instance records
+//!   through the Porkbun client against the rate-limited Porkbun fake;
+//!   not part of `all`.
+//! - `dns-onboard`: 100 new instances (300 records) into that zone at
+//!   Porkbun's rate limit, then a second pass; not part of `all`.
 
+mod dns;
 mod webhooks;
 
 use roomctl::apply::Shells;
@@ -239,7 +246,12 @@ async fn onboard(scale: f64) {
 fn converged(desired: &Desired, hosts: usize) -> Observed {
     let mut o = Observed::default();
     let names: Vec<_> = desired.hosts.keys().cloned().collect();
-    let mut states: Vec<HostState> = (0..hosts).map(|_| HostState::default()).collect();
+    let mut states: Vec<HostState> = (0..hosts)
+        .map(|_| HostState {
+            nginx_read: true,
+            ..HostState::default()
+        })
+        .collect();
     for (i, (id, spec)) in desired.instances.iter().enumerate() {
         for a in spec.apps.values() {
             let mut env: BTreeMap<String, String> = roomctl::plan::app::desired_env(id, a)
@@ -263,6 +275,7 @@ fn converged(desired: &Desired, hosts: usize) -> Observed {
                     image: Some(a.image.clone()),
                     limits: a.limits,
                     tls_expires: Some(2_000_000_000),
+                    nginx: a.nginx.clone(),
                     detail: None,
                 },
             );
@@ -304,6 +317,8 @@ fn plan_alone() {
             .map(|h| (h.clone(), HostObservation::Known(HostState::default())))
             .collect(),
         dns: Default::default(),
+        at: None,
+        certs: None,
     };
     let full = converged(&desired, 100);
     println!("  peak RSS with inputs built: {:.0} MiB", peak_rss_mib());
@@ -351,11 +366,15 @@ async fn main() {
         "onboard" => onboard(scale).await,
         "plan" => plan_alone(),
         "webhooks" => webhooks::run().await,
+        "dns-noop" => dns::noop().await,
+        "dns-onboard" => dns::onboard().await,
         "all" => {
             plan_alone();
             noop().await;
             onboard(scale).await;
         }
-        other => eprintln!("unknown benchmark {other}: use noop, onboard, plan, webhooks or all"),
+        other => eprintln!(
+            "unknown benchmark {other}: use noop, onboard, plan, webhooks, dns-noop, dns-onboard or all"
+        ),
     }
 }

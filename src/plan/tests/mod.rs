@@ -23,6 +23,9 @@ pub(super) fn platform() -> Platform {
         destroy_enabled: false,
         max_destroys_per_run: 3,
         subscriptions: Default::default(),
+        nginx: None,
+        certificates: Default::default(),
+        acme_directory: String::new(),
     }
 }
 
@@ -68,6 +71,7 @@ pub(super) fn app(id: &str, role: &str, mem: u32) -> AppSpec {
             cpu: Some(Cpu(500)),
         },
         tls: true,
+        nginx: None,
         fingerprint: Default::default(),
     };
     spec.seal(&InstanceId::parse(id).unwrap());
@@ -112,6 +116,7 @@ pub(super) fn desired(instances: Vec<(InstanceId, InstanceSpec)>) -> Desired {
         instances: instances.into_iter().collect(),
         notes: Vec::new(),
         dns: None,
+        nginx: None,
     }
 }
 
@@ -140,6 +145,7 @@ pub(super) fn converged(id: &InstanceId, spec: &AppSpec, state: RunState) -> Obs
         image: (state == RunState::Running).then(|| spec.image.clone()),
         limits: spec.limits,
         tls_expires: (state == RunState::Running).then_some(1_900_000_000),
+        nginx: spec.nginx.clone(),
         detail: None,
     }
 }

@@ -1,0 +1,187 @@
+//! Wildcard mode end to end: roomctl orders `*.{base}` and `*.{sub}.{base}`
+//! from Pebble with DNS-01 records published through the Porkbun client
+//! (the fake mirrors TXT records to challtestsrv), stores them, installs
+//! them with `certs:add` on sandbox hosts (the Dokku emulator), and a
+//! second apply changes nothing.
+
+mod common;
+
+use common::app::SandboxShells;
+use common::desired::{Fixture, root};
+use common::fake_porkbun::{FakeOptions, FakePorkbun};
+use common::pebble::Pebble;
+use roomctl::apply::certs::{AcmeOptions, Wildcard};
+use roomctl::dns::porkbun::PorkbunClient;
+use roomctl::plan::{Action, Plan, render};
+use roomctl::reconcile::Reconciler;
+use roomctl::reconcile::database::ShellSource;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+const ZONE: &str = "mindroom.chat";
+const ACME: &str = "[[instance]]\nid = \"acme\"\nhost = \"dokku-1\"\n";
+const BETA: &str = "[[instance]]\nid = \"beta\"\nhost = \"dokku-1\"\n";
+
+struct World {
+    fixture: Fixture,
+    sandbox: tempfile::TempDir,
+    porkbun: FakePorkbun,
+    pebble: Pebble,
+}
+
+impl World {
+    async fn new() -> Self {
+        let pebble = Pebble::start().await;
+        let mut opts = FakeOptions::default();
+        (opts.zones, opts.rate_limit, opts.challtestsrv) =
+            (vec![ZONE.into()], None, Some(pebble.challtestsrv.clone()));
+        let porkbun = FakePorkbun::start(opts).await;
+        let fixture = Fixture::with_instances(ACME);
+        let platform = fixture.desired().join("platform.toml");
+        let text = std::fs::read_to_string(&platform)
+            .unwrap()
+            .replace("tls = \"per-app\"", "tls = \"wildcard\"");
+        let text = format!(
+            "{text}\n[platform.certificates]\nacme_directory = \"{}\"\n",
+            pebble.directory_url
+        );
+        std::fs::write(&platform, text).unwrap();
+        Self {
+            fixture,
+            sandbox: tempfile::tempdir().unwrap(),
+            porkbun,
+            pebble,
+        }
+    }
+
+    fn reconciler(&self) -> Reconciler {
+        let desired = roomctl::desired::load(
+            &self.fixture.desired(),
+            &self.fixture.dir.path().join("templates"),
+            &root(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let shells = SandboxShells {
+            dir: self.sandbox.path().to_path_buf(),
+        }
+        .shells(&desired)
+        .unwrap();
+        let dns: Arc<dyn roomctl::dns::DnsProvider> = Arc::new(
+            PorkbunClient::with_config(FakePorkbun::keys(), self.porkbun.config()).unwrap(),
+        );
+        let state = self.sandbox.path().join("state");
+        let acme = AcmeOptions {
+            ca_root_pem: Some(self.pebble.https_ca_pem.clone()),
+            dns_wait: Some(Duration::ZERO),
+        };
+        let wildcard = Wildcard::for_desired(&desired, Some(dns.clone()), &state, &acme);
+        assert!(wildcard.is_some(), "wildcard mode is configured");
+        let mut r = Reconciler::new(desired, shells, &state);
+        r.dns = Some(dns);
+        r.wildcard = wildcard;
+        r.retries = 0;
+        r
+    }
+
+    fn certs_report(&self, app: &str) -> serde_json::Value {
+        let out = Command::new(common::emulator_bin())
+            .arg("--root")
+            .arg(self.sandbox.path().join("hosts/dokku-1"))
+            .env(
+                "SSH_ORIGINAL_COMMAND",
+                format!("certs:report {app} --format json"),
+            )
+            .env_remove("DOKKU_EMU_COSTS")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+fn installs(plan: &Plan) -> Vec<String> {
+    plan.apps()
+        .filter(|(_, _, p)| {
+            p.actions
+                .iter()
+                .any(|a| matches!(a, Action::InstallCert { .. }))
+        })
+        .map(|(_, a, _)| a.to_string())
+        .collect()
+}
+
+fn text(p: &Plan) -> String {
+    render::human(p, render::Style::new(false))
+}
+
+#[tokio::test]
+async fn a_new_instance_gets_wildcard_certificates_and_a_second_apply_changes_nothing() {
+    let w = World::new().await;
+    let (plan, report) = w.reconciler().apply(false).await.unwrap();
+    assert_eq!(report.failed(), 0, "{}", report.table());
+    assert_eq!(report.certs_failed(), 0, "{}", report.table());
+    let orders: Vec<_> = plan.cert_orders().collect();
+    assert_eq!(orders.len(), 1, "{}", text(&plan));
+    let names: Vec<&str> = orders[0].names.iter().map(String::as_str).collect();
+    assert_eq!(names, ["*.acme.mindroom.chat", "*.mindroom.chat"]);
+    assert_eq!(
+        installs(&plan),
+        ["acme-backend", "acme-frontend", "acme-matrix"]
+    );
+    let report_json = w.certs_report("acme-backend");
+    let hostnames = report_json["hostnames"].as_str().unwrap();
+    assert!(hostnames.contains("*.acme.mindroom.chat"), "{report_json}");
+    assert_eq!(report_json["enabled"], "true");
+    assert!(
+        !text(&plan).contains("PRIVATE KEY") && !report.table().contains("PRIVATE KEY"),
+        "no key material in plan or report"
+    );
+
+    let (_, again) = w.reconciler().plan().await;
+    assert!(!again.has_changes(), "{}", text(&again));
+
+    // A second instance adds its name to the same certificate; only its own
+    // apps get the new certificate.
+    std::fs::write(
+        w.fixture.desired().join("instances/a.toml"),
+        format!("{ACME}\n{BETA}"),
+    )
+    .unwrap();
+    let (plan, report) = w.reconciler().apply(false).await.unwrap();
+    assert_eq!(report.failed(), 0, "{}", report.table());
+    assert_eq!(report.certs_failed(), 0, "{}", report.table());
+    let orders: Vec<_> = plan.cert_orders().collect();
+    assert_eq!(orders.len(), 1, "{}", text(&plan));
+    assert_eq!(orders[0].cert, "wildcard-0");
+    assert!(orders[0].added.contains("*.beta.mindroom.chat"));
+    assert_eq!(
+        installs(&plan),
+        ["beta-backend", "beta-frontend", "beta-matrix"]
+    );
+    let (_, again) = w.reconciler().plan().await;
+    assert!(!again.has_changes(), "{}", text(&again));
+}
+
+#[tokio::test]
+async fn an_unreadable_certificate_store_orders_and_installs_nothing() {
+    let w = World::new().await;
+    let certs = w.sandbox.path().join("state/certs/wildcard-0");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::write(certs.join("fullchain.pem"), "not a certificate").unwrap();
+    std::fs::write(certs.join("key.pem"), "not a key").unwrap();
+    let (plan, report) = w.reconciler().apply(false).await.unwrap();
+    assert_eq!(plan.cert_orders().count(), 0, "{}", text(&plan));
+    assert!(installs(&plan).is_empty());
+    assert!(
+        text(&plan).contains("! certificates: UNKNOWN"),
+        "{}",
+        text(&plan)
+    );
+    assert_eq!(
+        report.failed(),
+        0,
+        "the apps themselves converge: {}",
+        report.table()
+    );
+}
