@@ -159,6 +159,7 @@ struct Tally<P> {
 }
 
 impl<P> Tally<P> {
+    /// `inner`, counted from zero.
     fn new(inner: P) -> Self {
         Self {
             inner,
@@ -166,6 +167,7 @@ impl<P> Tally<P> {
         }
     }
 
+    /// The calls so far, by kind.
     fn counts(&self) -> [u64; 4] {
         self.kinds.each_ref().map(|k| k.load(SeqCst))
     }
@@ -361,15 +363,17 @@ pub async fn onboard() {
     assert_eq!(p.failed, 0, "DNS changes failed");
     let floor = p.requests as f64 / limit.per_sec;
     let strict = (p.requests as f64 - limit.burst).max(0.0) / limit.per_sec;
+    let paced = (p.requests as f64 - 1.0).max(0.0) / limit.per_sec;
     println!(
-        "    rate-limit floor: {} calls / {}/s = {floor:.1}s ({strict:.1}s with the burst); wall = {:.3}x calls/rate",
+        "    rate-limit bound: {} calls / {}/s = {floor:.1}s; wall = {:.3}x that",
         p.requests,
         limit.per_sec,
         p.wall / floor
     );
     println!(
-        "    roomctl's own time (read + plan + apply - 1 s per call after the first): {:.3}s",
-        p.wall - (p.requests as f64 - 1.0) / limit.per_sec
+        "    strict floor with the burst of {}: {strict:.1}s; the client's 1 s pacing: {paced:.1}s; wall above pacing (roomctl's own time): {:.3}s",
+        limit.burst,
+        p.wall - paced
     );
     let after = fake.records(ZONE).len();
     println!("  zone holds {after} records ({} new)", after - before);
