@@ -46,6 +46,7 @@ pub mod dns;
 pub mod dokku;
 pub mod domain;
 pub mod emulator;
+pub mod hetzner;
 pub mod nginx;
 pub mod observed;
 pub mod plan;

@@ -16,6 +16,16 @@ pub enum GuardError {
         /// Limit from `platform.destroy.max_per_run`.
         limit: usize,
     },
+    /// More pool servers removed than allowed in one run.
+    #[error(
+        "the plan removes {count} server(s), more than the limit of {limit} per run; review it and re-run with --force"
+    )]
+    TooManyServerRemovals {
+        /// Removals planned.
+        count: usize,
+        /// Limit from `platform.destroy.max_per_run`.
+        limit: usize,
+    },
     /// A destroy is planned while destruction is disabled.
     #[error("the plan destroys {0} app(s) but destruction is disabled in platform.toml")]
     DestroyDisabled(usize),
@@ -90,6 +100,16 @@ pub fn check(plan: &Plan, platform: &Platform, force: bool) -> Result<(), GuardE
     if count > platform.max_destroys_per_run && !force {
         return Err(GuardError::TooManyDestroys {
             count,
+            limit: platform.max_destroys_per_run,
+        });
+    }
+    let removals = plan
+        .server_actions()
+        .filter(|a| matches!(a, crate::plan::servers::ServerAction::Delete { .. }))
+        .count();
+    if removals > platform.max_destroys_per_run && !force {
+        return Err(GuardError::TooManyServerRemovals {
+            count: removals,
             limit: platform.max_destroys_per_run,
         });
     }

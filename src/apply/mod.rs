@@ -289,6 +289,7 @@ pub async fn apply(plan: &Plan, shells: &Shells, opts: ApplyOptions) -> Report {
         unknown,
         dns: Vec::new(),
         certs: Vec::new(),
+        servers: Vec::new(),
     }
 }
 

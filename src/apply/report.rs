@@ -50,6 +50,8 @@ pub struct Report {
     pub dns: Vec<crate::dns::apply::DnsRow>,
     /// Wildcard certificate orders, in the order they ran.
     pub certs: Vec<super::certs::OrderRow>,
+    /// Pool servers created and removed.
+    pub servers: Vec<crate::reconcile::pool::ServerRow>,
 }
 
 impl Report {
@@ -74,9 +76,21 @@ impl Report {
         self.certs.iter().filter(|r| r.error.is_some()).count()
     }
 
+    /// Number of server creates or removals that failed.
+    pub fn servers_failed(&self) -> usize {
+        self.servers.iter().filter(|r| r.error.is_some()).count()
+    }
+
     /// The summary table.
     pub fn table(&self) -> String {
         let mut out = String::new();
+        for r in &self.servers {
+            let result = r
+                .error
+                .as_deref()
+                .map_or("ok".into(), |e| format!("FAILED: {e}"));
+            let _ = writeln!(out, "server {}  {}  {result}", r.name, r.op);
+        }
         for r in &self.certs {
             let result = r
                 .error
@@ -93,7 +107,7 @@ impl Report {
             let _ = writeln!(out, "dns {}  {:<6}  {}  {result}", r.zone, r.op, r.record);
         }
         if self.rows.is_empty() && self.unknown.is_empty() {
-            if self.dns.is_empty() && self.certs.is_empty() {
+            if self.dns.is_empty() && self.certs.is_empty() && self.servers.is_empty() {
                 out.push_str("Nothing to do.\n");
             }
             return out;

@@ -78,6 +78,10 @@ pub struct Connect {
     /// applied-settings digest (slower; catches changes made by hand).
     #[arg(long)]
     deep: bool,
+    /// Remove empty pool servers above the pool's minimum (under the
+    /// destroy guard; a server holding any app is never removed).
+    #[arg(long)]
+    remove_empty_servers: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -295,7 +299,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn reconciler(g: &Global, c: &Connect) -> anyhow::Result<Reconciler> {
-    let desired = load_desired(&g.desired, &g.templates, c.sandbox.is_some())?;
+    let mut desired = load_desired(&g.desired, &g.templates, c.sandbox.is_some())?;
+    if let Some(pool) = &mut desired.pool {
+        pool.remove_empty = c.remove_empty_servers;
+    }
     let shells = fleet::shells(&desired, c)?;
     let dns = fleet::dns_provider(&desired, c)?;
     let acme = crate::apply::certs::AcmeOptions::from_env().map_err(anyhow::Error::msg)?;
@@ -305,5 +312,6 @@ async fn reconciler(g: &Global, c: &Connect) -> anyhow::Result<Reconciler> {
     r.dns = dns;
     r.wildcard = wildcard;
     r.observe.deep = c.deep;
+    fleet::pool_setup(&mut r, &g.desired, &g.templates, c)?;
     Ok(r)
 }

@@ -95,6 +95,11 @@ impl CachedShells {
 }
 
 impl ShellSource for CachedShells {
+    fn pool(&self, r: &mut crate::reconcile::Reconciler, cfg: &PassConfig) -> Result<(), String> {
+        fleet::pool_setup(r, &cfg.desired_dir, &cfg.templates_dir, &self.connect)
+            .map_err(|e| format!("{e:#}"))
+    }
+
     fn shells(&self, desired: &Desired) -> Result<Shells, String> {
         let mut cache = self.cache.lock().expect("shell cache lock");
         if let Some((hosts, shells)) = cache.as_ref()

@@ -17,6 +17,9 @@ use toml::Spanned;
 struct HostsFile {
     #[serde(default)]
     host: Vec<Spanned<RawHost>>,
+    /// Read by [`super::pool::load_pool`].
+    #[serde(default, rename = "pool")]
+    _pool: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]

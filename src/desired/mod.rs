@@ -19,6 +19,7 @@ mod instances;
 pub mod model;
 pub mod nginx;
 mod platform_tables;
+pub mod pool;
 mod render;
 mod secrets;
 mod validate;

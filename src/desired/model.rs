@@ -290,4 +290,8 @@ pub struct Desired {
     /// Renders nginx snippets, when `[platform.nginx]` is set.
     #[serde(skip)]
     pub nginx: Option<super::nginx::NginxRenderer>,
+    /// The pool of Hetzner servers roomctl grows and shrinks (`[pool]` in
+    /// `hosts.toml`), if any. Its running servers are in `hosts` once
+    /// observed ([`Desired::with_pool_servers`]).
+    pub pool: Option<super::pool::PoolSpec>,
 }

@@ -100,6 +100,7 @@ pub fn load_with_sources(
         notes,
         dns: None,
         nginx: None,
+        pool: None,
     })
 }
 
@@ -203,6 +204,8 @@ pub struct Parts {
     /// Whether a missing nginx binary fails loading (the default) or only
     /// weakens the check (the sandbox).
     pub nginx_test: super::nginx::NginxTest,
+    /// `[pool]` of `hosts.toml`, when present.
+    pub pool: Option<super::pool::PoolSpec>,
 }
 
 impl Parts {
@@ -225,6 +228,7 @@ impl Parts {
             &sources,
         )?;
         d.dns = self.dns;
+        d.pool = self.pool;
         if let Some(templates) = self.nginx {
             super::nginx::attach(&mut d, templates, &self.templates_dir, self.nginx_test)?;
         }
@@ -243,6 +247,13 @@ pub fn load_parts(desired_dir: &Path, templates_dir: &Path) -> Result<Parts, Des
     let hosts = load_hosts(&desired_dir.join("hosts.toml"))
         .map_err(|e| p.0.extend(e.0))
         .ok();
+    let pool = match hosts {
+        Some(_) => super::pool::load_pool(&desired_dir.join("hosts.toml"))
+            .map_err(|e| p.0.extend(e.0))
+            .ok()
+            .flatten(),
+        None => None,
+    };
     let platform = load_platform(&desired_dir.join("platform.toml"), tiers.as_ref())
         .map_err(|e| p.0.extend(e.0))
         .ok();
@@ -290,6 +301,7 @@ pub fn load_parts(desired_dir: &Path, templates_dir: &Path) -> Result<Parts, Des
                 nginx,
                 templates_dir: templates_dir.to_path_buf(),
                 nginx_test: Default::default(),
+                pool,
             })
         }
         (platform, tiers, template, _, _) => {

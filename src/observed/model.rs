@@ -17,6 +17,21 @@ pub struct Observed {
     pub at: Option<i64>,
     /// roomctl's own certificate store (wildcard mode only).
     pub certs: Option<CertsObservation>,
+    /// The pool's servers at Hetzner (only with a `[pool]`).
+    pub cloud: Option<CloudObservation>,
+}
+
+/// The servers carrying roomctl's owner label, or unknown.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum CloudObservation {
+    /// The cloud API could not be read: no server is created or removed.
+    Unknown {
+        /// Why (no token).
+        reason: String,
+    },
+    /// Every server with roomctl's owner label.
+    Known(Vec<crate::hetzner::CloudServer>),
 }
 
 /// The wildcard certificates roomctl keeps, and its order ledger.

@@ -15,6 +15,7 @@ mod host;
 mod model;
 pub mod placement;
 pub mod render;
+pub mod servers;
 pub mod wildcard;
 
 pub use model::*;
@@ -29,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// planned independently (in parallel for large fleets); the result does
 /// not depend on the order in which they finish.
 pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
-    let placement = placement::place(desired, observed);
+    let mut placement = placement::place(desired, observed);
     let by_host = group_by_host(&placement.hosts);
     let wildcard = wildcard::section(
         desired,
@@ -80,7 +81,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
             .flat_map(|w| w.join().expect("planner thread panicked"))
             .collect()
     });
-    let mut notes = placement.notes;
+    let mut notes = std::mem::take(&mut placement.notes);
     notes.extend(desired.notes.iter().map(|(id, message)| Note {
         instance: Some(id.clone()),
         message: message.clone(),
@@ -122,6 +123,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
         };
         dns.insert(zone, zp);
     }
+    let servers = servers::plan_servers(desired, observed, &placement, &mut notes);
     let certificates = certs::apply_budget(desired, observed, &mut out);
     if !certificates.waiting.is_empty() {
         let used = certificates
@@ -148,6 +150,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
         dns,
         certificates,
         wildcard,
+        servers,
     }
 }
 

@@ -217,6 +217,8 @@ pub struct Plan {
     pub certificates: CertificateBudget,
     /// Wildcard certificates to order (wildcard mode only).
     pub wildcard: Option<super::wildcard::WildcardSection>,
+    /// Pool servers to create or delete (only with a `[pool]`).
+    pub servers: Option<super::servers::ServerSection>,
 }
 
 /// New certificates against `[platform.certificates] weekly_budget`.
@@ -293,6 +295,15 @@ impl Plan {
         self.apps().next().is_some()
             || self.dns_changes().next().is_some()
             || self.cert_orders().next().is_some()
+            || self.server_actions().next().is_some()
+    }
+
+    /// The pool's server creates and deletes.
+    pub fn server_actions(&self) -> impl Iterator<Item = &super::servers::ServerAction> {
+        match &self.servers {
+            Some(super::servers::ServerSection::Known { actions, .. }) => actions.iter(),
+            _ => [].iter(),
+        }
     }
 
     /// The wildcard certificates this plan orders.
@@ -373,6 +384,7 @@ impl Plan {
                 ..self.certificates.clone()
             },
             wildcard: self.wildcard.clone(),
+            servers: self.servers.clone(),
         }
     }
 

@@ -26,6 +26,11 @@ pub struct Placement {
     pub hosts: BTreeMap<InstanceId, HostName>,
     /// Why some instances were not placed, and other findings.
     pub notes: Vec<Note>,
+    /// Unpinned instances left unplaced only for lack of memory, with the
+    /// memory each needs (MiB): what a bigger pool would fix.
+    pub short: Vec<(InstanceId, u64)>,
+    /// Free memory (MiB) left on the known hosts after placement.
+    pub free: u64,
 }
 
 fn note(instance: &InstanceId, message: String) -> Note {
@@ -173,6 +178,7 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
                     None => {
                         out.notes
                             .push(note(id, format!("not placed: no host has {need} MiB free")));
+                        out.short.push((id.clone(), need));
                         continue;
                     }
                 }
@@ -181,6 +187,10 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
         used[choice] += need;
         assigned[pos] = Some(choice);
     }
+    out.free = (0..names.len())
+        .filter(|&i| known[i])
+        .map(|i| cap[i].saturating_sub(used[i]))
+        .sum();
     // Ids come in sorted order, so the map is built in bulk.
     out.hosts = desired
         .instances

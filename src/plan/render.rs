@@ -171,6 +171,7 @@ pub fn human(plan: &Plan, style: Style) -> String {
         }
     }
     dns_section(plan, style, &mut out);
+    servers_section(plan, style, &mut out);
     wildcard_section(plan, style, &mut out);
     if !plan.certificates.waiting.is_empty() {
         let _ = writeln!(
@@ -215,6 +216,38 @@ pub fn human(plan: &Plan, style: Style) -> String {
         );
     }
     out
+}
+
+/// The pool's servers.
+fn servers_section(plan: &Plan, style: Style, out: &mut String) {
+    use super::servers::{ServerAction, ServerSection};
+    match &plan.servers {
+        None => {}
+        Some(ServerSection::Unknown { reason }) => {
+            let line = format!("! servers: UNKNOWN ({reason})");
+            let _ = writeln!(out, "{}", style.paint('!', &line));
+            let _ = writeln!(out, "    no server is created or removed this run");
+        }
+        Some(ServerSection::Known { servers, actions }) if actions.is_empty() => {
+            let _ = writeln!(out, "  servers: {servers} in the pool, no changes");
+        }
+        Some(ServerSection::Known { servers, actions }) => {
+            let _ = writeln!(out, "  servers: {servers} in the pool");
+            for a in actions {
+                let (sign, line) = match a {
+                    ServerAction::Create {
+                        name,
+                        server_type,
+                        location,
+                    } => ('+', format!("+ server {name} ({server_type}, {location})")),
+                    ServerAction::Delete { name, id } => {
+                        ('-', format!("- server {name} (id {id}, empty)"))
+                    }
+                };
+                let _ = writeln!(out, "    {}", style.paint(sign, &line));
+            }
+        }
+    }
 }
 
 /// The wildcard certificates: orders, and names waiting for budget.

@@ -45,6 +45,13 @@ pub trait ShellSource: Send + Sync {
         let _ = desired;
         Ok(None)
     }
+
+    /// Sets up `r`'s pool (cloud, shells to pool servers, provisioning of
+    /// new ones) for `cfg`; nothing by default.
+    fn pool(&self, r: &mut Reconciler, cfg: &PassConfig) -> Result<(), String> {
+        let _ = (r, cfg);
+        Ok(())
+    }
 }
 
 /// What a pass needs besides the database.
@@ -177,8 +184,9 @@ pub async fn run(
     if ids.as_ref().is_some_and(BTreeSet::is_empty) {
         return Ok(PassResult::default());
     }
-    let dns = shells.dns(&desired).map_err(PassError::Shells)?;
-    let shells = shells.shells(&desired).map_err(PassError::Shells)?;
+    let source = shells;
+    let dns = source.dns(&desired).map_err(PassError::Shells)?;
+    let shells = source.shells(&desired).map_err(PassError::Shells)?;
     let wildcard = crate::apply::certs::Wildcard::for_desired(
         &desired,
         dns.clone(),
@@ -192,6 +200,7 @@ pub async fn run(
     r.retries = cfg.retries;
     r.backoff = cfg.backoff;
     r.observe.deep = cfg.deep;
+    source.pool(&mut r, cfg).map_err(PassError::Shells)?;
     if !apply {
         let (_, plan) = r.plan().await;
         return Ok(PassResult {

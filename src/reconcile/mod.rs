@@ -44,6 +44,13 @@ pub struct Reconciler {
     /// without it, wildcard certificates are unknown and nothing is
     /// ordered or installed.
     pub wildcard: Option<crate::apply::certs::Wildcard>,
+    /// The Hetzner API for the pool's servers (`[pool]` in `hosts.toml`);
+    /// without it the pool is unknown and no server is created or removed.
+    pub cloud: Option<Arc<dyn crate::hetzner::Cloud>>,
+    /// Opens shells to pool servers (the fixed hosts' are in `shells`).
+    pub connect: Option<pool::Connect>,
+    /// What new servers get: cloud-init, Terraform's ids, readiness wait.
+    pub provision: Option<pool::Provision>,
     /// When set, only these instances are planned and applied (see
     /// [`Plan::scoped`]); the rest of the fleet is observed, for placement,
     /// but left alone.
@@ -65,14 +72,54 @@ impl Reconciler {
             scope: None,
             dns: None,
             wildcard: None,
+            cloud: None,
+            connect: None,
+            provision: None,
         }
+    }
+
+    /// The desired state with the pool's running servers among its hosts,
+    /// shells for all of them, and what the cloud said.
+    async fn fleet(
+        &self,
+    ) -> (
+        Arc<Desired>,
+        Shells,
+        Option<crate::observed::CloudObservation>,
+    ) {
+        let Some(pool_spec) = &self.desired.pool else {
+            return (self.desired.clone(), self.shells.clone(), None);
+        };
+        let Some(cloud) = &self.cloud else {
+            let unknown = crate::observed::CloudObservation::Unknown {
+                reason: "no Hetzner API configured (HCLOUD_TOKEN)".into(),
+            };
+            return (self.desired.clone(), self.shells.clone(), Some(unknown));
+        };
+        let obs = pool::observe_cloud(&**cloud, pool_spec).await;
+        let desired = match &obs {
+            crate::observed::CloudObservation::Known(servers) => {
+                Arc::new(self.desired.with_pool_servers(servers))
+            }
+            crate::observed::CloudObservation::Unknown { .. } => self.desired.clone(),
+        };
+        let shells = pool::extend_shells(&self.shells, &desired.hosts, self.connect.as_ref());
+        (desired, shells, Some(obs))
     }
 
     /// Observes the fleet and plans.
     pub async fn plan(&self) -> (Observed, Plan) {
-        let hosts = observe(&self.desired, &self.shells, &self.journal, &self.observe);
+        let (_, _, observed, p) = self.plan_fleet().await;
+        (observed, p)
+    }
+
+    /// Reads the cloud, observes the fleet and plans; also returns the
+    /// desired state and shells the plan was made with.
+    async fn plan_fleet(&self) -> (Arc<Desired>, Shells, Observed, Plan) {
+        let (desired, shells, cloud) = self.fleet().await;
+        let hosts = observe(&desired, &shells, &self.journal, &self.observe);
         let zone = async {
-            let spec = self.desired.dns.as_ref()?;
+            let spec = desired.dns.as_ref()?;
             let zone = spec.zone.to_string();
             let obs = match &self.dns {
                 Some(p) => crate::dns::apply::observe_zone(&**p, &zone).await,
@@ -84,7 +131,8 @@ impl Reconciler {
         };
         let (mut observed, zone) = tokio::join!(hosts, zone);
         observed.dns.extend(zone);
-        if self.desired.platform.tls == crate::desired::TlsMode::Wildcard {
+        observed.cloud = cloud;
+        if desired.platform.tls == crate::desired::TlsMode::Wildcard {
             observed.certs = Some(match &self.wildcard {
                 Some(w) => crate::observed::CertsObservation::read(&w.store, chrono::Utc::now()),
                 None => crate::observed::CertsObservation::Unknown {
@@ -93,12 +141,12 @@ impl Reconciler {
                 },
             });
         }
-        let p = plan(&self.desired, &observed);
+        let p = plan(&desired, &observed);
         let p = match &self.scope {
             Some(scope) => p.scoped(scope),
             None => p,
         };
-        (observed, p)
+        (desired, shells, observed, p)
     }
 
     /// Observes, plans, checks the guards and applies. Returns the plan
@@ -114,9 +162,35 @@ impl Reconciler {
         &self,
         force: bool,
     ) -> Result<(Observed, Plan, Report), GuardError> {
-        let (observed, p) = self.plan().await;
-        guards::check(&p, &self.desired.platform, force)?;
-        guards::check_dns(&p, self.desired.dns.as_ref(), force)?;
+        let (mut desired, mut shells, mut observed, mut p) = self.plan_fleet().await;
+        guards::check(&p, &desired.platform, force)?;
+        guards::check_dns(&p, desired.dns.as_ref(), force)?;
+        let mut server_rows = Vec::new();
+        let creates: Vec<_> = p
+            .server_actions()
+            .filter(|a| matches!(a, crate::plan::servers::ServerAction::Create { .. }))
+            .collect();
+        if let (false, None) = (creates.is_empty(), &self.provision) {
+            server_rows.extend(creates.iter().map(|a| pool::ServerRow {
+                name: a.name().to_string(),
+                op: "create",
+                error: Some("new servers cannot be provisioned: Terraform outputs, cloud-init or roomctl's SSH public key is missing (see the log)".into()),
+            }));
+        }
+        if let (Some(cloud), Some(pool), Some(provision)) =
+            (&self.cloud, &desired.pool, &self.provision)
+            && !creates.is_empty()
+        {
+            server_rows =
+                pool::create_servers(&**cloud, pool, provision, self.connect.as_ref(), &creates)
+                    .await;
+            if server_rows.iter().any(|r| r.error.is_none()) {
+                // Place instances on the new servers in this same run.
+                (desired, shells, observed, p) = self.plan_fleet().await;
+                guards::check(&p, &desired.platform, force)?;
+                guards::check_dns(&p, desired.dns.as_ref(), force)?;
+            }
+        }
         let orders: Vec<_> = p.cert_orders().cloned().collect();
         let (order_rows, certs) = match &self.wildcard {
             Some(w) => {
@@ -140,13 +214,21 @@ impl Reconciler {
         let mut dns_rows = self
             .apply_dns(&p, |c| !matches!(c, DnsChange::Delete { .. }))
             .await;
-        let mut report = crate::apply::apply(&p, &self.shells, opts).await;
+        let mut report = crate::apply::apply(&p, &shells, opts).await;
         dns_rows.extend(
             self.apply_dns(&p, |c| matches!(c, DnsChange::Delete { .. }))
                 .await,
         );
         report.dns = dns_rows;
         report.certs = order_rows;
+        if let Some(cloud) = &self.cloud {
+            let deletes: Vec<_> = p
+                .server_actions()
+                .filter(|a| matches!(a, crate::plan::servers::ServerAction::Delete { .. }))
+                .collect();
+            server_rows.extend(pool::delete_servers(&**cloud, &shells, &deletes).await);
+        }
+        report.servers = server_rows;
         Ok((observed, p, report))
     }
 
@@ -171,3 +253,4 @@ impl Reconciler {
 }
 
 pub mod database;
+pub mod pool;

@@ -35,13 +35,24 @@ pub fn shells(desired: &Desired, dir: &Path) -> anyhow::Result<Shells> {
     Ok(desired
         .hosts
         .keys()
-        .map(|h| {
-            let shell = LocalShell::new(exe.clone(), dir.join("hosts").join(h.as_str()), PARALLEL)
-                .with_leading_args(["dokku-emu"])
-                .with_host_name(h.as_str());
-            (h.clone(), Arc::new(shell) as Arc<dyn RemoteShell>)
-        })
+        .map(|h| (h.clone(), host_shell(&exe, dir, h)))
         .collect())
+}
+
+/// The sandbox shell of one host: the emulator on `dir/hosts/{host}`.
+pub fn shell(dir: &Path, host: &crate::domain::HostName) -> anyhow::Result<Arc<dyn RemoteShell>> {
+    Ok(host_shell(&emulator()?, dir, host))
+}
+
+fn host_shell(exe: &Path, dir: &Path, h: &crate::domain::HostName) -> Arc<dyn RemoteShell> {
+    let shell = LocalShell::new(
+        exe.to_path_buf(),
+        dir.join("hosts").join(h.as_str()),
+        PARALLEL,
+    )
+    .with_leading_args(["dokku-emu"])
+    .with_host_name(h.as_str());
+    Arc::new(shell)
 }
 
 type Counted = BTreeMap<String, Arc<crate::ssh::Counters>>;

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod desired;
+pub mod fake_hetzner;
 pub mod fake_porkbun;
 pub mod fake_stripe;
 pub mod fleet;

@@ -130,6 +130,7 @@ fn fleet(desired: &Desired, placed: &BTreeMap<InstanceId, HostName>) -> Observed
         dns: BTreeMap::new(),
         at: None,
         certs: None,
+        cloud: None,
     }
 }
 

@@ -9,6 +9,7 @@
 //!   real costs (scaled) with one write at a time per host; wall time
 //!   against the sum of unavoidable Dokku costs on the busiest host.
 //! - `plan`: `plan()` alone for 100,000 instances, and peak memory.
+//! - `placement`: placement alone for 10,000 instances on 100 hosts.
 //! - `webhooks`: Stripe webhook ingestion over loopback into PostgreSQL
 //!   (`BENCH_DATABASE_URL`); not part of `all`.
 //! - `dns-noop`: the DNS part of a no-op reconcile, 3,000 instance records
@@ -18,6 +19,7 @@
 //!   Porkbun's rate limit, then a second pass; not part of `all`.
 
 mod dns;
+mod placement;
 mod webhooks;
 
 use roomctl::apply::Shells;
@@ -319,6 +321,7 @@ fn plan_alone() {
         dns: Default::default(),
         at: None,
         certs: None,
+        cloud: None,
     };
     let full = converged(&desired, 100);
     println!("  peak RSS with inputs built: {:.0} MiB", peak_rss_mib());
@@ -365,16 +368,18 @@ async fn main() {
         "noop" => noop().await,
         "onboard" => onboard(scale).await,
         "plan" => plan_alone(),
+        "placement" => placement::run(),
         "webhooks" => webhooks::run().await,
         "dns-noop" => dns::noop().await,
         "dns-onboard" => dns::onboard().await,
         "all" => {
             plan_alone();
+            placement::run();
             noop().await;
             onboard(scale).await;
         }
         other => eprintln!(
-            "unknown benchmark {other}: use noop, onboard, plan, webhooks, dns-noop, dns-onboard or all"
+            "unknown benchmark {other}: use noop, onboard, plan, placement, webhooks, dns-noop, dns-onboard or all"
         ),
     }
 }

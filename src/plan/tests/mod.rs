@@ -3,6 +3,7 @@
 mod diff;
 mod lifecycle;
 mod placement;
+mod pool;
 
 pub(super) use super::*;
 pub(super) use crate::desired::{
@@ -117,6 +118,7 @@ pub(super) fn desired(instances: Vec<(InstanceId, InstanceSpec)>) -> Desired {
         notes: Vec::new(),
         dns: None,
         nginx: None,
+        pool: None,
     }
 }
 
