@@ -30,7 +30,7 @@ fn server(name: &str, owner: &str) -> CloudServer {
         labels: labels(owner),
         ipv4: Some(Ipv4Addr::new(192, 0, 2, 10)),
         ipv6: Some("2001:db8:5::1".parse().unwrap()),
-        private_ipv4: None,
+        private_ipv4: Some(Ipv4Addr::new(10, 0, 0, 5)),
         server_type: "cx32".to_string(),
         location: "fsn1".to_string(),
     }

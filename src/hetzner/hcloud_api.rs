@@ -57,9 +57,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct HcloudApi {
     config: Configuration,
     token: String,
-    /// Longest wait for an action (create, start, delete) to leave
-    /// `running`, counted from when the call that started it returned
-    /// (default 5 min). Past it the call fails with [`CloudError::Action`].
+    /// Longest wait for one action (create, start, delete) to leave
+    /// `running`, counted from when waiting for it starts (default 5 min).
+    /// Past it the call fails with [`CloudError::Action`]; a create waits
+    /// for its `create_server` and then its `start_server` action.
     pub action_timeout: Duration,
     /// Time between two polls of a running action (default 2 s).
     pub poll_interval: Duration,

@@ -235,7 +235,7 @@ pub fn provision(
         ssh_keys: outputs.ssh_key_ids.clone(),
         firewalls: vec![outputs.firewall_id],
         networks: vec![outputs.network_id],
-        ready_timeout: Duration::from_secs(900),
+        ready_timeout: Duration::from_secs(1800),
         ready_interval: Duration::from_secs(10),
     })
 }

@@ -7,6 +7,7 @@ use roomctl::hetzner::cloud_init::{
 };
 use std::path::{Path, PathBuf};
 
+/// Asserts that building the inputs failed on `field`.
 fn refused(result: Result<CloudInitInputs, CloudInitError>, field: &str) {
     match result {
         Err(CloudInitError::Invalid { field: f, .. }) => assert_eq!(f, field),
@@ -96,6 +97,7 @@ fn the_template_uses_only_its_documented_context() {
     }
 }
 
+/// Writes `text` to `dir/rel`, creating directories; returns the path.
 fn write(dir: &Path, rel: &str, text: &str) -> PathBuf {
     let path = dir.join(rel);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -10,7 +10,9 @@ use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
+/// Where the template stages the plugin before the script installs it.
 const STAGING: &str = "/usr/local/share/roomctl/dokku-plugin/roomctl";
+/// The provisioning script runcmd runs.
 const PROVISION: &str = "/usr/local/sbin/roomctl-provision";
 
 #[test]

@@ -11,9 +11,10 @@
 //! answer carries `RateLimit-Limit`/`-Remaining`/`-Reset`. Requests need
 //! `Authorization: Bearer` [`TOKEN`] (else 401 `unauthorized`).
 //!
-//! Actions finish after a number of polls: `GET /actions/{id}` answers
-//! `running` [`FakeOptions::action_polls`] times, then `success` (or `error`
-//! when a create failure was injected). A created server is `initializing`
+//! Actions finish after a number of polls: a new action finishes on its
+//! [`FakeOptions::action_polls`]-th `GET /actions/{id}` (earlier polls
+//! answer `running`) with `success`, or `error` when a create failure was
+//! injected. A created server is `initializing`
 //! until its `create_server` action finishes, then `running` (`off` if
 //! `start_after_create` was false or the action failed); a deleted one is
 //! `deleting` until its action finishes, then gone.
@@ -48,7 +49,8 @@ const PREFIX: &str = "/v1";
 /// How the fake starts.
 #[derive(Debug, Clone)]
 pub struct FakeOptions {
-    /// Polls of a new action answered `running` before it finishes.
+    /// The poll of `GET /actions/{id}` on which a new action finishes
+    /// (earlier ones answer `running`; 0 acts as 1).
     pub action_polls: u32,
     /// Delay before each answer.
     pub latency: Duration,
@@ -84,6 +86,7 @@ pub struct CreatedServer {
 
 type CreateHook = Arc<dyn Fn(&mut CreatedServer) + Send + Sync>;
 
+/// Injected faults, consumed request by request.
 #[derive(Default)]
 struct Faults {
     rate_limited: u64,
@@ -93,6 +96,7 @@ struct Faults {
     latency: Duration,
 }
 
+/// The shared state behind a [`FakeHetzner`] and its clones.
 struct Inner {
     world: Mutex<World>,
     faults: Mutex<Faults>,
@@ -117,6 +121,8 @@ fn take(n: &mut u64) -> bool {
     had
 }
 
+/// Every request: logs and counts it, waits the latency, applies the
+/// injected faults and authentication, routes it, adds rate-limit headers.
 async fn handle(
     State(s): State<Arc<Inner>>,
     method: Method,
@@ -176,6 +182,7 @@ fn authorized(headers: &HeaderMap) -> bool {
 }
 
 impl Inner {
+    /// Dispatches an authenticated request by method and path.
     fn route(&self, method: &Method, uri: &Uri, body: &[u8]) -> Response {
         let path = uri.path().strip_prefix(PREFIX).unwrap_or("/");
         let parts: Vec<&str> = path.split('/').skip(1).collect();
@@ -248,8 +255,10 @@ impl FakeHetzner {
         api
     }
 
-    /// Adds a server as if made elsewhere (image `debian-12`, no firewalls
-    /// or networks). An `id` of 0 gets a fresh one; returns the id.
+    /// Adds a server as if made elsewhere (image `debian-12`, no
+    /// firewalls, its private IP, if any, on network 1), replacing one with
+    /// the same id. An `id` of 0 gets a fresh one; returns the id. Its IPv6
+    /// is served as its /64, which the client reads back as the /64's `::1`.
     pub fn seed(&self, mut server: CloudServer) -> u64 {
         let mut world = self.inner.world.lock().unwrap();
         if server.id == 0 {

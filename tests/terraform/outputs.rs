@@ -52,6 +52,7 @@ fn outputs_roomctl_reads_exist_and_hold_no_secret() {
     }
 }
 
+/// Writes `json` as `dir/terraform-outputs.json`; returns the path.
 fn write_outputs(dir: &Path, json: &str) -> PathBuf {
     let path = dir.join("terraform-outputs.json");
     std::fs::write(&path, json).unwrap();

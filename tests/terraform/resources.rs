@@ -121,8 +121,11 @@ fn documented(kind: &str) -> Option<&'static [&'static str]> {
     })
 }
 
+/// Meta-arguments Terraform accepts in every resource.
 const META: &[&str] = &["count", "for_each", "depends_on", "provider", "lifecycle"];
 
+/// Asserts every attribute and nested block of `body` (named `prefix` +
+/// name) is in `allowed`; meta-arguments are allowed at the top level.
 fn check_arguments(file: &str, kind: &str, body: &Body, prefix: &str, allowed: &[&str]) {
     for s in body.iter() {
         let (name, inner) = match (s.as_attribute(), s.as_block()) {

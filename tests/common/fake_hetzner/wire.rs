@@ -108,11 +108,13 @@ pub(super) fn server(s: &Stored) -> Value {
     net["ipv6"] = match c.ipv6 {
         Some(ip) => {
             let prefix = std::net::Ipv6Addr::from(u128::from(ip) & !u128::from(u64::MAX));
-            json!({"blocked": false, "dns_ptr": [], "id": 600_000 + c.id, "ip": format!("{prefix}/64")})
+            let net = format!("{prefix}/64");
+            json!({"blocked": false, "dns_ptr": [], "id": 600_000 + c.id, "ip": net})
         }
         None => Value::Null,
     };
-    let private = c.private_ipv4.zip(s.networks.first()).map(|(ip, network)| {
+    let network = s.networks.first().copied().unwrap_or(1);
+    let private = c.private_ipv4.map(|ip| {
         json!({"alias_ips": [], "ip": ip, "mac_address": "86:00:00:00:00:01", "network": network})
     });
     v["private_net"] = json!(private.into_iter().collect::<Vec<_>>());

@@ -27,9 +27,11 @@ pub(crate) enum Effect {
     Status(u64, &'static str),
     /// Removes the server.
     Remove(u64),
+    /// Nothing.
     None,
 }
 
+/// An action and how far it is.
 #[derive(Debug, Clone)]
 pub(crate) struct Action {
     id: u64,
@@ -43,6 +45,7 @@ pub(crate) struct Action {
     effect: Effect,
 }
 
+/// Everything the fake stores.
 #[derive(Default)]
 pub(crate) struct World {
     pub(crate) servers: BTreeMap<u64, Stored>,
@@ -52,11 +55,14 @@ pub(crate) struct World {
 }
 
 impl World {
+    /// A fresh id (servers and actions share one sequence).
     pub(crate) fn new_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
     }
 
+    /// Records a new `running` action on `server` that finishes on its
+    /// `polls`-th poll; returns its id.
     fn start_action(&mut self, command: &'static str, server: u64, polls: u32) -> u64 {
         let id = self.new_id();
         let (started, status, effect) = (now(), "running", Effect::None);
@@ -112,6 +118,7 @@ impl World {
 }
 
 impl Inner {
+    /// Server `id` as `GET /servers/{id}` shows it.
     pub(crate) fn server_json(&self, id: u64) -> Option<Value> {
         self.world
             .lock()
@@ -121,6 +128,7 @@ impl Inner {
             .map(wire::server)
     }
 
+    /// `GET /servers`: filtered, sorted, one page of it.
     pub(crate) fn list(&self, query: &str) -> Response {
         let q = match wire::ListQuery::parse(query) {
             Ok(q) => q,
@@ -150,6 +158,8 @@ impl Inner {
         answer(StatusCode::OK, json!({ "meta": meta, "servers": page }))
     }
 
+    /// `POST /servers`: validates, runs the hook, stores the server and
+    /// starts its `create_server` (and `start_server`) actions.
     pub(crate) fn create(&self, body: &[u8]) -> Response {
         let req = match wire::CreateRequest::parse(body) {
             Ok(req) => req,
@@ -234,6 +244,8 @@ impl Inner {
         answer(StatusCode::CREATED, body)
     }
 
+    /// `DELETE /servers/{id}`: marks it `deleting` and starts the action
+    /// that removes it; `None` if there is no such server.
     pub(crate) fn delete(&self, id: u64) -> Option<Value> {
         let mut world = self.world.lock().unwrap();
         world.servers.get_mut(&id)?.server.status = "deleting".to_string();
