@@ -3,14 +3,13 @@
 
 mod common;
 
-use common::app::SandboxShells;
-use common::desired::{Fixture, root};
+use common::app::sandbox_reconciler;
+use common::desired::Fixture;
 use common::fake_porkbun::{FakeOptions, FakePorkbun, PARKING};
 use roomctl::apply::guards::GuardError;
 use roomctl::dns::porkbun::PorkbunClient;
 use roomctl::dns::{DnsRecord, RecordType};
 use roomctl::reconcile::Reconciler;
-use roomctl::reconcile::database::ShellSource;
 use std::sync::Arc;
 
 const ZONE: &str = "mindroom.chat";
@@ -38,22 +37,11 @@ async fn world(instances: &str) -> World {
 
 impl World {
     fn reconciler(&self) -> Reconciler {
-        let desired = roomctl::desired::load(
-            &self.fixture.desired(),
-            &self.fixture.dir.path().join("templates"),
-            &root(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let shells = SandboxShells {
-            dir: self.sandbox.path().to_path_buf(),
-        }
-        .shells(&desired)
-        .unwrap();
+        let desired = self.fixture.load().unwrap_or_else(|e| panic!("{e}"));
         let client =
             PorkbunClient::with_config(FakePorkbun::keys(), self.porkbun.config()).unwrap();
-        let mut r = Reconciler::new(desired, shells, &self.sandbox.path().join("state"));
+        let mut r = sandbox_reconciler(desired, self.sandbox.path());
         r.dns = Some(Arc::new(client));
-        r.retries = 0;
         r
     }
 

@@ -5,11 +5,10 @@
 
 mod common;
 
-use common::app::SandboxShells;
+use common::app::sandbox_reconciler;
 use common::desired::{Fixture, root};
 use roomctl::plan::{Action, Plan, render};
 use roomctl::reconcile::Reconciler;
-use roomctl::reconcile::database::ShellSource;
 use std::path::PathBuf;
 
 const ACME: &str = "[[instance]]\nid = \"acme\"\ntier = \"starter\"\nhost = \"dokku-1\"\n";
@@ -37,14 +36,7 @@ impl World {
 
     fn reconciler(&self) -> Reconciler {
         let desired = self.load().unwrap_or_else(|e| panic!("{e}"));
-        let shells = SandboxShells {
-            dir: self.sandbox.path().to_path_buf(),
-        }
-        .shells(&desired)
-        .unwrap();
-        let mut r = Reconciler::new(desired, shells, &self.sandbox.path().join("state"));
-        r.retries = 0;
-        r
+        sandbox_reconciler(desired, self.sandbox.path())
     }
 
     /// The snippet file the emulator keeps for `app` on dokku-1.

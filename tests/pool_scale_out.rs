@@ -7,13 +7,12 @@
 
 mod common;
 
-use common::desired::{Fixture, repo, root};
+use common::desired::{Fixture, repo};
 use common::fake_hetzner::{FakeHetzner, FakeOptions};
 use roomctl::desired::HostSpec;
 use roomctl::hetzner::{CloudServer, OWNER_LABEL, POOL_LABEL};
 use roomctl::plan::{Plan, render};
 use roomctl::reconcile::Reconciler;
-use roomctl::reconcile::database::ShellSource;
 use roomctl::reconcile::pool::{Connect, provision};
 use roomctl::ssh::{LocalShell, RemoteShell};
 use std::collections::BTreeMap;
@@ -76,17 +75,9 @@ impl World {
     }
 
     fn reconciler(&self, remove_empty: bool) -> Reconciler {
-        let mut desired = roomctl::desired::load(
-            &self.fixture.desired(),
-            &self.fixture.dir.path().join("templates"),
-            &root(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let mut desired = self.fixture.load().unwrap_or_else(|e| panic!("{e}"));
         desired.pool.as_mut().unwrap().remove_empty = remove_empty;
         let dir = self.sandbox.path().to_path_buf();
-        let shells = common::app::SandboxShells { dir: dir.clone() }
-            .shells(&desired)
-            .unwrap();
         let connect: Connect = Arc::new(move |h: &HostSpec| {
             let shell = LocalShell::new(
                 common::emulator_bin(),
@@ -106,11 +97,10 @@ impl World {
         .unwrap_or_else(|e| panic!("{e}"));
         prov.ready_timeout = Duration::from_secs(10);
         prov.ready_interval = Duration::from_millis(20);
-        let mut r = Reconciler::new(desired, shells, &self.sandbox.path().join("state"));
+        let mut r = common::app::sandbox_reconciler(desired, self.sandbox.path());
         r.cloud = Some(Arc::new(self.cloud.client()));
         r.connect = Some(connect);
         r.provision = Some(prov);
-        r.retries = 0;
         r
     }
 

@@ -4,11 +4,10 @@
 
 mod common;
 
-use common::app::SandboxShells;
-use common::desired::{Fixture, root};
+use common::app::sandbox_reconciler;
+use common::desired::Fixture;
 use roomctl::plan::{Plan, render};
 use roomctl::reconcile::Reconciler;
-use roomctl::reconcile::database::ShellSource;
 use std::process::Command;
 
 struct World {
@@ -33,20 +32,8 @@ impl World {
     }
 
     fn reconciler(&self) -> Reconciler {
-        let desired = roomctl::desired::load(
-            &self.fixture.desired(),
-            &self.fixture.dir.path().join("templates"),
-            &root(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let shells = SandboxShells {
-            dir: self.sandbox.path().to_path_buf(),
-        }
-        .shells(&desired)
-        .unwrap();
-        let mut r = Reconciler::new(desired, shells, &self.sandbox.path().join("state"));
-        r.retries = 0;
-        r
+        let desired = self.fixture.load().unwrap_or_else(|e| panic!("{e}"));
+        sandbox_reconciler(desired, self.sandbox.path())
     }
 
     /// Runs one emulator command on `host` (test hooks on).

@@ -6,15 +6,14 @@
 
 mod common;
 
-use common::app::SandboxShells;
-use common::desired::{Fixture, root};
+use common::app::sandbox_reconciler;
+use common::desired::Fixture;
 use common::fake_porkbun::{FakeOptions, FakePorkbun};
 use common::pebble::Pebble;
 use roomctl::apply::certs::{AcmeOptions, Wildcard};
 use roomctl::dns::porkbun::PorkbunClient;
 use roomctl::plan::{Action, Plan, render};
 use roomctl::reconcile::Reconciler;
-use roomctl::reconcile::database::ShellSource;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,17 +55,7 @@ impl World {
     }
 
     fn reconciler(&self) -> Reconciler {
-        let desired = roomctl::desired::load(
-            &self.fixture.desired(),
-            &self.fixture.dir.path().join("templates"),
-            &root(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let shells = SandboxShells {
-            dir: self.sandbox.path().to_path_buf(),
-        }
-        .shells(&desired)
-        .unwrap();
+        let desired = self.fixture.load().unwrap_or_else(|e| panic!("{e}"));
         let dns: Arc<dyn roomctl::dns::DnsProvider> = Arc::new(
             PorkbunClient::with_config(FakePorkbun::keys(), self.porkbun.config()).unwrap(),
         );
@@ -77,10 +66,9 @@ impl World {
         };
         let wildcard = Wildcard::for_desired(&desired, Some(dns.clone()), &state, &acme);
         assert!(wildcard.is_some(), "wildcard mode is configured");
-        let mut r = Reconciler::new(desired, shells, &state);
+        let mut r = sandbox_reconciler(desired, self.sandbox.path());
         r.dns = Some(dns);
         r.wildcard = wildcard;
-        r.retries = 0;
         r
     }
 

@@ -28,6 +28,6 @@ pub use apps::looks_sensitive;
 pub use error::{DesiredError, Location, Problem};
 pub use instances::{FileSource, InstanceSource, RESERVED_ENV_PREFIX, is_reserved_env_key};
 pub use model::*;
-pub use render::{Template, render};
+pub use render::{Template, render, tera_message};
 pub use secrets::{ROOT_SECRET_ENV, ROOT_SECRET_MIN_BYTES, RootSecret};
 pub use validate::{Parts, load, load_parts, load_with_sources};

@@ -65,7 +65,9 @@ impl Template {
     }
 }
 
-fn tera_message(e: &tera::Error) -> String {
+/// A tera error with its whole chain of causes, `: `-separated (tera's own
+/// `Display` shows only the outermost, e.g. "Failed to render").
+pub fn tera_message(e: &tera::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut cur: Option<&dyn std::error::Error> = std::error::Error::source(e);
     while let Some(s) = cur {

@@ -15,7 +15,7 @@
 //! (a duplicate record) or `delete`. Anything that is not the documented
 //! JSON becomes [`DnsError::Unreadable`], never an empty list.
 
-use super::record::{DnsRecord, RecordType, normalize_name, relative_name};
+use super::record::{DnsRecord, RecordType};
 use super::{DnsError, DnsProvider};
 use async_trait::async_trait;
 use reqwest::{StatusCode, Url, header::RETRY_AFTER};
@@ -286,33 +286,6 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
     base.saturating_mul(1u32 << (attempt - 1).min(16))
 }
 
-/// A normalized, non-empty zone name.
-fn zone_name(zone: &str) -> Result<String, DnsError> {
-    let zone = normalize_name(zone);
-    if zone.is_empty() || zone.contains('/') {
-        return Err(DnsError::Invalid(format!("bad zone name {zone:?}")));
-    }
-    Ok(zone)
-}
-
-/// The create/edit body for `r` (keys are added by `call`). The TTL is
-/// raised to [`MIN_TTL`]; numbers are sent as strings, as documented.
-fn record_body(zone: &str, r: &DnsRecord) -> Result<Value, DnsError> {
-    let name = relative_name(&r.name, zone)
-        .ok_or_else(|| DnsError::Invalid(format!("record {} is not in zone {zone}", r.name)))?;
-    let mut body = json!({
-        "name": name,
-        "type": r.kind.as_str(),
-        "content": r.content,
-        "ttl": r.ttl.max(MIN_TTL).to_string(),
-        "notes": r.notes.clone().unwrap_or_default(),
-    });
-    if let Some(prio) = r.prio {
-        body["prio"] = json!(prio.to_string());
-    }
-    Ok(body)
-}
-
 /// The error for a request that got no (complete) answer.
 fn transport_error(e: &reqwest::Error) -> (DnsError, Retry, Duration) {
     let how = [Retry::IfRepeatable, Retry::Always][usize::from(e.is_connect())];
@@ -364,60 +337,8 @@ fn classify(
     Err((error, retry))
 }
 
-fn unreadable(what: impl Into<String>) -> DnsError {
-    DnsError::Unreadable(what.into())
-}
-
-/// Field `k` of `v` as text: Porkbun sends numbers as strings or numbers.
-fn field_text(v: &Value, k: &str) -> Result<Option<String>, DnsError> {
-    match v.get(k) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(other) => Err(unreadable(format!("field {k} is {other}"))),
-    }
-}
-
-/// Field `k` of `v` as a number; `None` when absent, null or `""`.
-fn field_number(v: &Value, k: &str) -> Result<Option<u32>, DnsError> {
-    match field_text(v, k)?.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(s) => s
-            .parse()
-            .map(Some)
-            .map_err(|_| unreadable(format!("field {k} is {s:?}"))),
-    }
-}
-
-/// One record as Porkbun sends it. A zero `prio` on a type without
-/// priorities and empty `notes` read as `None`.
-fn parse_record(v: &Value) -> Result<DnsRecord, DnsError> {
-    let required =
-        |k: &str| field_text(v, k)?.ok_or_else(|| unreadable(format!("record without {k}")));
-    let kind = RecordType::from(required("type")?.as_str());
-    Ok(DnsRecord {
-        id: Some(required("id")?),
-        name: normalize_name(&required("name")?),
-        content: required("content")?,
-        ttl: field_number(v, "ttl")?.ok_or_else(|| unreadable("record without ttl"))?,
-        prio: field_number(v, "prio")?.filter(|&p| p != 0 || kind.uses_prio()),
-        notes: field_text(v, "notes")?.filter(|n| !n.is_empty()),
-        kind,
-    })
-}
-
-/// The `records` of a retrieve answer, sorted. A missing or malformed list
-/// is `Unreadable`, never empty.
-fn parse_records(v: &Value) -> Result<Vec<DnsRecord>, DnsError> {
-    let list = v.get("records").and_then(Value::as_array);
-    let list = list.ok_or_else(|| unreadable("retrieve answer without a records list"))?;
-    let mut records = list
-        .iter()
-        .map(parse_record)
-        .collect::<Result<Vec<_>, _>>()?;
-    records.sort();
-    Ok(records)
-}
+mod wire;
+use wire::{field_text, parse_records, record_body, unreadable, zone_name};
 
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,7 @@ mod host;
 mod model;
 pub mod placement;
 pub mod render;
+mod scope;
 pub mod servers;
 pub mod wildcard;
 

@@ -301,3 +301,16 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A reconciler for `desired` on sandbox hosts under `sandbox` (the Dokku
+/// emulator), keeping its state in `sandbox/state`, without retries.
+pub fn sandbox_reconciler(desired: Desired, sandbox: &Path) -> roomctl::reconcile::Reconciler {
+    let shells = SandboxShells {
+        dir: sandbox.to_path_buf(),
+    }
+    .shells(&desired)
+    .unwrap();
+    let mut r = roomctl::reconcile::Reconciler::new(desired, shells, &sandbox.join("state"));
+    r.retries = 0;
+    r
+}

@@ -19,6 +19,7 @@ mod plugin;
 pub use inputs::{CloudInitInputs, DokkuVersion, Email, SshPublicKey};
 pub use plugin::{PluginFile, plugin_files};
 
+use crate::desired::tera_message;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -171,16 +172,6 @@ fn check_values(v: &serde_json::Value, at: &str) -> Result<(), String> {
             .try_for_each(|(k, x)| check_values(x, &format!("{at}.{k}"))),
         _ => Ok(()),
     }
-}
-
-fn tera_message(e: &tera::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = std::error::Error::source(e);
-    while let Some(s) = cur {
-        parts.push(s.to_string());
-        cur = s.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]
