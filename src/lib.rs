@@ -33,8 +33,13 @@
 //!   host's Dokku.
 //! - [`webhook`]: Stripe deliveries: signature, parsing, re-fetch, and
 //!   applying an event to the database in one transaction.
-//! - [`server`]: `roomctl serve`: the Stripe webhook endpoint and the
-//!   reconcile worker it wakes.
+//! - [`health`]: health checks of running instances for `roomctl serve`:
+//!   endpoints checked over HTTP, results and uptime history in the
+//!   database, persistently unhealthy instances reported (and restarted).
+//! - [`server`]: `roomctl serve`: one work queue fed by the timer, Stripe
+//!   webhooks, edits under `desired-state/`, the admin API and the health
+//!   checker; a worker that reconciles while its replica holds the leader
+//!   lock; the status page and `/metrics`.
 //! - [`cli`]: the `roomctl` command line, and [`sandbox`]: the local demo
 //!   fleet served by the Dokku emulator.
 
@@ -46,6 +51,7 @@ pub mod dns;
 pub mod dokku;
 pub mod domain;
 pub mod emulator;
+pub mod health;
 pub mod hetzner;
 pub mod nginx;
 pub mod observed;

@@ -27,6 +27,7 @@ fn row(name: &str, sub: &str, status: SubStatus, price: &str) -> InstanceRow {
         trial_ends_at: None,
         cancelled_at: None,
         status_changed_at: Utc.timestamp_opt(1_800_000_000, 0).unwrap(),
+        operator_stopped_at: None,
     }
 }
 
@@ -109,6 +110,26 @@ fn a_cancelled_subscription_past_retention_leaves_the_desired_set() {
         d.instances.values().next().unwrap().instance.state,
         RunState::Stopped
     );
+}
+
+#[test]
+fn an_operators_stop_keeps_a_paying_subscriptions_instance_stopped() {
+    let mut r = row("mabc", "sub_1", SubStatus::Active, STARTER);
+    r.operator_stopped_at = Some(Utc.timestamp_opt(1_800_000_000, 0).unwrap());
+    let d = load("", vec![r]).unwrap();
+    assert_eq!(
+        d.instances.values().next().unwrap().instance.state,
+        RunState::Stopped
+    );
+}
+
+#[test]
+fn an_operators_stop_does_not_keep_an_ended_subscriptions_instance() {
+    let mut r = row("mabc", "sub_1", SubStatus::Cancelled, STARTER);
+    r.cancelled_at = Some(Utc.timestamp_opt(1_800_000_000 - 31 * 86_400, 0).unwrap());
+    r.operator_stopped_at = Some(Utc.timestamp_opt(1_800_000_000, 0).unwrap());
+    let d = load("", vec![r]).unwrap();
+    assert!(d.instances.is_empty());
 }
 
 #[test]

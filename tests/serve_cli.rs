@@ -30,7 +30,7 @@ async fn migrate_applies_everything_once_and_then_reports_up_to_date() {
         String::from_utf8_lossy(&first.stderr)
     );
     let out = String::from_utf8_lossy(&first.stdout);
-    assert!(out.starts_with("applied 3 migration(s)"), "{out}");
+    assert!(out.starts_with("applied 4 migration(s)"), "{out}");
     let second = roomctl()
         .arg("migrate")
         .env("DATABASE_URL", &db.url)

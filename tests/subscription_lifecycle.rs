@@ -152,6 +152,6 @@ async fn an_unreadable_host_leaves_instance_rows_untouched_until_it_can_be_read(
     );
 
     std::fs::remove_file(faults.join("apps:list")).unwrap();
-    app.trigger.full();
+    app.queue.full(roomctl::server::Reason::Admin);
     wait_status(&app, "running").await;
 }

@@ -47,6 +47,9 @@ pub struct ApplyOptions {
         crate::tls::store::CertStore,
         std::collections::BTreeSet<String>,
     )>,
+    /// When set and true, no further action starts (see
+    /// `Reconciler::halt`); the app's row reports where it stopped.
+    pub halt: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Why one step of an app failed.
@@ -74,17 +77,22 @@ pub enum StepError {
     /// A wildcard certificate could not be installed.
     #[error(transparent)]
     Cert(#[from] certs::InstallError),
+    /// Not started: roomctl is stopping or lost the leader lock. The next
+    /// run, of this replica or another, carries on.
+    #[error("not started: roomctl is stopping or no longer the leader")]
+    Halted,
 }
 
 impl StepError {
     /// Whether the failure was transient (and retries ran out).
     pub fn is_transient(&self) -> bool {
-        matches!(self, StepError::Shell(e) if e.is_transient())
+        matches!(self, StepError::Shell(e) if e.is_transient()) || matches!(self, StepError::Halted)
     }
 }
 
-/// Dokku's error text: its ` !     ` lines, else the last stderr line.
-fn dokku_message(out: &Output) -> String {
+/// Dokku's error text: its ` !     ` lines, else the last stderr line
+/// (at most 300 characters).
+pub(crate) fn dokku_message(out: &Output) -> String {
     let err = out.stderr_text();
     let bang: Vec<&str> = err
         .lines()
@@ -147,7 +155,14 @@ async fn apply_app(
 ) -> Row {
     let mut done = 0;
     for action in &p.actions {
-        let step = run_action(&*shell, &host, &app, &p, action, &opts).await;
+        let halted = opts
+            .halt
+            .as_ref()
+            .is_some_and(|h| h.load(std::sync::atomic::Ordering::SeqCst));
+        let step = match halted {
+            true => Err(StepError::Halted),
+            false => run_action(&*shell, &host, &app, &p, action, &opts).await,
+        };
         if let Err(e) = step {
             let what = crate::plan::render::describe(action).join("; ");
             tracing::error!(%host, %app, action = %what, error = %e, "action failed");

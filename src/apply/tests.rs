@@ -60,6 +60,7 @@ async fn run(shell: Arc<Flaky>) -> report::Report {
         journal: Journal::new(dir.join("j")),
         backups: BackupStore::new(dir.join("b")),
         certs: None,
+        halt: None,
     };
     let shells: Shells =
         BTreeMap::from([(HostName::parse("h").unwrap(), shell as Arc<dyn RemoteShell>)]);

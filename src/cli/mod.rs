@@ -7,6 +7,7 @@
 //! 0 success / no changes, 1 error, 2 changes pending (`plan
 //! --detailed-exitcode`).
 
+mod api_key;
 mod fleet;
 mod serve;
 
@@ -120,6 +121,9 @@ enum Command {
     },
     /// Serve Stripe webhooks and reconcile continuously.
     Serve(serve::ServeArgs),
+    /// Create, list and revoke the operator API keys of the admin API.
+    #[command(subcommand, name = "api-key")]
+    ApiKey(api_key::ApiKeyCommand),
     /// Load and validate the desired state, then print a summary.
     Validate,
     /// Run the whole flow on a local sandbox fleet, with no cloud account.
@@ -293,6 +297,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate { db } => serve::migrate(&db).await,
         Command::Serve(args) => serve::serve(g, args).await,
+        Command::ApiKey(cmd) => api_key::run(cmd).await,
         Command::Demo { dir } => crate::sandbox::demo(&g.desired, &g.templates, &dir).await,
         Command::DokkuEmu { .. } => unreachable!("handled before the runtime starts"),
     }

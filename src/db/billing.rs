@@ -297,9 +297,19 @@ pub struct Audit<'a> {
 
 /// Appends an audit-log entry.
 pub async fn audit(tx: &mut PgConnection, a: &Audit<'_>) -> Result<(), DbError> {
+    audit_in_run(tx, a, None).await
+}
+
+/// Appends an audit-log entry made by reconcile run `run` (its
+/// `reconcile_runs.id`), if any.
+pub async fn audit_in_run(
+    tx: &mut PgConnection,
+    a: &Audit<'_>,
+    run: Option<Uuid>,
+) -> Result<(), DbError> {
     sqlx::query(
-        "insert into public.audit_logs (account_id, instance_id, actor, action, target, outcome, details)
-         values ($1, $2, $3, $4, $5, $6, $7)",
+        "insert into public.audit_logs (account_id, instance_id, actor, action, target, outcome, details, run_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(a.account)
     .bind(a.instance)
@@ -308,6 +318,7 @@ pub async fn audit(tx: &mut PgConnection, a: &Audit<'_>) -> Result<(), DbError> 
     .bind(a.target)
     .bind(a.outcome)
     .bind(&a.details)
+    .bind(run)
     .execute(&mut *tx)
     .await?;
     Ok(())

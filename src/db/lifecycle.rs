@@ -1,7 +1,9 @@
-//! What a subscription's state wants of its instance, now.
+//! What a subscription's state wants of its instance, now, and what an
+//! operator's stop makes of that.
 //!
-//! A pure function of the subscription, the platform's
-//! [`SubscriptionPolicy`] and the clock, so every rule is unit-tested.
+//! Pure functions of the subscription, the platform's
+//! [`SubscriptionPolicy`], the operator's override and the clock, so
+//! every rule is unit-tested.
 
 use super::model::SubStatus;
 use crate::desired::SubscriptionPolicy;
@@ -16,6 +18,17 @@ pub enum Want {
     Stopped,
     /// Gone: stopped, backed up and destroyed (under the destroy guards).
     Deprovisioned,
+}
+
+impl Want {
+    /// `running`, `stopped` or `deprovisioned`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Want::Running => "running",
+            Want::Stopped => "stopped",
+            Want::Deprovisioned => "deprovisioned",
+        }
+    }
 }
 
 /// The subscription facts the rules read.
@@ -62,6 +75,17 @@ pub fn want(s: &SubscriptionClock, policy: &SubscriptionPolicy, now: DateTime<Ut
             }
         }
         SubStatus::Incomplete => Want::Stopped,
+    }
+}
+
+/// What an instance wants once an operator's stop (admin API,
+/// `instances.operator_stopped_at`) is applied to what its subscription
+/// wants: a stopped instance stays stopped whatever its subscription says,
+/// except that a subscription that ended (`Deprovisioned`) still wins.
+pub fn with_operator_stop(subscription: Want, operator_stopped: bool) -> Want {
+    match (subscription, operator_stopped) {
+        (Want::Running, true) => Want::Stopped,
+        (w, _) => w,
     }
 }
 
@@ -133,5 +157,26 @@ mod tests {
             want(&clock(SubStatus::Incomplete, 0), &POLICY, t(1)),
             Want::Stopped
         );
+    }
+
+    #[test]
+    fn an_operators_stop_overrides_a_paying_subscription() {
+        assert_eq!(with_operator_stop(Want::Running, true), Want::Stopped);
+        assert_eq!(with_operator_stop(Want::Stopped, true), Want::Stopped);
+    }
+
+    #[test]
+    fn an_ended_subscription_is_deprovisioned_even_when_an_operator_stopped_it() {
+        assert_eq!(
+            with_operator_stop(Want::Deprovisioned, true),
+            Want::Deprovisioned
+        );
+    }
+
+    #[test]
+    fn without_an_operators_stop_the_subscription_decides() {
+        for w in [Want::Running, Want::Stopped, Want::Deprovisioned] {
+            assert_eq!(with_operator_stop(w, false), w);
+        }
     }
 }

@@ -90,6 +90,8 @@ pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
     Ok(())
 }
 
+pub mod api_keys;
+pub mod operator;
 pub mod billing;
 pub mod events;
 pub mod lifecycle;

@@ -129,4 +129,7 @@ pub struct InstanceRow {
     pub cancelled_at: Option<DateTime<Utc>>,
     /// `subscriptions.status_changed_at`.
     pub status_changed_at: DateTime<Utc>,
+    /// `instances.operator_stopped_at`: set while an operator's stop holds
+    /// the instance stopped (see [`super::lifecycle::with_operator_stop`]).
+    pub operator_stopped_at: Option<DateTime<Utc>>,
 }

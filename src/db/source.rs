@@ -2,12 +2,13 @@
 //!
 //! [`Snapshot::load`] reads every live instance with its subscription in
 //! one query; [`DatabaseSource`] turns the snapshot into
-//! [`DesiredInstance`]s with the lifecycle rules ([`super::lifecycle`]).
+//! [`DesiredInstance`]s with the lifecycle rules ([`super::lifecycle`]),
+//! an operator's stop included.
 //! A failed read is an error, never an empty list: an empty list would
 //! make every customer's apps look unwanted.
 
 use super::DbError;
-use super::lifecycle::{SubscriptionClock, Want, want};
+use super::lifecycle::{SubscriptionClock, Want, want, with_operator_stop};
 use super::model::{InstanceRow, InstanceStatus, SubStatus};
 use crate::desired::{
     DesiredError, DesiredInstance, InstanceSource, Location, Problem, Source, SubscriptionPolicy,
@@ -31,7 +32,8 @@ pub struct Snapshot {
 const SNAPSHOT_SQL: &str = "
     select i.id, s.account_id, i.app_name, i.subdomain, i.status::text as status, i.host,
            s.stripe_subscription_id, s.stripe_price_id, s.tier::text as tier,
-           s.status::text as sub_status, s.trial_ends_at, s.cancelled_at, s.status_changed_at
+           s.status::text as sub_status, s.trial_ends_at, s.cancelled_at, s.status_changed_at,
+           i.operator_stopped_at
       from public.instances i
       join public.subscriptions s on s.id = i.subscription_id
      where i.status <> 'deprovisioned' and ($1::uuid is null or s.account_id = $1)
@@ -66,6 +68,7 @@ impl Snapshot {
                 trial_ends_at: r.try_get("trial_ends_at")?,
                 cancelled_at: r.try_get("cancelled_at")?,
                 status_changed_at: r.try_get("status_changed_at")?,
+                operator_stopped_at: r.try_get("operator_stopped_at")?,
             });
         }
         Ok(Self { rows: out })
@@ -110,8 +113,17 @@ pub struct DatabaseSource<'a> {
 }
 
 impl DatabaseSource<'_> {
-    /// What `row` wants now.
+    /// What `row` wants now: what its subscription wants, turned into
+    /// `Stopped` while an operator's stop holds it.
     pub fn want(&self, row: &InstanceRow) -> Want {
+        with_operator_stop(
+            self.subscription_wants(row),
+            row.operator_stopped_at.is_some(),
+        )
+    }
+
+    /// What `row`'s subscription alone wants now.
+    pub fn subscription_wants(&self, row: &InstanceRow) -> Want {
         let clock = SubscriptionClock {
             status: row.sub_status,
             trial_ends_at: row.trial_ends_at,

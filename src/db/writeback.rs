@@ -68,6 +68,9 @@ pub struct Outcomes {
     pub audit: Vec<ActionAudit>,
     /// Backups taken by this apply, by `instances.id`.
     pub backups: Vec<(Uuid, BackupRecord)>,
+    /// The reconcile run these outcomes belong to (`reconcile_runs.id`),
+    /// stored on every audit row.
+    pub run: Option<Uuid>,
 }
 
 /// Computes the write-back. `rows` are the database instances in scope,
@@ -282,7 +285,7 @@ pub async fn write(pool: &PgPool, o: &Outcomes) -> Result<(), DbError> {
             outcome: a.outcome,
             details: a.details.clone(),
         };
-        billing::audit(&mut tx, &entry).await?;
+        billing::audit_in_run(&mut tx, &entry, o.run).await?;
     }
     tx.commit().await?;
     Ok(())

@@ -130,6 +130,8 @@ struct RawPlatform {
     nginx: Option<super::platform_tables::RawNginx>,
     #[serde(default)]
     certificates: super::platform_tables::RawCertificates,
+    #[serde(default)]
+    health: super::health_table::RawHealth,
 }
 
 #[derive(Deserialize, Default)]
@@ -279,6 +281,7 @@ pub(crate) fn load_platform(
         .map(|n| super::platform_tables::nginx_settings(&file, &mut p, n));
     let (certificates, acme_directory) =
         super::platform_tables::certificates(&file, &mut p, &raw.certificates);
+    let health = super::health_table::health_settings(&file, &mut p, &raw.health);
     match (base_domain, template, default_tier) {
         (Some(base_domain), Some(template), Some(default_tier)) if p.is_empty() => Ok(Platform {
             base_domain,
@@ -293,6 +296,7 @@ pub(crate) fn load_platform(
             nginx,
             certificates,
             acme_directory,
+            health,
         }),
         _ => Err(p),
     }

@@ -14,6 +14,7 @@ mod apps;
 pub mod dns;
 mod error;
 mod files;
+mod health_table;
 mod hosts;
 mod instances;
 pub mod model;

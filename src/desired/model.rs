@@ -84,6 +84,9 @@ pub struct Platform {
     /// `[platform.certificates] acme_directory`: the CA of wildcard mode
     /// (default [`LETS_ENCRYPT_DIRECTORY`]).
     pub acme_directory: String,
+    /// `[platform.health]`: the health checker of `roomctl serve`
+    /// (defaults when the table is absent).
+    pub health: crate::health::HealthSettings,
 }
 
 /// How many certificates may be issued and when they are renewed

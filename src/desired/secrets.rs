@@ -24,6 +24,14 @@ pub struct RootSecret {
     key: Vec<u8>,
 }
 
+impl Clone for RootSecret {
+    fn clone(&self) -> Self {
+        Self {
+            key: self.key.clone(),
+        }
+    }
+}
+
 impl RootSecret {
     /// Wraps `key`; refuses fewer than [`ROOT_SECRET_MIN_BYTES`] bytes.
     /// The error never contains the key.

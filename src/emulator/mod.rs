@@ -15,6 +15,8 @@
 //! - `DOKKU_EMU_COSTS=real` sleeps what real Dokku costs (see [`costs`]);
 //!   `DOKKU_EMU_COSTS=report` appends `SUBCOMMAND SECONDS` to `ROOT/.costs.log`
 //!   instead of sleeping. `DOKKU_EMU_COST_SCALE` multiplies the charged time.
+//! - `DOKKU_EMU_LOG=1` appends `EXIT ARGS…` to `ROOT/.commands.log` after
+//!   each command (`KEY=value` arguments logged as `KEY`).
 //! - `DOKKU_EMU_TEST_HOOKS=1` enables the hidden `emu:seed-cert APP EXPIRY_EPOCH`
 //!   command that installs a certificate as if copied in outside Dokku.
 //!
@@ -117,7 +119,30 @@ fn run_code(mut argv: Vec<String>) -> i32 {
     }
     costs::charge(&ctx.root, &inv.args);
     let code = dispatch(&mut ctx, &sub, &inv.args[1..]);
+    log_command(&ctx.root, &inv.args, code);
     ctx.finish(code)
+}
+
+/// With `DOKKU_EMU_LOG=1`, appends `EXIT ARGS…` to `ROOT/.commands.log`
+/// after each command (config values are not written: only keys), so
+/// tests can count what ran on a host.
+fn log_command(root: &std::path::Path, args: &[String], code: i32) {
+    if std::env::var("DOKKU_EMU_LOG").as_deref() != Ok("1") {
+        return;
+    }
+    let shown: Vec<&str> = args
+        .iter()
+        .map(|a| a.split_once('=').map_or(a.as_str(), |(k, _)| k))
+        .collect();
+    let line = format!("{code} {}\n", shown.join(" "));
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(root.join(".commands.log"))
+    {
+        use std::io::Write;
+        let _ = f.write_all(line.as_bytes());
+    }
 }
 
 fn dispatch(ctx: &mut Ctx, sub: &str, rest: &[String]) -> i32 {

@@ -1,5 +1,6 @@
 //! Narrowing a plan to some instances ([`Plan::scoped`]), for passes
-//! triggered by one customer's webhook.
+//! triggered by one customer's webhook, or leaving some out
+//! ([`Plan::without`]), for resyncs while those instances back off.
 
 use super::model::{CertificateBudget, HostPlan, Plan};
 use crate::domain::InstanceId;
@@ -10,6 +11,22 @@ impl Plan {
     /// so a scoped apply still reports an unreadable host. Apps of other
     /// instances are left out entirely, never treated as unwanted.
     pub fn scoped(&self, scope: &std::collections::BTreeSet<InstanceId>) -> Plan {
+        self.filtered(|i| scope.contains(i), false)
+    }
+
+    /// The plan without the instances in `left_out`: everything else,
+    /// fleet-wide changes (DNS records of no instance, servers) included.
+    pub fn without(&self, left_out: &std::collections::BTreeSet<InstanceId>) -> Plan {
+        if left_out.is_empty() {
+            return self.clone();
+        }
+        self.filtered(|i| !left_out.contains(i), true)
+    }
+
+    /// The plan for the instances `keep` accepts; with `fleet`, changes
+    /// that belong to no instance too.
+    fn filtered(&self, keep: impl Fn(&InstanceId) -> bool, fleet: bool) -> Plan {
+        let scope = Keep(&keep);
         let hosts = self
             .hosts
             .iter()
@@ -50,7 +67,10 @@ impl Plan {
                             crate::dns::plan::ZonePlan::Known {
                                 changes: changes
                                     .iter()
-                                    .filter(|c| c.instance().is_some_and(|i| scope.contains(&i)))
+                                    .filter(|c| match c.instance() {
+                                        Some(i) => scope.contains(&i),
+                                        None => fleet,
+                                    })
                                     .cloned()
                                     .collect(),
                                 managed: *managed,
@@ -77,5 +97,14 @@ impl Plan {
             wildcard: self.wildcard.clone(),
             servers: self.servers.clone(),
         }
+    }
+}
+
+/// Adapts a predicate to the `contains` the filters above call.
+struct Keep<'a, F: Fn(&InstanceId) -> bool>(&'a F);
+
+impl<F: Fn(&InstanceId) -> bool> Keep<'_, F> {
+    fn contains(&self, i: &InstanceId) -> bool {
+        (self.0)(i)
     }
 }

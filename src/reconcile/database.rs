@@ -31,8 +31,47 @@ use uuid::Uuid;
 pub enum Scope {
     /// Every instance of every source.
     All,
+    /// Every instance but these (instances backing off after failures).
+    AllExcept(BTreeSet<InstanceId>),
     /// Only the database instances of these accounts.
     Accounts(BTreeSet<Uuid>),
+    /// The database instances of `accounts`, and `instances` from any
+    /// source.
+    Some {
+        /// Accounts whose instances run.
+        accounts: BTreeSet<Uuid>,
+        /// Instances that run.
+        instances: BTreeSet<InstanceId>,
+    },
+}
+
+impl Scope {
+    /// `all`, `all but N`, or the instance ids, for logs and the run table.
+    pub fn label(&self, ids: Option<&BTreeSet<InstanceId>>) -> String {
+        match (self, ids) {
+            (Scope::All, _) => "all".into(),
+            (Scope::AllExcept(x), _) => format!("all but {}", join(x)),
+            (_, Some(ids)) => join(ids),
+            (_, None) => String::new(),
+        }
+    }
+}
+
+fn join(ids: &BTreeSet<InstanceId>) -> String {
+    ids.iter().map(|i| i.as_str()).collect::<Vec<_>>().join(",")
+}
+
+/// How a pass applies.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Apply (false: plan only).
+    pub apply: bool,
+    /// Override the destroy guards.
+    pub force: bool,
+    /// The run's id, stored on its audit rows.
+    pub run: Option<Uuid>,
+    /// Stops the apply after the actions in flight (see `Reconciler::halt`).
+    pub halt: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Builds one shell per host of a desired state, and its DNS provider.
@@ -119,6 +158,12 @@ impl PassError {
 /// The result of a pass.
 #[derive(Debug, Clone, Default)]
 pub struct PassResult {
+    /// The instances the pass was scoped to (`None`: the whole fleet).
+    pub ids: Option<BTreeSet<InstanceId>>,
+    /// The desired state it planned with.
+    pub desired: Option<Arc<Desired>>,
+    /// What it observed before applying.
+    pub observed: crate::observed::Observed,
     /// The (scoped) plan.
     pub plan: Plan,
     /// The apply report (empty for a plan-only pass).
@@ -163,26 +208,36 @@ pub async fn run(
     apply: bool,
     force: bool,
 ) -> Result<PassResult, PassError> {
-    let (desired, snapshot, wants) = load_desired(cfg, pool, Utc::now()).await?;
-    let rows: Vec<_> = match scope {
-        Scope::All => snapshot.rows.clone(),
-        Scope::Accounts(a) => snapshot
-            .rows
-            .iter()
-            .filter(|r| a.contains(&r.account_id))
-            .cloned()
-            .collect(),
+    let opts = RunOptions {
+        apply,
+        force,
+        ..RunOptions::default()
     };
-    let ids: Option<BTreeSet<InstanceId>> = match scope {
-        Scope::All => None,
-        Scope::Accounts(_) => Some(
-            rows.iter()
-                .filter_map(|r| InstanceId::parse(&r.app_name).ok())
-                .collect(),
-        ),
+    run_with(cfg, pool, shells, scope, &opts).await
+}
+
+/// [`run`] with every option.
+pub async fn run_with(
+    cfg: &PassConfig,
+    pool: &PgPool,
+    shells: &dyn ShellSource,
+    scope: &Scope,
+    opts: &RunOptions,
+) -> Result<PassResult, PassError> {
+    let (desired, snapshot, wants) = load_desired(cfg, pool, Utc::now()).await?;
+    let (rows, ids): (Vec<_>, Option<BTreeSet<InstanceId>>) = match scope {
+        Scope::All | Scope::AllExcept(_) => (snapshot.rows.clone(), None),
+        Scope::Accounts(accounts) => select(&snapshot, accounts, &BTreeSet::new()),
+        Scope::Some {
+            accounts,
+            instances,
+        } => select(&snapshot, accounts, instances),
     };
     if ids.as_ref().is_some_and(BTreeSet::is_empty) {
-        return Ok(PassResult::default());
+        return Ok(PassResult {
+            ids,
+            ..PassResult::default()
+        });
     }
     let source = shells;
     let dns = source.dns(&desired).map_err(PassError::Shells)?;
@@ -196,21 +251,44 @@ pub async fn run(
     let mut r = Reconciler::new(desired, shells, &cfg.state_dir);
     r.dns = dns;
     r.wildcard = wildcard;
-    r.scope = ids;
+    r.scope = ids.clone();
+    if let Scope::AllExcept(x) = scope {
+        r.exclude = x.clone();
+    }
+    r.halt = opts.halt.clone();
     r.retries = cfg.retries;
     r.backoff = cfg.backoff;
     r.observe.deep = cfg.deep;
     source.pool(&mut r, cfg).map_err(PassError::Shells)?;
-    if !apply {
-        let (_, plan) = r.plan().await;
+    if !opts.apply {
+        let (observed, plan) = r.plan().await;
         return Ok(PassResult {
+            ids,
+            desired: Some(r.desired.clone()),
+            observed,
             plan,
             ..Default::default()
         });
     }
     let started = Utc::now().timestamp().max(0) as u64;
-    let (observed, plan, report) = r.apply_observed(force).await?;
+    let (observed, plan, report) = r.apply_observed(opts.force).await?;
+    let halted = opts
+        .halt
+        .as_ref()
+        .is_some_and(|h| h.load(std::sync::atomic::Ordering::SeqCst));
+    if !halted {
+        // Restarts asked for by operators or the health checker.
+        super::restart::after_pass(&r, pool, &observed).await;
+    }
+    let rows: Vec<_> = match &r.exclude {
+        x if x.is_empty() => rows,
+        x => rows
+            .into_iter()
+            .filter(|row| InstanceId::parse(&row.app_name).is_ok_and(|i| !x.contains(&i)))
+            .collect(),
+    };
     let mut outcomes = writeback::outcomes(&rows, &wants, &r.desired, &observed, &plan, &report);
+    outcomes.run = opts.run;
     // The backups this apply recorded (destroys of database instances).
     outcomes.backups = r
         .backups
@@ -226,8 +304,37 @@ pub async fn run(
         .await
         .map_err(PassError::WriteBack)?;
     Ok(PassResult {
+        ids,
+        desired: Some(r.desired.clone()),
+        observed,
         plan,
         report,
         outcomes,
     })
+}
+
+/// The rows of `accounts`, and the ids of those rows plus `instances`.
+fn select(
+    snapshot: &Snapshot,
+    accounts: &BTreeSet<Uuid>,
+    instances: &BTreeSet<InstanceId>,
+) -> (
+    Vec<crate::db::model::InstanceRow>,
+    Option<BTreeSet<InstanceId>>,
+) {
+    let rows: Vec<_> = snapshot
+        .rows
+        .iter()
+        .filter(|r| {
+            accounts.contains(&r.account_id)
+                || InstanceId::parse(&r.app_name).is_ok_and(|i| instances.contains(&i))
+        })
+        .cloned()
+        .collect();
+    let mut ids: BTreeSet<InstanceId> = rows
+        .iter()
+        .filter_map(|r| InstanceId::parse(&r.app_name).ok())
+        .collect();
+    ids.extend(instances.iter().cloned());
+    (rows, Some(ids))
 }

@@ -55,6 +55,12 @@ pub struct Reconciler {
     /// [`Plan::scoped`]); the rest of the fleet is observed, for placement,
     /// but left alone.
     pub scope: Option<BTreeSet<InstanceId>>,
+    /// Instances left out of the plan (see [`Plan::without`]): those
+    /// backing off after failures, during a resync.
+    pub exclude: BTreeSet<InstanceId>,
+    /// When set and true, the apply starts no further action: each app
+    /// stops after the action in flight (shutdown, or leadership lost).
+    pub halt: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Reconciler {
@@ -70,6 +76,8 @@ impl Reconciler {
             retries: 3,
             backoff: Duration::from_millis(500),
             scope: None,
+            exclude: BTreeSet::new(),
+            halt: None,
             dns: None,
             wildcard: None,
             cloud: None,
@@ -146,6 +154,7 @@ impl Reconciler {
             Some(scope) => p.scoped(scope),
             None => p,
         };
+        let p = p.without(&self.exclude);
         (desired, shells, observed, p)
     }
 
@@ -210,6 +219,7 @@ impl Reconciler {
             journal: self.journal.clone(),
             backups: self.backups.clone(),
             certs,
+            halt: self.halt.clone(),
         };
         let mut dns_rows = self
             .apply_dns(&p, |c| !matches!(c, DnsChange::Delete { .. }))
@@ -254,3 +264,4 @@ impl Reconciler {
 
 pub mod database;
 pub mod pool;
+pub mod restart;

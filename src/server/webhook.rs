@@ -34,6 +34,7 @@ pub async fn stripe(
         .and_then(|v| v.to_str().ok())
     else {
         tracing::warn!("webhook refused: no Stripe-Signature header");
+        app.metrics.webhook("unknown", "bad_signature");
         return answer(
             StatusCode::BAD_REQUEST,
             json!({"error": "missing Stripe-Signature header"}),
@@ -41,12 +42,14 @@ pub async fn stripe(
     };
     if let Err(e) = app.verifier.verify(&body, sig, (app.clock)()) {
         tracing::warn!(error = %e, "webhook refused: signature");
+        app.metrics.webhook("unknown", "bad_signature");
         return answer(StatusCode::BAD_REQUEST, json!({"error": e.to_string()}));
     }
     let event = match Envelope::parse(&body) {
         Ok(e) => e,
         Err(e) => {
             tracing::warn!(error = %e, "webhook refused: malformed");
+            app.metrics.webhook("unknown", "malformed");
             return answer(StatusCode::BAD_REQUEST, json!({"error": e.to_string()}));
         }
     };
@@ -55,6 +58,7 @@ pub async fn stripe(
     match app.processor.process(&event, &text).await {
         Ok(Processed::Duplicate) => {
             tracing::info!(event = %event.id, kind = %event.kind, "webhook replay ignored");
+            app.metrics.webhook(&event.kind, "duplicate");
             answer(StatusCode::OK, json!({"status": "duplicate"}))
         }
         Ok(Processed::New {
@@ -63,18 +67,21 @@ pub async fn stripe(
             reconcile,
         }) => {
             tracing::info!(event = %event.id, kind = %event.kind, outcome = outcome.as_str(), "webhook processed");
+            app.metrics.webhook(&event.kind, outcome.as_str());
             if let (true, Some(a)) = (reconcile, account) {
-                app.trigger.account(a);
+                app.queue.account(a, super::Reason::Webhook);
             }
             answer(StatusCode::OK, json!({"status": outcome.as_str()}))
         }
         Err(ProcessError::Malformed(e)) => {
             tracing::warn!(event = %event.id, kind = %event.kind, error = %e, "webhook refused: malformed object");
+            app.metrics.webhook(&event.kind, "malformed");
             answer(StatusCode::BAD_REQUEST, json!({"error": e.to_string()}))
         }
         Err(e) => {
             let msg = crate::db::chain(&e);
             tracing::error!(event = %event.id, kind = %event.kind, error = %msg, transient = e.is_transient(), "webhook processing failed");
+            app.metrics.webhook(&event.kind, "error");
             let status = if e.is_transient() {
                 StatusCode::SERVICE_UNAVAILABLE
             } else {

@@ -8,7 +8,7 @@ use super::pg::{TestDb, test_db};
 use roomctl::apply::Shells;
 use roomctl::desired::{Desired, load_parts};
 use roomctl::reconcile::database::{PassConfig, ShellSource};
-use roomctl::server::{self, AppState, Trigger, Worker, WorkerStatus};
+use roomctl::server::{self, AppState, Replica, WorkQueue, Worker, WorkerStatus};
 use roomctl::ssh::{LocalShell, RemoteShell};
 use roomctl::webhook::{ApiKey, Processor, StripeApi, Verifier, WebhookSecret, sign};
 use serde_json::Value;
@@ -65,7 +65,7 @@ impl ShellSource for SandboxShells {
 pub struct TestApp {
     pub url: String,
     pub db: TestDb,
-    pub trigger: Trigger,
+    pub queue: WorkQueue,
     pub status: Arc<Mutex<WorkerStatus>>,
     pub fixture: Fixture,
     pub sandbox: tempfile::TempDir,
@@ -120,15 +120,25 @@ pub async fn spawn_app_with(o: AppOptions) -> TestApp {
         policy: parts.platform.subscriptions,
         stripe,
     };
-    let trigger = Trigger::default();
-    let status = Arc::new(Mutex::new(WorkerStatus::default()));
-    let state = Arc::new(AppState {
-        verifier: Verifier::new(vec![WebhookSecret::new(SECRET).unwrap()]).unwrap(),
-        processor,
-        trigger: trigger.clone(),
-        clock: server::system_clock(),
-        status: status.clone(),
+    let queue = WorkQueue::new(server::queue::Backoff {
+        base: Duration::from_millis(200),
+        max: Duration::from_secs(2),
     });
+    let fleet = Arc::new(server::view::FleetCache::new(Arc::new(|| {
+        Box::pin(async { Err("no fleet view in this test".to_string()) })
+    })));
+    let state = AppState::new(
+        Verifier::new(vec![WebhookSecret::new(SECRET).unwrap()]).unwrap(),
+        processor,
+        db.pool.clone(),
+        queue.clone(),
+        fleet.clone(),
+        Replica::solo("test"),
+        fixture.desired(),
+    );
+    let status = state.status.clone();
+    let metrics = state.metrics.clone();
+    let state = Arc::new(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
@@ -144,7 +154,7 @@ pub async fn spawn_app_with(o: AppOptions) -> TestApp {
     let sandbox = tempfile::tempdir().unwrap();
     if o.worker {
         let worker = Worker {
-            cfg: PassConfig {
+            cfg: Arc::new(PassConfig {
                 desired_dir: fixture.desired(),
                 templates_dir: templates,
                 root: super::desired::root(),
@@ -154,21 +164,30 @@ pub async fn spawn_app_with(o: AppOptions) -> TestApp {
                 deep: false,
                 nginx_test: Default::default(),
                 acme: Default::default(),
-            },
+            }),
             pool: db.pool.clone(),
             shells: Arc::new(SandboxShells {
                 dir: sandbox.path().to_path_buf(),
             }),
-            trigger: trigger.clone(),
+            queue: queue.clone(),
             interval: o.interval.unwrap_or(Duration::from_secs(3600)),
+            jitter: Duration::ZERO,
+            backoff: server::queue::Backoff {
+                base: Duration::from_millis(200),
+                max: Duration::from_secs(2),
+            },
             status: status.clone(),
+            metrics,
+            fleet,
+            replica: Replica::solo("test"),
+            after_pass: None,
         };
         tokio::spawn(worker.run(stop_rx));
     }
     TestApp {
         url,
         db,
-        trigger,
+        queue,
         status,
         fixture,
         sandbox,

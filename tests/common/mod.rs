@@ -1,12 +1,15 @@
 //! Helpers shared by the integration tests. Each test binary uses a subset.
 #![allow(dead_code)]
 
+pub mod admin;
 pub mod app;
+pub mod chromium;
 pub mod desired;
 pub mod fake_hetzner;
 pub mod fake_porkbun;
 pub mod fake_stripe;
 pub mod fleet;
+pub mod instances;
 pub mod pebble;
 pub mod pg;
 pub mod schema;

@@ -10,7 +10,7 @@
 //! stored; subscription events also write the subscription, an instance
 //! row and audit entries. No reconcile runs (the trigger is not drained).
 
-use roomctl::server::{self, AppState, Trigger, WorkerStatus};
+use roomctl::server::{self, AppState};
 use roomctl::webhook::{Processor, Verifier, WebhookSecret, sign};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -118,18 +118,22 @@ pub async fn run() {
     for t in tiers.values_mut().filter(|t| t.name.as_str() == "starter") {
         t.stripe_prices.insert(PRICE.to_string());
     }
-    let state = Arc::new(AppState {
-        verifier: Verifier::new(vec![WebhookSecret::new(SECRET).unwrap()]).unwrap(),
-        processor: Processor {
+    let state = Arc::new(AppState::new(
+        Verifier::new(vec![WebhookSecret::new(SECRET).unwrap()]).unwrap(),
+        Processor {
             pool: pool.clone(),
             tiers: Arc::new(tiers),
             policy: parts.platform.subscriptions,
             stripe: None,
         },
-        trigger: Trigger::default(),
-        clock: server::system_clock(),
-        status: Arc::new(Mutex::new(WorkerStatus::default())),
-    });
+        pool.clone(),
+        server::WorkQueue::default(),
+        Arc::new(server::view::FleetCache::new(Arc::new(|| {
+            Box::pin(async { Err("no fleet view in this benchmark".to_string()) })
+        }))),
+        server::Replica::solo("bench"),
+        repo.join("desired-state"),
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}/webhooks/stripe", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, server::router(state)).await.unwrap() });

@@ -27,6 +27,7 @@ pub(super) fn platform() -> Platform {
         nginx: None,
         certificates: Default::default(),
         acme_directory: String::new(),
+        health: Default::default(),
     }
 }
 
