@@ -25,7 +25,13 @@ impl Replica {
     fn start(name: &str, db: &str, f: &Fixture, sandbox: &Path) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_roomctl"))
             .args(["serve", "--listen", "127.0.0.1:0", "--interval", "1h"])
-            .args(["--leader-poll", "300ms", "--no-health-checks", "--replica", name])
+            .args([
+                "--leader-poll",
+                "300ms",
+                "--no-health-checks",
+                "--replica",
+                name,
+            ])
             .arg("--sandbox")
             .arg(sandbox)
             .arg("--desired")
@@ -114,12 +120,16 @@ async fn when_the_leader_dies_mid_run_the_follower_converges_the_fleet_without_r
     .await;
     let mut b = Replica::start("replica-b", &db.url, &f, sandbox.path());
     // a is applying: the first app exists, the run is not finished.
-    eventually(Duration::from_secs(60), "replica-a to start applying", || async {
-        commands(sandbox.path())
-            .iter()
-            .any(|(c, s, _)| *c == 0 && s == "apps:create")
-            .then_some(())
-    })
+    eventually(
+        Duration::from_secs(60),
+        "replica-a to start applying",
+        || async {
+            commands(sandbox.path())
+                .iter()
+                .any(|(c, s, _)| *c == 0 && s == "apps:create")
+                .then_some(())
+        },
+    )
     .await;
     assert!(!b.logged("took the leader lock"), "only one replica leads");
     let running: String = sqlx::query_scalar(
@@ -134,21 +144,27 @@ async fn when_the_leader_dies_mid_run_the_follower_converges_the_fleet_without_r
     a.child.wait().unwrap();
     let killed = std::time::Instant::now();
 
-    eventually(Duration::from_secs(10), "replica-b to take the lead", || async {
-        b.logged("took the leader lock").then_some(())
-    })
+    eventually(
+        Duration::from_secs(10),
+        "replica-b to take the lead",
+        || async { b.logged("took the leader lock").then_some(()) },
+    )
     .await;
     let took_over = killed.elapsed();
     assert!(took_over < Duration::from_secs(5), "took {took_over:?}");
-    eventually(Duration::from_secs(180), "replica-b's run to finish ok", || async {
-        let n: i64 = sqlx::query_scalar(
+    eventually(
+        Duration::from_secs(180),
+        "replica-b's run to finish ok",
+        || async {
+            let n: i64 = sqlx::query_scalar(
             "select count(*) from reconcile_runs where replica = 'replica-b' and outcome = 'ok'",
         )
         .fetch_one(&db.pool)
         .await
         .unwrap();
-        (n > 0).then_some(())
-    })
+            (n > 0).then_some(())
+        },
+    )
     .await;
 
     // The fleet converged: a plan finds nothing to do.
@@ -213,13 +229,18 @@ async fn a_follower_forwards_work_to_the_leader_and_sigterm_releases_the_lock() 
     })
     .await;
     let b = Replica::start("follow", &db.url, &f, sandbox.path());
-    eventually(Duration::from_secs(120), "the first run to finish", || async {
-        let n: i64 = sqlx::query_scalar("select count(*) from reconcile_runs where outcome = 'ok'")
-            .fetch_one(&db.pool)
-            .await
-            .unwrap();
-        (n > 0).then_some(())
-    })
+    eventually(
+        Duration::from_secs(120),
+        "the first run to finish",
+        || async {
+            let n: i64 =
+                sqlx::query_scalar("select count(*) from reconcile_runs where outcome = 'ok'")
+                    .fetch_one(&db.pool)
+                    .await
+                    .unwrap();
+            (n > 0).then_some(())
+        },
+    )
     .await;
     // An operator's request to the follower is run by the leader.
     let (_, key) = roomctl::db::api_keys::create(
@@ -237,29 +258,44 @@ async fn a_follower_forwards_work_to_the_leader_and_sigterm_releases_the_lock() 
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    eventually(Duration::from_secs(30), "the leader to run the forwarded work", || async {
-        let n: i64 = sqlx::query_scalar(
-            "select count(*) from reconcile_runs where replica = 'lead' and trigger = 'admin'",
-        )
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
-        (n > 0).then_some(())
-    })
+    eventually(
+        Duration::from_secs(30),
+        "the leader to run the forwarded work",
+        || async {
+            let n: i64 = sqlx::query_scalar(
+                "select count(*) from reconcile_runs where replica = 'lead' and trigger = 'admin'",
+            )
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+            (n > 0).then_some(())
+        },
+    )
     .await;
-    let none: i64 = sqlx::query_scalar("select count(*) from reconcile_runs where replica = 'follow'")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+    let none: i64 =
+        sqlx::query_scalar("select count(*) from reconcile_runs where replica = 'follow'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
     assert_eq!(none, 0, "the follower never reconciles");
 
     // SIGTERM: the leader exits 0 and releases the lock; the follower leads.
     let pid = a.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let mut a = a;
     let status = a.child.wait().unwrap();
     assert!(status.success());
-    assert!(a.logged("released the leader lock"), "{}", a.logs.lock().unwrap());
+    assert!(
+        a.logged("released the leader lock"),
+        "{}",
+        a.logs.lock().unwrap()
+    );
     eventually(Duration::from_secs(10), "the follower to lead", || async {
         b.logged("took the leader lock").then_some(())
     })

@@ -212,11 +212,10 @@ fn replica_name(given: Option<&str>) -> String {
 /// `roomctl serve`: until SIGINT or SIGTERM.
 pub async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = pass_config(g, &a.connect)?;
-    let url = a
-        .db
-        .database_url
-        .clone()
-        .context("no database: set DATABASE_URL or pass --database-url")?;
+    let url =
+        a.db.database_url
+            .clone()
+            .context("no database: set DATABASE_URL or pass --database-url")?;
     let pool = a.db.connect().await?;
     if a.migrate {
         db::migrate(&pool).await.context("migration failed")?;
@@ -397,7 +396,11 @@ fn view_compute(
                 .await
                 .map_err(|e| crate::db::chain(&e))?;
             let desired = r.desired.ok_or("no desired state")?;
-            Ok(server::view::FleetView::build(&desired, &r.observed, &r.plan))
+            Ok(server::view::FleetView::build(
+                &desired,
+                &r.observed,
+                &r.plan,
+            ))
         })
     })
 }

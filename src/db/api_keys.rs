@@ -102,9 +102,7 @@ pub fn hash(key: &str) -> String {
 }
 
 fn looks_like_key(key: &str) -> bool {
-    key.len() == 52
-        && key.starts_with("rmk_")
-        && key[4..].bytes().all(|b| b.is_ascii_hexdigit())
+    key.len() == 52 && key.starts_with("rmk_") && key[4..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Creates an operator key named `name` with `scopes`, valid until

@@ -91,10 +91,10 @@ pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
 }
 
 pub mod api_keys;
-pub mod operator;
 pub mod billing;
 pub mod events;
 pub mod lifecycle;
 pub mod model;
+pub mod operator;
 pub mod source;
 pub mod writeback;

@@ -19,6 +19,10 @@ pub struct ObserveOptions {
     pub attempts: u32,
     /// Backoff between attempts.
     pub backoff: Duration,
+    /// For a run scoped to a few instances: hosts where none of them lives
+    /// are taken from a recent full observation after one `apps:list`
+    /// (see [`super::focus`]).
+    pub focus: Option<super::focus::Focus>,
 }
 
 impl Default for ObserveOptions {
@@ -27,6 +31,7 @@ impl Default for ObserveOptions {
             deep: false,
             attempts: 3,
             backoff: Duration::from_millis(200),
+            focus: None,
         }
     }
 }
@@ -67,6 +72,11 @@ async fn observe_host(
     journal: Journal,
     opts: ObserveOptions,
 ) -> HostObservation {
+    if let Some(focus) = &opts.focus
+        && let Some(state) = super::focus::quiet_host(&desired, &host, &shell, focus).await
+    {
+        return HostObservation::Known(state);
+    }
     let result = async {
         let reads = super::read::HostReads {
             nginx: desired.nginx.is_some(),

@@ -5,6 +5,7 @@
 //! cannot be read completely is [`HostObservation::Unknown`]: never empty.
 
 pub mod fleet;
+pub mod focus;
 pub mod marks;
 mod model;
 pub mod read;

@@ -89,6 +89,11 @@ async fn run(shell: &dyn RemoteShell, c: CommandLine) -> Result<String, ReadErro
     })
 }
 
+/// The host's app names (`apps:list`), one command.
+pub async fn apps_list(shell: &dyn RemoteShell) -> Result<Vec<String>, ReadError> {
+    Ok(parse::apps_list(&run(shell, cmd::apps_list()).await?)?)
+}
+
 /// What to read besides what is always read.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HostReads {

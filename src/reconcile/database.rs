@@ -50,6 +50,7 @@ impl Scope {
     pub fn label(&self, ids: Option<&BTreeSet<InstanceId>>) -> String {
         match (self, ids) {
             (Scope::All, _) => "all".into(),
+            (Scope::AllExcept(x), _) if x.is_empty() => "all".into(),
             (Scope::AllExcept(x), _) => format!("all but {}", join(x)),
             (_, Some(ids)) => join(ids),
             (_, None) => String::new(),
@@ -72,6 +73,9 @@ pub struct RunOptions {
     pub run: Option<Uuid>,
     /// Stops the apply after the actions in flight (see `Reconciler::halt`).
     pub halt: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// A recent full observation: a scoped run reads in full only the
+    /// hosts where its instances live (see [`crate::observed::focus`]).
+    pub recent: Option<Arc<crate::observed::Observed>>,
 }
 
 /// Builds one shell per host of a desired state, and its DNS provider.
@@ -259,6 +263,12 @@ pub async fn run_with(
     r.retries = cfg.retries;
     r.backoff = cfg.backoff;
     r.observe.deep = cfg.deep;
+    if let (Some(ids), Some(recent), false) = (&ids, &opts.recent, cfg.deep) {
+        r.observe.focus = Some(crate::observed::focus::Focus {
+            instances: ids.clone(),
+            recent: recent.clone(),
+        });
+    }
     source.pool(&mut r, cfg).map_err(PassError::Shells)?;
     if !opts.apply {
         let (observed, plan) = r.plan().await;

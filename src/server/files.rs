@@ -77,7 +77,8 @@ impl DesiredFiles {
 
     /// Validates `dir` as `roomctl plan` would, without the database.
     pub fn validate(&self, dir: &Path) -> Result<(), String> {
-        let mut parts = crate::desired::load_parts(dir, &self.templates).map_err(|e| e.to_string())?;
+        let mut parts =
+            crate::desired::load_parts(dir, &self.templates).map_err(|e| e.to_string())?;
         parts.nginx_test = self.nginx_test;
         parts
             .into_desired(&self.root, &[])
@@ -178,7 +179,11 @@ fn same_tree(a: &Path, b: &Path) -> bool {
             if entry.file_type()?.is_dir() {
                 list(root, &entry.path(), out)?;
             } else {
-                let rel = entry.path().strip_prefix(root).expect("below root").to_path_buf();
+                let rel = entry
+                    .path()
+                    .strip_prefix(root)
+                    .expect("below root")
+                    .to_path_buf();
                 out.push((rel, std::fs::read(entry.path())?));
             }
         }

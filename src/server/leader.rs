@@ -63,7 +63,11 @@ impl Forwarded {
             if self.reasons.contains(&preferred) {
                 preferred
             } else {
-                self.reasons.iter().next().copied().unwrap_or(Reason::Webhook)
+                self.reasons
+                    .iter()
+                    .next()
+                    .copied()
+                    .unwrap_or(Reason::Webhook)
             }
         };
         if self.full {
@@ -107,17 +111,16 @@ async fn still_held(conn: &mut PgConnection, poll: Duration) -> bool {
     )
     .bind(LOCK_KEY)
     .fetch_one(conn);
-    matches!(tokio::time::timeout(poll.max(Duration::from_secs(1)), check).await, Ok(Ok(true)))
+    matches!(
+        tokio::time::timeout(poll.max(Duration::from_secs(1)), check).await,
+        Ok(Ok(true))
+    )
 }
 
 /// Runs the election until `shutdown`, publishing leadership on `tx`. On
 /// shutdown the lock is released (after the worker has stopped: the
 /// caller waits for it first, then sends `release`).
-pub async fn run(
-    e: Election,
-    tx: watch::Sender<bool>,
-    mut release: watch::Receiver<bool>,
-) {
+pub async fn run(e: Election, tx: watch::Sender<bool>, mut release: watch::Receiver<bool>) {
     let mut conn: Option<PgConnection> = None;
     loop {
         if *release.borrow() {
@@ -208,7 +211,12 @@ pub async fn forward(
             .execute(&pool)
             .await;
         match sent {
-            Ok(_) => tracing::info!(full = msg.full, accounts = msg.accounts.len(), instances = msg.instances.len(), "work forwarded to the leader"),
+            Ok(_) => tracing::info!(
+                full = msg.full,
+                accounts = msg.accounts.len(),
+                instances = msg.instances.len(),
+                "work forwarded to the leader"
+            ),
             Err(err) => {
                 tracing::warn!(error = %crate::db::chain(&err), "cannot forward work to the leader; the next resync covers it");
             }
@@ -250,7 +258,9 @@ pub async fn listen(
                 Ok(n) => match serde_json::from_str::<Forwarded>(n.payload()) {
                     Ok(f) if f.from != replica && *leader.borrow() => f.enqueue(&queue),
                     Ok(_) => {}
-                    Err(err) => tracing::warn!(error = %err, "ignoring a malformed work notification"),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "ignoring a malformed work notification")
+                    }
                 },
                 Err(err) => {
                     tracing::warn!(error = %crate::db::chain(&err), "work listener lost its connection");

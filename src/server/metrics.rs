@@ -183,7 +183,14 @@ impl Metrics {
             }
         }
         for d in &report.dns {
-            self.action("dns", if d.error.is_none() { "applied" } else { "failed" });
+            self.action(
+                "dns",
+                if d.error.is_none() {
+                    "applied"
+                } else {
+                    "failed"
+                },
+            );
         }
     }
 

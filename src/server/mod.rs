@@ -69,6 +69,14 @@ impl Replica {
     }
 }
 
+/// Resolves when `leader` turns false. A closed channel (a replica that
+/// leads for good) never resolves.
+pub async fn lost(mut leader: tokio::sync::watch::Receiver<bool>) {
+    if leader.wait_for(|l| !*l).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// What the handlers share.
 pub struct AppState {
     /// Signature verification.
@@ -137,9 +145,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn status(
-    _: auth::Reader,
-    State(app): State<Arc<AppState>>,
-) -> axum::Json<WorkerStatus> {
+async fn status(_: auth::Reader, State(app): State<Arc<AppState>>) -> axum::Json<WorkerStatus> {
     axum::Json(app.status.lock().expect("status lock").clone())
 }

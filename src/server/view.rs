@@ -126,6 +126,7 @@ pub struct FleetCache {
     compute: Compute,
     latest: Mutex<Option<(Instant, Arc<FleetView>)>>,
     running: tokio::sync::Mutex<()>,
+    observed: Mutex<Option<(Instant, Arc<crate::observed::Observed>)>>,
 }
 
 impl FleetCache {
@@ -135,7 +136,33 @@ impl FleetCache {
             compute,
             latest: Mutex::new(None),
             running: tokio::sync::Mutex::new(()),
+            observed: Mutex::new(None),
         }
+    }
+
+    /// Stores the worker's last full observation (taken now).
+    pub fn put_observed(&self, o: crate::observed::Observed) {
+        *self.observed.lock().expect("fleet cache lock") = Some((Instant::now(), Arc::new(o)));
+    }
+
+    /// Replaces the stored observation with `f` of it, keeping the time of
+    /// the full read it came from.
+    pub fn update_observed(
+        &self,
+        f: impl FnOnce(&crate::observed::Observed) -> crate::observed::Observed,
+    ) {
+        let mut g = self.observed.lock().expect("fleet cache lock");
+        if let Some((at, o)) = g.as_ref() {
+            *g = Some((*at, Arc::new(f(o))));
+        }
+    }
+
+    /// The last full observation, if at most `max_age` old.
+    pub fn observed(&self, max_age: Duration) -> Option<Arc<crate::observed::Observed>> {
+        let g = self.observed.lock().expect("fleet cache lock");
+        g.as_ref()
+            .filter(|(at, _)| at.elapsed() <= max_age)
+            .map(|(_, o)| o.clone())
     }
 
     /// The latest view, whatever its age.

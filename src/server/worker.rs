@@ -48,9 +48,7 @@ pub struct WorkerStatus {
 /// Called after each applied pass with its result (restarts asked for by
 /// operators or the health checker run here).
 pub type AfterPass = Arc<
-    dyn Fn(
-            PassResult,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+    dyn Fn(PassResult) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
         + Send
         + Sync,
 >;
@@ -117,7 +115,7 @@ impl Worker {
                         continue;
                     }
                     _ = shutdown.wait_for(|s| *s) => break 'lead,
-                    _ = leader.wait_for(|l| !*l) => {
+                    _ = super::lost(leader.clone()) => {
                         tracing::warn!(replica = %self.replica.name, "no longer the leader: reconciling stops");
                         continue 'lead;
                     }
@@ -162,11 +160,11 @@ impl Worker {
         async {
             let halt = Arc::new(AtomicBool::new(false));
             let watcher = tokio::spawn({
-                let (halt, mut s, mut l) = (halt.clone(), shutdown.clone(), leader.clone());
+                let (halt, mut s, l) = (halt.clone(), shutdown.clone(), leader.clone());
                 async move {
                     tokio::select! {
-                        _ = s.wait_for(|s| *s) => {}
-                        _ = l.wait_for(|l| !*l) => {}
+                        r = async { s.wait_for(|s| *s).await.is_err() } => if r { std::future::pending::<()>().await },
+                        _ = super::lost(l) => {}
                     }
                     halt.store(true, Ordering::SeqCst);
                 }
@@ -187,6 +185,10 @@ impl Worker {
                 force: false,
                 run: Some(run),
                 halt: Some(halt.clone()),
+                recent: match batch.full {
+                    true => None,
+                    false => self.fleet.observed(self.interval * 2),
+                },
             };
             let result =
                 database::run_with(&self.cfg, &self.pool, &*self.shells, &scope, &opts).await;
@@ -265,7 +267,11 @@ impl Worker {
         let planned = r.report.rows.len();
         let bad = r.report.failed()
             + r.report.dns_failed()
-            + r.report.servers.iter().filter(|s| s.error.is_some()).count();
+            + r.report
+                .servers
+                .iter()
+                .filter(|s| s.error.is_some())
+                .count();
         let outcome = match (halted, bad) {
             (true, _) => "interrupted",
             (false, 0) => "ok",
@@ -273,7 +279,18 @@ impl Worker {
         };
         self.metrics.actions(&r.plan, &r.report);
         self.metrics.run(trigger, outcome, secs);
-        if batch.full && let Some(d) = &r.desired {
+        if let Some(d) = &r.desired {
+            let after = |o: &crate::observed::Observed| {
+                crate::observed::focus::with_created(o, d, &r.plan, &r.report)
+            };
+            match batch.full {
+                true => self.fleet.put_observed(after(&r.observed)),
+                false => self.fleet.update_observed(after),
+            }
+        }
+        if batch.full
+            && let Some(d) = &r.desired
+        {
             let view = FleetView::build(d, &r.observed, &r.plan);
             self.metrics.fleet(view.drifted.len(), view.unknown_hosts);
             if view.changes == 0 {

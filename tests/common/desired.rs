@@ -27,6 +27,7 @@ impl Fixture {
             "desired-state/instances",
             "templates",
             "templates/nginx",
+            "templates/status",
         ] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
             for e in std::fs::read_dir(repo().join(sub)).unwrap() {

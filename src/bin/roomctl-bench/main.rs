@@ -17,9 +17,14 @@
 //!   not part of `all`.
 //! - `dns-onboard`: 100 new instances (300 records) into that zone at
 //!   Porkbun's rate limit, then a second pass; not part of `all`.
+//! - `serve-resync`, `serve-webhook`: `roomctl serve`'s worker on 1,000
+//!   database instances: a no-op timer resync, and the latency from a
+//!   webhook to the first dokku command (see `serve.rs`); they need
+//!   `BENCH_DATABASE_URL` and skip without it.
 
 mod dns;
 mod placement;
+mod serve;
 mod webhooks;
 
 use roomctl::apply::Shells;
@@ -372,14 +377,18 @@ async fn main() {
         "webhooks" => webhooks::run().await,
         "dns-noop" => dns::noop().await,
         "dns-onboard" => dns::onboard().await,
+        "serve-resync" => serve::resync().await,
+        "serve-webhook" => serve::webhook().await,
         "all" => {
             plan_alone();
             placement::run();
             noop().await;
             onboard(scale).await;
+            serve::resync().await;
+            serve::webhook().await;
         }
         other => eprintln!(
-            "unknown benchmark {other}: use noop, onboard, plan, placement, webhooks, dns-noop, dns-onboard or all"
+            "unknown benchmark {other}: use noop, onboard, plan, placement, webhooks, dns-noop, dns-onboard, serve-resync, serve-webhook or all"
         ),
     }
 }

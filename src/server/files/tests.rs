@@ -32,7 +32,11 @@ fn world() -> World {
 fn break_platform(live: &Path) {
     let p = live.join("platform.toml");
     let s = std::fs::read_to_string(&p).unwrap();
-    std::fs::write(&p, s.replace("default_tier = \"free\"", "default_tier = 42")).unwrap();
+    std::fs::write(
+        &p,
+        s.replace("default_tier = \"free\"", "default_tier = 42"),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -93,7 +97,11 @@ async fn an_edit_queues_one_resync_and_a_broken_one_none() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(q.depth(), 0, "a broken edit queues nothing");
     assert!(w.files.status().error.is_some());
-    std::fs::copy(repo("desired-state/platform.toml"), w.live.join("platform.toml")).unwrap();
+    std::fs::copy(
+        repo("desired-state/platform.toml"),
+        w.live.join("platform.toml"),
+    )
+    .unwrap();
     std::fs::write(w.live.join("notes.txt"), "a valid edit").unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while q.depth() == 0 && tokio::time::Instant::now() < deadline {
