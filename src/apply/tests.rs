@@ -112,3 +112,35 @@ async fn permanent_failures_are_not_retried() {
         report.table()
     );
 }
+
+#[tokio::test]
+async fn a_halted_apply_starts_no_action_and_reports_it_transient() {
+    let shell = Arc::new(Flaky {
+        failures: 0,
+        calls: AtomicU32::new(0),
+        auth: false,
+    });
+    let dir = std::env::temp_dir().join(format!("roomctl-halt-test-{}", std::process::id()));
+    let opts = ApplyOptions {
+        retries: 0,
+        backoff: Duration::from_millis(1),
+        journal: Journal::new(dir.join("j")),
+        backups: BackupStore::new(dir.join("b")),
+        certs: None,
+        halt: Some(Arc::new(std::sync::atomic::AtomicBool::new(true))),
+    };
+    let shells: Shells = BTreeMap::from([(
+        HostName::parse("h").unwrap(),
+        shell.clone() as Arc<dyn RemoteShell>,
+    )]);
+    let report = apply(&one_app_plan(), &shells, opts).await;
+    assert_eq!(shell.calls.load(Ordering::SeqCst), 0);
+    assert!(matches!(
+        &report.rows[0].outcome,
+        report::Outcome::Failed {
+            transient: true,
+            ..
+        }
+    ));
+    assert_eq!(report.rows[0].done, 0);
+}

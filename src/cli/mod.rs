@@ -120,7 +120,7 @@ enum Command {
         db: serve::DbArgs,
     },
     /// Serve Stripe webhooks and reconcile continuously.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Create, list and revoke the operator API keys of the admin API.
     #[command(subcommand, name = "api-key")]
     ApiKey(api_key::ApiKeyCommand),
@@ -296,7 +296,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Migrate { db } => serve::migrate(&db).await,
-        Command::Serve(args) => serve::serve(g, args).await,
+        Command::Serve(args) => serve::serve(g, *args).await,
         Command::ApiKey(cmd) => api_key::run(cmd).await,
         Command::Demo { dir } => crate::sandbox::demo(&g.desired, &g.templates, &dir).await,
         Command::DokkuEmu { .. } => unreachable!("handled before the runtime starts"),

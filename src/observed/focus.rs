@@ -98,7 +98,7 @@ pub fn with_created(
                 env_fingerprint: None,
                 applied: None,
                 image: None,
-                limits: spec.map(|s| s.limits.clone()).unwrap_or_default(),
+                limits: spec.map(|s| s.limits).unwrap_or_default(),
                 tls_expires: None,
                 nginx: None,
                 detail: None,

@@ -49,7 +49,7 @@ impl Plan {
             placements: self
                 .placements
                 .iter()
-                .filter(|(i, _)| scope.contains(*i))
+                .filter(|(i, _)| scope.contains(i))
                 .map(|(i, h)| (i.clone(), h.clone()))
                 .collect(),
             notes: self
