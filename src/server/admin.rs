@@ -141,22 +141,65 @@ fn parse_id(raw: &str) -> Result<InstanceId, ApiError> {
     InstanceId::parse(raw).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
-async fn list(_: Reader, State(app): State<Arc<AppState>>) -> Result<Json<Vec<Listed>>, ApiError> {
+/// An instance declared in a `desired-state/instances/` file: no row,
+/// so no status or health; its host and drift come from the fleet view.
+#[derive(Debug, Serialize)]
+struct FromFile {
+    id: String,
+    source: String,
+    host: Option<String>,
+    drift: Option<bool>,
+}
+
+fn from_files(app: &AppState, files: FileInstances, skip: &[String]) -> Vec<FromFile> {
+    let view = app.fleet.latest();
+    files
+        .into_iter()
+        .filter(|(id, _)| !skip.contains(&id.to_string()))
+        .map(|(id, source)| FromFile {
+            host: view
+                .as_ref()
+                .and_then(|v| v.placements.get(id.as_str()).cloned()),
+            drift: view.as_ref().map(|v| v.drifted.contains(id.as_str())),
+            id: id.to_string(),
+            source,
+        })
+        .collect()
+}
+
+/// Database instances first (by id), then those declared in files.
+async fn list(
+    _: Reader,
+    State(app): State<Arc<AppState>>,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
     let now = chrono::Utc::now();
     let all = operator::list(&app.pool, &app.processor.policy, now).await?;
-    Ok(Json(with_drift(&app, all)))
+    let ids: Vec<String> = all.iter().map(|i| i.id.clone()).collect();
+    let files = declared_in_files(app.desired_dir.clone()).await?;
+    let mut out: Vec<serde_json::Value> = with_drift(&app, all)
+        .into_iter()
+        .map(|l| json!(l))
+        .collect();
+    out.extend(from_files(&app, files, &ids).into_iter().map(|f| json!(f)));
+    Ok(Json(out))
 }
 
 async fn detail(
     _: Reader,
     State(app): State<Arc<AppState>>,
     Path(raw): Path<String>,
-) -> Result<Json<Listed>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let id = parse_id(&raw)?;
     let now = chrono::Utc::now();
-    let found = operator::get(&app.pool, &id, &app.processor.policy, now).await?;
-    let found = found.ok_or_else(|| ApiError::NotFound(format!("no instance `{id}`")))?;
-    Ok(Json(with_drift(&app, vec![found]).remove(0)))
+    if let Some(found) = operator::get(&app.pool, &id, &app.processor.policy, now).await? {
+        return Ok(Json(json!(with_drift(&app, vec![found]).remove(0))));
+    }
+    let files = declared_in_files(app.desired_dir.clone()).await?;
+    from_files(&app, files, &[])
+        .into_iter()
+        .find(|f| f.id == id.as_str())
+        .map(|f| Json(json!(f)))
+        .ok_or_else(|| ApiError::NotFound(format!("no instance `{id}`")))
 }
 
 /// The instances `dir/instances/*.toml` declare, read off the async

@@ -183,10 +183,20 @@ pub fn assemble(
         Fleet::Computing | Fleet::Unavailable(_) => None,
     };
     let hosts: Vec<HostRow> = view.map_or_else(Vec::new, |v| v.hosts.iter().map(host).collect());
-    let instances: Vec<InstanceRow> = instances
+    let in_db: std::collections::BTreeSet<String> =
+        instances.iter().map(|i| i.id.clone()).collect();
+    let mut instances: Vec<InstanceRow> = instances
         .into_iter()
         .map(|i| instance(now, view, i))
         .collect();
+    if let Some(v) = view {
+        instances.extend(
+            v.from_files
+                .iter()
+                .filter(|(id, _)| !in_db.contains(*id))
+                .map(|(id, (tier, state))| from_file(v, id, tier, state)),
+        );
+    }
     StatusPage {
         header,
         generated_at: time(now),
@@ -222,6 +232,27 @@ fn host(h: &super::view::HostView) -> HostRow {
             _ => "full",
         },
         apps: h.apps,
+    }
+}
+
+/// An instance declared in a file: no row, so no recorded status, health
+/// or change time; its desired run state stands in for the status.
+fn from_file(v: &FleetView, id: &str, tier: &str, state: &str) -> InstanceRow {
+    InstanceRow {
+        id: id.to_string(),
+        subdomain: None,
+        tier: tier.to_string(),
+        status: format!("{state} (file)"),
+        status_class: "muted",
+        health: "not checked".into(),
+        health_class: "muted",
+        health_checked: "never".into(),
+        health_error: None,
+        error: None,
+        host: v.placements.get(id).cloned(),
+        drift: if v.drifted.contains(id) { "yes" } else { "no" },
+        updated: "-".into(),
+        updated_at: String::new(),
     }
 }
 

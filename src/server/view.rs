@@ -53,6 +53,9 @@ pub struct FleetView {
     pub unknown_hosts: usize,
     /// Instance → host, where the plan places or finds it.
     pub placements: std::collections::BTreeMap<String, String>,
+    /// Instances declared in `desired-state/` files (they have no database
+    /// row): id → (tier, desired run state).
+    pub from_files: std::collections::BTreeMap<String, (String, String)>,
 }
 
 impl FleetView {
@@ -107,6 +110,15 @@ impl FleetView {
                 s.create + s.update + s.stop + s.destroy + s.dns
             },
             drifted,
+            from_files: desired
+                .instances
+                .iter()
+                .filter(|(_, i)| matches!(i.instance.source, crate::desired::Source::File { .. }))
+                .map(|(id, i)| {
+                    let d = &i.instance;
+                    (id.to_string(), (d.tier.to_string(), d.state.to_string()))
+                })
+                .collect(),
             placements: plan
                 .placements
                 .iter()

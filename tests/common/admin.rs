@@ -55,6 +55,7 @@ pub fn view() -> FleetView {
         changes: 1,
         drifted: BTreeSet::from(["acme".to_string()]),
         unknown_hosts: 0,
+        from_files: Default::default(),
         placements: BTreeMap::from([("acme".to_string(), "dokku-1".to_string())]),
     }
 }

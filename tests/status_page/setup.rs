@@ -47,6 +47,7 @@ pub fn fleet_view() -> FleetView {
         changes: 1,
         drifted: ["globex".to_string()].into(),
         unknown_hosts: 1,
+        from_files: Default::default(),
         placements: [("initech".to_string(), "dokku-1".to_string())].into(),
     }
 }

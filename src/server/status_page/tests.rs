@@ -38,6 +38,7 @@ fn view(plan_text: &str, changes: usize) -> FleetView {
         changes,
         drifted: ["acme".to_string()].into(),
         unknown_hosts: 1,
+        from_files: Default::default(),
         placements: [("beta".to_string(), "dokku-2".to_string())].into(),
     }
 }
@@ -261,4 +262,16 @@ fn forms_from_other_origins_are_refused_even_from_sibling_subdomains() {
         h.insert("sec-fetch-site", HeaderValue::from_static(site));
         assert_eq!(cross_site(&h).is_some(), refused, "{site}");
     }
+}
+
+#[test]
+fn instances_declared_in_files_are_listed_with_their_host_and_drift() {
+    let mut v = view("", 0);
+    v.from_files
+        .insert("opsbox".into(), ("starter".into(), "running".into()));
+    v.placements.insert("opsbox".into(), "dokku-9".into());
+    let html = index(Fleet::Fresh(Arc::new(v)));
+    assert!(html.contains("opsbox"), "{html}");
+    assert!(html.contains("running (file)"));
+    assert!(html.contains("dokku-9"));
 }
