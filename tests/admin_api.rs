@@ -310,7 +310,13 @@ async fn the_list_shows_status_health_host_and_drift_once_a_view_exists() {
         .iter()
         .map(|i| i["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["acme", "beta"]);
+    // Database instances first, then those declared only in files.
+    assert_eq!(ids, ["acme", "beta", "filed", "shadowed"]);
+    assert!(list[2]["source"].as_str().unwrap().contains("instances/"));
+    assert!(
+        list[2].get("status").is_none(),
+        "a file instance has no row"
+    );
     let acme = &list[0];
     assert_eq!(acme["status"], "running");
     assert_eq!(acme["host"], "dokku-1");
