@@ -53,7 +53,18 @@ impl Scope {
             (Scope::AllExcept(x), _) if x.is_empty() => "all".into(),
             (Scope::AllExcept(x), _) => format!("all but {}", join(x)),
             (_, Some(ids)) => join(ids),
-            (_, None) => String::new(),
+            (Scope::Accounts(a), None) => format!("{} account(s)", a.len()),
+            (
+                Scope::Some {
+                    accounts,
+                    instances,
+                },
+                None,
+            ) => match (accounts.len(), instances.is_empty()) {
+                (0, _) => join(instances),
+                (n, true) => format!("{n} account(s)"),
+                (n, false) => format!("{}; {n} account(s)", join(instances)),
+            },
         }
     }
 }

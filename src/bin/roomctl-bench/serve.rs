@@ -1,6 +1,7 @@
 //! `serve-resync` and `serve-webhook`: `roomctl serve`'s reconcile
-//! worker ([`Worker`]) on 1,000 instances that come from the database,
-//! on 10 sandbox hosts charging real Dokku's costs (see [`fleet`]).
+//! worker ([`roomctl::server::Worker`], run as [`worker::Running`]) on
+//! 1,000 instances that come from the database, on 10 sandbox hosts
+//! charging real Dokku's costs (set up by [`fleet`]).
 //!
 //! - `serve-resync`: the timer's full resync when nothing has to change,
 //!   timed from the push of [`Reason::Timer`] on the work queue to the end
@@ -22,7 +23,8 @@
 //! deliveries wait behind earlier onboardings. `BENCH_WEBHOOKS` (default
 //! 50) and `BENCH_BURST` (default the same; 0 skips) set the counts. Both
 //! need `BENCH_DATABASE_URL` and skip without it. `ROOMCTL_LOG=debug`
-//! prints the worker's log with timestamps.
+//! prints the worker's log with timestamps; `BENCH_VERBOSE=1` prints each
+//! delivery's times.
 
 mod fleet;
 mod worker;
@@ -68,6 +70,7 @@ pub async fn resync() {
     let state = app_state(&f, queue.clone());
     let run = Running::start(&f, shells.clone(), queue, &state);
     let end = run.ended(0).await;
+    run.idle(&f.pool).await;
     println!(
         "  start pass (warm-up, also a no-op): {:.2}s",
         gap(run.started(0), end) / 1e3
@@ -144,13 +147,29 @@ async fn run_row(pool: &sqlx::PgPool, id: uuid::Uuid) -> (String, i32, f64) {
 /// the whole load (files, snapshot, rendering), and the write-back of a
 /// no-op full pass.
 async fn database_time(f: &Fleet, shells: &BenchShells) {
-    let (mut snap, mut load, mut write) = (vec![], vec![], vec![]);
+    let (mut files, mut snap, mut render, mut load, mut write) =
+        (vec![], vec![], vec![], vec![], vec![]);
     for _ in 0..3 {
         let t = Instant::now();
-        roomctl::db::source::Snapshot::load(&f.pool, None)
+        let mut parts =
+            roomctl::desired::load_parts(&f.cfg.desired_dir, &f.cfg.templates_dir).unwrap();
+        parts.nginx_test = f.cfg.nginx_test;
+        files.push(ms(t.elapsed()));
+        let t = Instant::now();
+        let snapshot = roomctl::db::source::Snapshot::load(&f.pool, None)
             .await
             .unwrap();
         snap.push(ms(t.elapsed()));
+        let t = Instant::now();
+        let tiers = parts.tiers.clone();
+        let source = roomctl::db::source::DatabaseSource {
+            snapshot: &snapshot,
+            tiers: &tiers,
+            policy: parts.platform.subscriptions,
+            now: chrono::Utc::now(),
+        };
+        parts.into_desired(&f.cfg.root, &[&source]).unwrap();
+        render.push(ms(t.elapsed()));
         let t = Instant::now();
         database::load_desired(&f.cfg, &f.pool, chrono::Utc::now())
             .await
@@ -173,9 +192,8 @@ async fn database_time(f: &Fleet, shells: &BenchShells) {
         write.push(ms(t.elapsed()));
     }
     println!("  database share, measured apart (3 times each):");
-    println!("    snapshot query ({INSTANCES} rows): {snap:.1?} ms");
     println!(
-        "    load_desired (files + snapshot + rendering {INSTANCES} instances): {load:.1?} ms"
+        "    load_desired: {load:.1?} ms = files {files:.1?} ms + snapshot query ({INSTANCES} rows) {snap:.1?} ms + rendering the instances {render:.1?} ms"
     );
     println!(
         "    write-back of a no-op full pass ({} instance updates, {} audit rows, one transaction): {write:.1?} ms",
@@ -278,6 +296,7 @@ pub async fn webhook() {
     let client = reqwest::Client::new();
     client.get(format!("{base}/healthz")).send().await.unwrap();
     run.ended(0).await;
+    run.idle(&f.pool).await;
 
     // One at a time, each on an idle worker.
     let cols = [
@@ -296,6 +315,7 @@ pub async fn webhook() {
         shells.reset();
         let (t0, answered, app) = send(&client, &url, &f.pool, k).await;
         let end = run.ended(pass).await;
+        run.idle(&f.pool).await;
         let t1 = shells
             .log
             .first(&format!("{app}-"))
@@ -339,6 +359,12 @@ pub async fn webhook() {
     }
     quantiles("queue wait (status.last_trigger_latency_ms)", &mut queue_ms);
     crate::report_counts(&shells.counters);
+    if let Some((h, c)) = shells.counters.iter().max_by_key(|(_, c)| c.total()) {
+        println!(
+            "  (last delivery) {h}, where the instance went: {:?}",
+            c.by_subcommand()
+        );
+    }
 
     if burst > 0 {
         shells

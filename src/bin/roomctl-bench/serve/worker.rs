@@ -111,6 +111,15 @@ impl Running {
         }
     }
 
+    /// Waits until the last run's row is finished: the worker is back
+    /// at the queue, so the next push meets an idle worker.
+    pub async fn idle(&self, pool: &sqlx::PgPool) {
+        let last = self.status.lock().unwrap().last_run;
+        if let Some(id) = last {
+            super::run_row(pool, id).await;
+        }
+    }
+
     /// Stops the worker (the pass in flight finishes).
     pub async fn stop(self) {
         let _ = self.stop.send(true);
