@@ -300,6 +300,23 @@ async fn the_list_shows_status_health_host_and_drift_once_a_view_exists() {
         .execute(&a.db.pool)
         .await
         .unwrap();
+    // The 40-day-old check is outside every window.
+    for (ago, healthy) in [
+        ("1 hour", true),
+        ("2 hours", true),
+        ("3 hours", false),
+        ("4 hours", true),
+        ("3 days", false),
+        ("40 days", true),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "insert into health_checks (instance_id, checked_at, healthy)
+             select id, now() - interval '{ago}', {healthy} from instances where app_name = 'acme'"
+        )))
+        .execute(&a.db.pool)
+        .await
+        .unwrap();
+    }
     let read = a.key("viewer", Scope::Read).await;
     let (_, list) = a
         .call("GET", "/api/instances", Key::Bearer(&read), None)
@@ -328,6 +345,12 @@ async fn the_list_shows_status_health_host_and_drift_once_a_view_exists() {
     assert_eq!(acme["urls"], json!({"frontend": "https://acme.example"}));
     assert_eq!(acme["drift"], Value::Null, "no view yet");
     assert!(acme["account"].is_string());
+    assert_eq!(
+        (&acme["uptime_24h"], &acme["uptime_30d"]),
+        (&json!(75.0), &json!(60.0)),
+        "3 of 4 checks healthy today, 3 of 5 in 30 days"
+    );
+    assert_eq!(list[1]["uptime_24h"], Value::Null, "beta was never checked");
 
     let (status, plan) = a.call("GET", "/api/plan", Key::Bearer(&read), None).await;
     assert_eq!(status, 200, "{plan}");

@@ -44,6 +44,7 @@ async fn deployed() -> Fleet {
         deep: false,
         nginx_test: Default::default(),
         acme: Default::default(),
+        memo: Default::default(),
     };
     seed_instance(&db.pool, "acme", "active").await;
     let f = Fleet {

@@ -172,6 +172,7 @@ pub fn pass_config(g: &Global, c: &Connect) -> anyhow::Result<PassConfig> {
         deep: c.deep,
         nginx_test: nginx_test(c.sandbox.is_some()),
         acme: crate::apply::certs::AcmeOptions::from_env().map_err(anyhow::Error::msg)?,
+        memo: Default::default(),
     })
 }
 

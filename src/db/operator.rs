@@ -111,6 +111,12 @@ pub struct InstanceInfo {
     pub last_health_check: Option<DateTime<Utc>>,
     /// The last check's error.
     pub health_error: Option<String>,
+    /// Healthy checks over the last 24 hours, in percent (`None` without
+    /// checks).
+    pub uptime_24h: Option<f64>,
+    /// Healthy checks over the last 30 days, in percent (`None` without
+    /// checks).
+    pub uptime_30d: Option<f64>,
     /// Whether an operator's stop holds it stopped.
     pub operator_stopped: bool,
     /// When that stop was made.
@@ -135,17 +141,22 @@ pub struct InstanceInfo {
     row_id: Uuid,
 }
 
-const SELECT: &str = "
+const SELECT: &str = concat!(
+    "
     select i.id as row_id, i.app_name, s.account_id, s.tier::text as tier, i.status::text as status,
            i.host, i.health_status, i.last_health_check, i.health_error,
+           u.uptime_24h, u.uptime_30d,
            i.operator_stopped_at, i.operator_stopped_by,
            i.restart_requested_at, i.restart_requested_by, i.restarted_at,
            i.frontend_url, i.backend_url, i.matrix_url,
            s.status::text as sub_status, s.trial_ends_at, s.cancelled_at, s.status_changed_at
       from public.instances i
-      join public.subscriptions s on s.id = i.subscription_id
+      join public.subscriptions s on s.id = i.subscription_id",
+    crate::health::uptime_join!(),
+    "
      where i.status <> 'deprovisioned' and ($1::text is null or i.app_name = $1)
-     order by i.app_name";
+     order by i.app_name"
+);
 
 fn info(
     r: &PgRow,
@@ -182,6 +193,8 @@ fn info(
         health_status: r.try_get("health_status")?,
         last_health_check: r.try_get("last_health_check")?,
         health_error: r.try_get("health_error")?,
+        uptime_24h: r.try_get("uptime_24h")?,
+        uptime_30d: r.try_get("uptime_30d")?,
         operator_stopped: stopped_at.is_some(),
         operator_stopped_at: stopped_at,
         operator_stopped_by: r.try_get("operator_stopped_by")?,
@@ -363,6 +376,8 @@ mod tests {
             health_status: "unknown".into(),
             last_health_check: None,
             health_error: None,
+            uptime_24h: None,
+            uptime_30d: None,
             operator_stopped: stopped_by.is_some(),
             operator_stopped_at: stopped_by.map(|_| Utc::now()),
             operator_stopped_by: stopped_by.map(str::to_string),

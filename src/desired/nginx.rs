@@ -15,6 +15,7 @@
 //! already tested with the same templates are remembered for the process.
 
 use super::error::{DesiredError, Location, Problem, Problems};
+use super::memo::{Digests, RenderMemo, SnippetContext};
 use super::model::{Desired, InstanceSpec};
 use crate::domain::{AppName, Fqdn, Scheme};
 use crate::nginx::{
@@ -201,12 +202,26 @@ pub fn attach(
     templates: SnippetTemplates,
     templates_dir: &std::path::Path,
     test: NginxTest,
+    memo: Option<&RenderMemo>,
 ) -> Result<(), DesiredError> {
     let Some(settings) = desired.platform.nginx.clone() else {
         return Ok(());
     };
     let mut p = Problems::default();
     let mut shapes: BTreeMap<String, Vec<NginxSnippet>> = BTreeMap::new();
+    let mut round = memo.map(|m| {
+        m.snippets(SnippetContext {
+            templates: templates.digest().to_string(),
+            settings: settings.clone(),
+        })
+    });
+    let tested_before = |key: &str| {
+        TESTED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|t| t.contains(key))
+    };
     for spec in desired.instances.values_mut() {
         let inputs = match inputs(&settings, spec) {
             Ok(i) => i,
@@ -220,20 +235,43 @@ pub fn attach(
                 continue;
             }
         };
-        match templates.render(&inputs) {
-            Ok(snippets) => {
-                for s in &snippets {
-                    if let Some(app) = spec.apps.get_mut(&s.app) {
-                        app.nginx = Some(s.digest.clone());
+        let key = shape(&templates, &inputs);
+        // A reused digest skips rendering unless its shape still needs `nginx -t`.
+        let reused = round
+            .as_mut()
+            .and_then(|r| r.reuse(&spec.instance.id, &inputs))
+            .filter(|_| shapes.contains_key(&key) || tested_before(&key));
+        let digests = match reused {
+            Some(d) => d,
+            None => match templates.render(&inputs) {
+                Ok(snippets) => {
+                    let d: Digests = snippets
+                        .iter()
+                        .map(|s| (s.app.clone(), s.digest.clone()))
+                        .collect();
+                    if let Some(r) = round.as_mut() {
+                        r.keep(&spec.instance.id, &inputs, d.clone());
                     }
+                    shapes.entry(key).or_insert(snippets);
+                    d
                 }
-                shapes.entry(shape(&templates, &inputs)).or_insert(snippets);
+                Err(e) => {
+                    p.push(problem(templates_dir, e.to_string()));
+                    continue;
+                }
+            },
+        };
+        for (name, digest) in digests {
+            if let Some(app) = spec.apps.get_mut(&name) {
+                app.nginx = Some(digest);
             }
-            Err(e) => p.push(problem(templates_dir, e.to_string())),
         }
     }
     if !p.is_empty() {
         return p.finish(());
+    }
+    if let Some(r) = round {
+        r.finish();
     }
     let mut tested = true;
     let mut cache = TESTED.lock().unwrap_or_else(|e| e.into_inner());

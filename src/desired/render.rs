@@ -9,6 +9,7 @@
 use super::apps::{Rendered, build_app, looks_sensitive};
 use super::error::{DesiredError, Location, Problem, Problems, toml_problem};
 use super::instances::{RESERVED_ENV_PREFIX, is_reserved_env_key};
+use super::memo::{RenderMemo, SpecContext};
 use super::model::{DesiredInstance, InstanceSpec, Platform, Tier, TlsMode};
 use super::secrets::RootSecret;
 use super::validate::{check_collisions, check_ids};
@@ -22,6 +23,7 @@ const NAME: &str = "instance";
 /// A compiled instance template. Compile once, render many instances.
 pub struct Template {
     path: PathBuf,
+    text: String,
     tera: tera::Tera,
 }
 
@@ -55,6 +57,7 @@ impl Template {
             })?;
         Ok(Self {
             path: path.to_path_buf(),
+            text: text.to_string(),
             tera,
         })
     }
@@ -114,6 +117,27 @@ pub fn render(
     root: &RootSecret,
     instances: &[DesiredInstance],
 ) -> Result<BTreeMap<InstanceId, InstanceSpec>, DesiredError> {
+    render_with(platform, tiers, template, root, instances, None)
+}
+
+/// [`render`], reusing the renderings `memo` kept from an earlier load
+/// where nothing they came from changed, and keeping this load's.
+pub(crate) fn render_with(
+    platform: &Platform,
+    tiers: &BTreeMap<Label, Tier>,
+    template: &Template,
+    root: &RootSecret,
+    instances: &[DesiredInstance],
+    memo: Option<&RenderMemo>,
+) -> Result<BTreeMap<InstanceId, InstanceSpec>, DesiredError> {
+    let mut round = memo.map(|m| {
+        m.specs(SpecContext {
+            platform: platform.clone(),
+            tiers: tiers.clone(),
+            template: template.text.clone(),
+            root: root.clone(),
+        })
+    });
     let mut p = Problems::default();
     check_ids(instances, &mut p);
     let platform_ctx = PlatformCtx {
@@ -139,10 +163,22 @@ pub fn render(
             p.push(instance_problem(inst, "tier", message));
             continue;
         };
+        if let Some(spec) = round.as_mut().and_then(|r| r.reuse(inst)) {
+            specs.push(spec);
+            continue;
+        }
         match render_one(platform, tier, template, root, &base, inst) {
-            Ok(spec) => specs.push(spec),
+            Ok(spec) => {
+                if let Some(r) = round.as_mut() {
+                    r.keep(inst, &spec);
+                }
+                specs.push(spec);
+            }
             Err(e) => p.extend(e),
         }
+    }
+    if let Some(r) = round {
+        r.finish();
     }
     check_collisions(&specs, &mut p);
     p.finish(

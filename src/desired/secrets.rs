@@ -48,6 +48,11 @@ impl RootSecret {
         Ok(Self { key })
     }
 
+    /// Whether `other` is the same secret (to reuse renderings made with it).
+    pub(crate) fn same_as(&self, other: &RootSecret) -> bool {
+        self.key == other.key
+    }
+
     /// Reads [`ROOT_SECRET_ENV`]; refuses it when unset, not UTF-8 or short.
     pub fn from_env() -> Result<Self, DesiredError> {
         match std::env::var(ROOT_SECRET_ENV) {

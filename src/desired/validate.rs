@@ -9,8 +9,9 @@ use super::error::{DesiredError, Problem, Problems};
 use super::files::{load_platform, load_tiers};
 use super::hosts::load_hosts;
 use super::instances::{FileSource, InstanceSource};
+use super::memo::RenderMemo;
 use super::model::{Desired, DesiredInstance, HostSpec, InstanceSpec, Platform, Source, Tier};
-use super::render::{Template, instance_problem, render};
+use super::render::{Template, instance_problem, render_with};
 use super::secrets::RootSecret;
 use crate::domain::{HostName, InstanceId, Label};
 use std::collections::BTreeMap;
@@ -80,6 +81,19 @@ pub fn load_with_sources(
     root: &RootSecret,
     sources: &[&dyn InstanceSource],
 ) -> Result<Desired, DesiredError> {
+    load_with_memo(platform, hosts, tiers, template, root, sources, None)
+}
+
+/// [`load_with_sources`], reusing what `memo` kept from earlier loads.
+fn load_with_memo(
+    platform: Platform,
+    hosts: BTreeMap<HostName, HostSpec>,
+    tiers: BTreeMap<Label, Tier>,
+    template: &Template,
+    root: &RootSecret,
+    sources: &[&dyn InstanceSource],
+    memo: Option<&RenderMemo>,
+) -> Result<Desired, DesiredError> {
     let mut p = Problems::default();
     let mut notes = Vec::new();
     let instances = check_sources(
@@ -89,8 +103,8 @@ pub fn load_with_sources(
         template,
         root,
         sources,
-        &mut p,
-        &mut notes,
+        (&mut p, &mut notes),
+        memo,
     );
     p.finish(Desired {
         platform,
@@ -138,8 +152,8 @@ fn check_sources(
     template: &Template,
     root: &RootSecret,
     sources: &[&dyn InstanceSource],
-    p: &mut Problems,
-    notes: &mut Vec<(InstanceId, String)>,
+    (p, notes): (&mut Problems, &mut Vec<(InstanceId, String)>),
+    memo: Option<&RenderMemo>,
 ) -> BTreeMap<InstanceId, InstanceSpec> {
     let first_new = p.0.len();
     let mut instances = Vec::new();
@@ -167,7 +181,7 @@ fn check_sources(
             p.push(instance_problem(inst, "host", m));
         }
     }
-    let specs = render(platform, tiers, template, root, &instances)
+    let specs = render_with(platform, tiers, template, root, &instances, memo)
         .map_err(|e| p.extend(e))
         .unwrap_or_default();
     for problem in &mut p.0[first_new..] {
@@ -206,6 +220,8 @@ pub struct Parts {
     pub nginx_test: super::nginx::NginxTest,
     /// `[pool]` of `hosts.toml`, when present.
     pub pool: Option<super::pool::PoolSpec>,
+    /// Renderings to reuse from earlier loads (`None`: render everything).
+    pub memo: Option<std::sync::Arc<RenderMemo>>,
 }
 
 impl Parts {
@@ -219,18 +235,26 @@ impl Parts {
     ) -> Result<Desired, DesiredError> {
         let mut sources: Vec<&dyn InstanceSource> = vec![&self.files];
         sources.extend_from_slice(extra);
-        let mut d = load_with_sources(
+        let memo = self.memo.as_deref();
+        let mut d = load_with_memo(
             self.platform,
             self.hosts,
             self.tiers,
             &self.template,
             root,
             &sources,
+            memo,
         )?;
         d.dns = self.dns;
         d.pool = self.pool;
         if let Some(templates) = self.nginx {
-            super::nginx::attach(&mut d, templates, &self.templates_dir, self.nginx_test)?;
+            super::nginx::attach(
+                &mut d,
+                templates,
+                &self.templates_dir,
+                self.nginx_test,
+                memo,
+            )?;
         }
         Ok(d)
     }
@@ -302,6 +326,7 @@ pub fn load_parts(desired_dir: &Path, templates_dir: &Path) -> Result<Parts, Des
                 templates_dir: templates_dir.to_path_buf(),
                 nginx_test: Default::default(),
                 pool,
+                memo: None,
             })
         }
         (platform, tiers, template, _, _) => {
@@ -318,8 +343,8 @@ pub fn load_parts(desired_dir: &Path, templates_dir: &Path) -> Result<Parts, Des
                         &template,
                         &root,
                         &[&files],
-                        &mut p,
-                        &mut notes,
+                        (&mut p, &mut notes),
+                        None,
                     );
                 }
                 (_, _, template) => {

@@ -36,6 +36,25 @@ pub async fn uptime(
     Ok(rows.into_iter().collect())
 }
 
+/// A `left join lateral … u` onto `public.instances i` that adds
+/// `u.uptime_24h` and `u.uptime_30d` (percent, `null` without checks in
+/// the window), for queries that list instances. A macro so that
+/// `concat!` can build `'static` SQL with it.
+macro_rules! uptime_join {
+    () => {
+        "
+      left join lateral (
+        select (100.0 * count(*) filter (where h.healthy and h.checked_at > now() - interval '24 hours')
+                  / nullif(count(*) filter (where h.checked_at > now() - interval '24 hours'), 0)
+               )::float8 as uptime_24h,
+               (100.0 * count(*) filter (where h.healthy) / nullif(count(*), 0))::float8 as uptime_30d
+          from public.health_checks h
+         where h.instance_id = i.id and h.checked_at > now() - interval '30 days'
+      ) u on true"
+    };
+}
+pub(crate) use uptime_join;
+
 /// One instance's health, for the status page and the admin list.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct InstanceHealth {

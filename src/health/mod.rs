@@ -29,6 +29,7 @@ pub mod history;
 pub mod round;
 
 pub use client::{EndpointCheck, HealthClient, InstanceUrls};
+pub(crate) use history::uptime_join;
 pub use history::{InstanceHealth, instance_health, uptime};
 pub use round::{Health, InstanceResult, Round, run_round};
 

@@ -129,6 +129,9 @@ pub struct PassConfig {
     pub nginx_test: crate::desired::nginx::NginxTest,
     /// The ACME client's deployment options (wildcard mode).
     pub acme: crate::apply::certs::AcmeOptions,
+    /// Instance renderings shared by the passes of this process, so a
+    /// pass re-renders only what changed since the last one.
+    pub memo: Arc<crate::desired::RenderMemo>,
 }
 
 /// A failed pass. Nothing was applied unless the error says so.
@@ -196,6 +199,7 @@ pub async fn load_desired(
 ) -> Result<(Desired, Snapshot, BTreeMap<String, Want>), PassError> {
     let mut parts = load_parts(&cfg.desired_dir, &cfg.templates_dir)?;
     parts.nginx_test = cfg.nginx_test;
+    parts.memo = Some(cfg.memo.clone());
     let snapshot = Snapshot::load(pool, None).await?;
     let tiers = parts.tiers.clone();
     let source = DatabaseSource {

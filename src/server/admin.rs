@@ -2,9 +2,9 @@
 //! [`super::auth`]; create one with `roomctl api-key create`):
 //!
 //! - `GET /api/instances` (read): every live database instance, by id,
-//!   with its status, health, host, operator overrides, what it wants now
-//!   and whether the latest fleet view finds it drifted (`null` before
-//!   the first view);
+//!   with its status, health, uptime (24 h and 30 d), host, operator
+//!   overrides, what it wants now and whether the latest fleet view finds
+//!   it drifted (`null` before the first view);
 //! - `GET /api/instances/{id}` (read): one of them;
 //! - `POST /api/instances/{id}/start|stop|restart` (write): changes the
 //!   instance's desired state ([`crate::db::operator`]), so the change

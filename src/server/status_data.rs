@@ -112,6 +112,9 @@ pub struct InstanceRow {
     pub health_checked: String,
     /// The last check's error.
     pub health_error: Option<String>,
+    /// Uptime over 24 hours and 30 days (`98.5% 24 h · 99.9% 30 d`),
+    /// empty without checks.
+    pub uptime: String,
     /// The last reconcile error.
     pub error: Option<String>,
     /// The host, from the database or else the plan's placement.
@@ -248,6 +251,7 @@ fn from_file(v: &FleetView, id: &str, tier: &str, state: &str) -> InstanceRow {
         health_class: "muted",
         health_checked: "never".into(),
         health_error: None,
+        uptime: String::new(),
         error: None,
         host: v.placements.get(id).cloned(),
         drift: if v.drifted.contains(id) { "yes" } else { "no" },
@@ -277,6 +281,7 @@ fn instance(now: DateTime<Utc>, view: Option<&FleetView>, i: InstanceRecord) -> 
             .health_checked_at
             .map_or_else(|| "never".into(), |t| ago(now, t)),
         health_error: i.health_error.as_deref().map(clip),
+        uptime: uptime(i.uptime),
         error: i.error.as_deref().map(clip),
         host: i.host.or(placed),
         drift: match view {
@@ -288,6 +293,18 @@ fn instance(now: DateTime<Utc>, view: Option<&FleetView>, i: InstanceRecord) -> 
         updated_at: time(i.updated_at),
         id: i.id,
     }
+}
+
+/// `98.5% 24 h · 99.9% 30 d`, leaving out a window without checks.
+fn uptime((day, month): (Option<f64>, Option<f64>)) -> String {
+    let mut parts = Vec::new();
+    if let Some(d) = day {
+        parts.push(format!("{d:.1}% 24 h"));
+    }
+    if let Some(m) = month {
+        parts.push(format!("{m:.1}% 30 d"));
+    }
+    parts.join(" · ")
 }
 
 fn plan(now: DateTime<Utc>, fleet: &Fleet) -> PlanSection {

@@ -164,6 +164,7 @@ pub async fn spawn_app_with(o: AppOptions) -> TestApp {
                 deep: false,
                 nginx_test: Default::default(),
                 acme: Default::default(),
+                memo: Default::default(),
             }),
             pool: db.pool.clone(),
             shells: Arc::new(SandboxShells {

@@ -29,6 +29,8 @@ pub struct InstanceRecord {
     pub host: Option<String>,
     /// `instances.updated_at`: the last change.
     pub updated_at: DateTime<Utc>,
+    /// Healthy checks over the last 24 hours and 30 days, in percent.
+    pub uptime: (Option<f64>, Option<f64>),
 }
 
 /// One row of `reconcile_runs`.
@@ -59,15 +61,17 @@ pub struct RunRecord {
 /// Every instance that is not deprovisioned, failed or unhealthy first,
 /// then by id. One query.
 pub async fn load_instances(pool: &PgPool) -> Result<Vec<InstanceRecord>, sqlx::Error> {
-    let rows = sqlx::query(
+    let rows = sqlx::query(concat!(
         "select i.app_name, i.subdomain, s.tier::text as tier, i.status::text as status,
                 i.health_status, i.last_health_check, i.health_error, i.error_message,
-                i.host, i.updated_at
+                i.host, i.updated_at, u.uptime_24h, u.uptime_30d
            from public.instances i
-           join public.subscriptions s on s.id = i.subscription_id
+           join public.subscriptions s on s.id = i.subscription_id",
+        crate::health::uptime_join!(),
+        "
           where i.status <> 'deprovisioned'
           order by (i.status = 'failed' or i.health_status = 'unhealthy') desc, i.app_name",
-    )
+    ))
     .fetch_all(pool)
     .await?;
     rows.into_iter()
@@ -83,6 +87,7 @@ pub async fn load_instances(pool: &PgPool) -> Result<Vec<InstanceRecord>, sqlx::
                 error: r.try_get("error_message")?,
                 host: r.try_get("host")?,
                 updated_at: r.try_get("updated_at")?,
+                uptime: (r.try_get("uptime_24h")?, r.try_get("uptime_30d")?),
             })
         })
         .collect()

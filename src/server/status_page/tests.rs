@@ -60,6 +60,7 @@ fn instance(id: &str, subdomain: &str, health_error: Option<&str>) -> InstanceRe
         error: None,
         host: Some("dokku-1".into()),
         updated_at: now() - TimeDelta::hours(3),
+        uptime: (Some(99.25), Some(99.9)),
     }
 }
 
@@ -130,6 +131,7 @@ fn the_page_shows_hosts_instances_the_plan_and_runs() {
         "running",
         "unhealthy",
         "checked 1 min ago",
+        "uptime 99.2% 24 h · 99.9% 30 d",
         "3 h ago",
         "~ acme",
         "observed 42 s ago",

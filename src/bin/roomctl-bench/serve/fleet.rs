@@ -100,6 +100,7 @@ impl Fleet {
             deep: false,
             nginx_test: roomctl::desired::nginx::NginxTest::IfInstalled,
             acme: Default::default(),
+            memo: Default::default(),
         });
         let fleet = Self {
             dir,
