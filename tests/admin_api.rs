@@ -6,7 +6,7 @@
 mod common;
 
 use chrono::{Duration as Days, Utc};
-use common::admin::{Key, spawn, view};
+use common::admin::{Key, SHOWN, spawn, view};
 use common::instances::seed_instance;
 use roomctl::db::api_keys::{self, Scope};
 use roomctl::db::lifecycle::Want;
@@ -265,7 +265,7 @@ async fn instances_declared_in_files_are_refused_with_the_file_to_edit() {
         assert_eq!(status, 409, "{body}");
         let e = body["error"].as_str().unwrap();
         assert!(
-            e.contains("instances/ops.toml") && e.contains("edit that file"),
+            e.contains(&format!("{SHOWN}/instances/ops.toml:")) && e.contains("edit that file"),
             "{e}"
         );
     }
@@ -329,7 +329,11 @@ async fn the_list_shows_status_health_host_and_drift_once_a_view_exists() {
         .collect();
     // Database instances first, then those declared only in files.
     assert_eq!(ids, ["acme", "beta", "filed", "shadowed"]);
-    assert!(list[2]["source"].as_str().unwrap().contains("instances/"));
+    let source = list[2]["source"].as_str().unwrap();
+    assert!(
+        source.starts_with(&format!("{SHOWN}/instances/")),
+        "{source}"
+    );
     assert!(
         list[2].get("status").is_none(),
         "a file instance has no row"

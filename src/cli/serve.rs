@@ -301,6 +301,7 @@ pub async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
         replica: replica.clone(),
         pages: Arc::new(pages),
         desired_dir: files.good_dir(),
+        desired_shown: g.desired.clone(),
     });
     let listener = tokio::net::TcpListener::bind(a.listen)
         .await

@@ -24,7 +24,7 @@ use super::auth::{Reader, Writer};
 use super::{AppState, Reason};
 use crate::db::DbError;
 use crate::db::operator::{self, Action, FileInstances, InstanceInfo, OperatorError};
-use crate::desired::{FileSource, InstanceSource};
+use crate::desired::{FileSource, InstanceSource, Source};
 use crate::domain::{InstanceId, Label};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -34,7 +34,6 @@ use axum::routing::{MethodRouter, any, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -175,7 +174,7 @@ async fn list(
     let now = chrono::Utc::now();
     let all = operator::list(&app.pool, &app.processor.policy, now).await?;
     let ids: Vec<String> = all.iter().map(|i| i.id.clone()).collect();
-    let files = declared_in_files(app.desired_dir.clone()).await?;
+    let files = declared_in_files(&app).await?;
     let mut out: Vec<serde_json::Value> = with_drift(&app, all)
         .into_iter()
         .map(|l| json!(l))
@@ -194,7 +193,7 @@ async fn detail(
     if let Some(found) = operator::get(&app.pool, &id, &app.processor.policy, now).await? {
         return Ok(Json(json!(with_drift(&app, vec![found]).remove(0))));
     }
-    let files = declared_in_files(app.desired_dir.clone()).await?;
+    let files = declared_in_files(&app).await?;
     from_files(&app, files, &[])
         .into_iter()
         .find(|f| f.id == id.as_str())
@@ -202,11 +201,15 @@ async fn detail(
         .ok_or_else(|| ApiError::NotFound(format!("no instance `{id}`")))
 }
 
-/// The instances `dir/instances/*.toml` declare, read off the async
-/// runtime. Files with errors cannot tell: the action is refused (503).
-async fn declared_in_files(dir: PathBuf) -> Result<FileInstances, ApiError> {
+/// The instances the snapshot's `instances/*.toml` declare, read off the
+/// async runtime, each with where the operator edits it (a path in
+/// `desired-state/`, not in the snapshot). Files with errors cannot tell:
+/// the action is refused (503).
+async fn declared_in_files(app: &AppState) -> Result<FileInstances, ApiError> {
+    let (dir, shown) = (app.desired_dir.clone(), app.desired_shown.clone());
+    let instances_dir = dir.join("instances");
     let read = tokio::task::spawn_blocking(move || {
-        let dir = dir.join("instances");
+        let dir = instances_dir;
         if !dir.is_dir() {
             return Ok(Vec::new());
         }
@@ -228,7 +231,18 @@ async fn declared_in_files(dir: PathBuf) -> Result<FileInstances, ApiError> {
     })?;
     Ok(instances
         .into_iter()
-        .map(|i| (i.id, i.source.to_string()))
+        .map(|i| {
+            let at = match i.source {
+                Source::File { path, line } => {
+                    let path = path
+                        .strip_prefix(&dir)
+                        .map_or_else(|_| path.clone(), |rel| shown.join(rel));
+                    Source::File { path, line }
+                }
+                other => other,
+            };
+            (i.id, at.to_string())
+        })
         .collect())
 }
 
@@ -239,7 +253,7 @@ async fn act(
     action: Action,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let id = parse_id(&raw)?;
-    let files = declared_in_files(app.desired_dir.clone()).await?;
+    let files = declared_in_files(&app).await?;
     let policy = app.processor.policy;
     let actor = caller.actor();
     let acted = operator::act(&app.pool, &policy, &files, &id, action, &actor)

@@ -102,6 +102,9 @@ pub struct AppState {
     /// The desired-state directory passes read (the last good snapshot):
     /// the admin API refuses to change instances declared in its files.
     pub desired_dir: std::path::PathBuf,
+    /// The operator's desired-state directory, which `desired_dir` is a
+    /// snapshot of: messages name files there, where they are edited.
+    pub desired_shown: std::path::PathBuf,
 }
 
 impl AppState {
@@ -127,6 +130,7 @@ impl AppState {
             fleet,
             replica,
             pages: Arc::new(tera::Tera::default()),
+            desired_shown: desired_dir.clone(),
             desired_dir,
         }
     }

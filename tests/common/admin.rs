@@ -61,6 +61,10 @@ pub fn view() -> FleetView {
 }
 
 /// Starts the admin API; its fleet view computes to `fleet`.
+/// Where the admin API says the operator's desired-state files are (the
+/// test's `desired_dir` stands for serve's snapshot of them).
+pub const SHOWN: &str = "/srv/roomctl/desired-state";
+
 pub async fn spawn(fleet: Result<FleetView, String>) -> Admin {
     let db = test_db().await;
     let desired = tempfile::tempdir().unwrap();
@@ -92,6 +96,7 @@ pub async fn spawn(fleet: Result<FleetView, String>) -> Admin {
         replica: Replica::solo("test"),
         pages: Arc::new(tera::Tera::default()),
         desired_dir: desired.path().to_path_buf(),
+        desired_shown: SHOWN.into(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

@@ -109,6 +109,7 @@ pub async fn serve(compute: Compute) -> Served {
         replica: Replica::solo("cp-test:4242"),
         pages: Arc::new(status_page::load_pages(&templates).unwrap()),
         desired_dir: templates.join("no-desired-state"),
+        desired_shown: templates.join("no-desired-state"),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
