@@ -8,7 +8,9 @@
 //! - [`load_with_sources`] merges several [`InstanceSource`]s (files today,
 //!   the subscriptions database later);
 //! - [`render`] renders instances without touching files (benchmarks);
-//! - [`RootSecret`] derives the per-instance secrets.
+//! - [`RootSecret`] derives the per-instance secrets;
+//! - [`RenderMemo`] lets a long-running process re-render only the
+//!   instances whose inputs changed since its last load.
 
 mod apps;
 pub mod dns;
