@@ -28,8 +28,8 @@ use std::sync::{Mutex, MutexGuard};
 /// nothing.
 #[derive(Default)]
 pub struct RenderMemo {
-    specs: Mutex<Specs>,
-    nginx: Mutex<Snippets>,
+    specs: Mutex<Table<SpecContext, DesiredInstance, InstanceSpec>>,
+    nginx: Mutex<Table<SnippetContext, SnippetInputs, Digests>>,
     reused: Mutex<Reused>,
 }
 
@@ -72,12 +72,6 @@ impl PartialEq for SpecContext {
     }
 }
 
-#[derive(Default)]
-struct Specs {
-    context: Option<SpecContext>,
-    entries: HashMap<InstanceId, (DesiredInstance, InstanceSpec)>,
-}
-
 /// What every instance's snippets are rendered from besides its inputs.
 #[derive(PartialEq)]
 pub(crate) struct SnippetContext {
@@ -88,22 +82,38 @@ pub(crate) struct SnippetContext {
 /// The nginx digest of each app of one instance.
 pub(crate) type Digests = Vec<(AppName, String)>;
 
-#[derive(Default)]
-struct Snippets {
-    context: Option<SnippetContext>,
-    entries: HashMap<InstanceId, (SnippetInputs, Digests)>,
+/// Renderings from one context: per instance, its input and its output.
+struct Table<C, I, O> {
+    context: Option<C>,
+    entries: HashMap<InstanceId, (I, O)>,
 }
 
-/// One load's view of the instance specs: what the last load kept, and
-/// what this load keeps. Dropping it without [`SpecRound::finish`] keeps
-/// nothing new, which is right for a load that failed part-way.
-pub(crate) struct SpecRound<'a> {
-    memo: &'a RenderMemo,
-    old: HashMap<InstanceId, (DesiredInstance, InstanceSpec)>,
-    new: HashMap<InstanceId, (DesiredInstance, InstanceSpec)>,
-    context: SpecContext,
+impl<C, I, O> Default for Table<C, I, O> {
+    fn default() -> Self {
+        Self {
+            context: None,
+            entries: HashMap::new(),
+        }
+    }
+}
+
+/// One load's view of a table: what the last load kept, and what this
+/// load keeps. Dropping it without [`Round::finish`] keeps nothing new,
+/// which is right for a load that failed part-way.
+pub(crate) struct Round<'a, C, I, O> {
+    table: &'a Mutex<Table<C, I, O>>,
+    reused: &'a Mutex<Reused>,
+    count: fn(&mut Reused) -> &mut usize,
+    old: HashMap<InstanceId, (I, O)>,
+    new: HashMap<InstanceId, (I, O)>,
+    context: C,
     hits: usize,
 }
+
+/// A load's round of instance specs.
+pub(crate) type SpecRound<'a> = Round<'a, SpecContext, DesiredInstance, InstanceSpec>;
+/// A load's round of nginx digests.
+pub(crate) type SnippetRound<'a> = Round<'a, SnippetContext, SnippetInputs, Digests>;
 
 impl RenderMemo {
     /// What the last load that finished reused.
@@ -111,101 +121,64 @@ impl RenderMemo {
         *lock(&self.reused)
     }
 
-    /// Starts a load that renders with `context`; the last load's
-    /// renderings are reusable only when its context was the same.
+    /// Starts a load that renders specs with `context`; the last load's
+    /// specs are reusable only when its context was the same.
     pub(crate) fn specs(&self, context: SpecContext) -> SpecRound<'_> {
-        let mut g = lock(&self.specs);
-        let old = if g.context.as_ref() == Some(&context) {
-            std::mem::take(&mut g.entries)
-        } else {
-            HashMap::new()
-        };
-        SpecRound {
-            memo: self,
-            old,
-            new: HashMap::new(),
-            context,
-            hits: 0,
-        }
+        Round::start(&self.specs, &self.reused, |r| &mut r.specs, context)
     }
 
-    /// Starts a snippet round with `context` (see [`RenderMemo::specs`]).
+    /// Starts a round of nginx digests with `context` (see
+    /// [`RenderMemo::specs`]).
     pub(crate) fn snippets(&self, context: SnippetContext) -> SnippetRound<'_> {
-        let mut g = lock(&self.nginx);
-        let old = if g.context.as_ref() == Some(&context) {
-            std::mem::take(&mut g.entries)
-        } else {
-            HashMap::new()
-        };
-        SnippetRound {
-            memo: self,
-            old,
-            new: HashMap::new(),
-            context,
-            hits: 0,
-        }
+        Round::start(&self.nginx, &self.reused, |r| &mut r.snippets, context)
     }
 }
 
-impl SpecRound<'_> {
-    /// The spec last rendered from exactly `inst`, if any.
-    pub fn reuse(&mut self, inst: &DesiredInstance) -> Option<InstanceSpec> {
-        let (prev, spec) = self.old.remove(&inst.id)?;
-        if &prev != inst {
-            return None;
+impl<'a, C: PartialEq, I: PartialEq + Clone, O: Clone> Round<'a, C, I, O> {
+    fn start(
+        table: &'a Mutex<Table<C, I, O>>,
+        reused: &'a Mutex<Reused>,
+        count: fn(&mut Reused) -> &mut usize,
+        context: C,
+    ) -> Self {
+        let mut g = lock(table);
+        let old = if g.context.as_ref() == Some(&context) {
+            std::mem::take(&mut g.entries)
+        } else {
+            HashMap::new()
+        };
+        Self {
+            table,
+            reused,
+            count,
+            old,
+            new: HashMap::new(),
+            context,
+            hits: 0,
         }
-        let out = spec.clone();
-        self.new.insert(inst.id.clone(), (prev, spec));
-        self.hits += 1;
-        Some(out)
     }
 
-    /// Remembers that `inst` rendered to `spec`.
-    pub fn keep(&mut self, inst: &DesiredInstance, spec: &InstanceSpec) {
-        self.new
-            .insert(inst.id.clone(), (inst.clone(), spec.clone()));
+    /// The output last rendered for `id` from exactly `input`, if any.
+    pub fn reuse(&mut self, id: &InstanceId, input: &I) -> Option<O> {
+        let (prev, out) = self.old.remove(id)?;
+        if &prev != input {
+            return None;
+        }
+        let copy = out.clone();
+        self.new.insert(id.clone(), (prev, out));
+        self.hits += 1;
+        Some(copy)
+    }
+
+    /// Remembers that `input` rendered to `out` for `id`.
+    pub fn keep(&mut self, id: &InstanceId, input: &I, out: O) {
+        self.new.insert(id.clone(), (input.clone(), out));
     }
 
     /// Stores this load's renderings for the next load.
     pub fn finish(self) {
-        lock(&self.memo.reused).specs = self.hits;
-        let mut g = lock(&self.memo.specs);
-        g.context = Some(self.context);
-        g.entries = self.new;
-    }
-}
-
-/// One load's view of the nginx digests (see [`SpecRound`]).
-pub(crate) struct SnippetRound<'a> {
-    memo: &'a RenderMemo,
-    old: HashMap<InstanceId, (SnippetInputs, Digests)>,
-    new: HashMap<InstanceId, (SnippetInputs, Digests)>,
-    context: SnippetContext,
-    hits: usize,
-}
-
-impl SnippetRound<'_> {
-    /// The digests last rendered for `id` from exactly `inputs`, if any.
-    pub fn reuse(&mut self, id: &InstanceId, inputs: &SnippetInputs) -> Option<Digests> {
-        let (prev, digests) = self.old.remove(id)?;
-        if &prev != inputs {
-            return None;
-        }
-        let out = digests.clone();
-        self.new.insert(id.clone(), (prev, digests));
-        self.hits += 1;
-        Some(out)
-    }
-
-    /// Remembers that `inputs` rendered to `digests` for `id`.
-    pub fn keep(&mut self, id: &InstanceId, inputs: &SnippetInputs, digests: Digests) {
-        self.new.insert(id.clone(), (inputs.clone(), digests));
-    }
-
-    /// Stores this load's digests for the next load.
-    pub fn finish(self) {
-        lock(&self.memo.reused).snippets = self.hits;
-        let mut g = lock(&self.memo.nginx);
+        *(self.count)(&mut lock(self.reused)) = self.hits;
+        let mut g = lock(self.table);
         g.context = Some(self.context);
         g.entries = self.new;
     }

@@ -163,14 +163,14 @@ pub(crate) fn render_with(
             p.push(instance_problem(inst, "tier", message));
             continue;
         };
-        if let Some(spec) = round.as_mut().and_then(|r| r.reuse(inst)) {
+        if let Some(spec) = round.as_mut().and_then(|r| r.reuse(&inst.id, inst)) {
             specs.push(spec);
             continue;
         }
         match render_one(platform, tier, template, root, &base, inst) {
             Ok(spec) => {
                 if let Some(r) = round.as_mut() {
-                    r.keep(inst, &spec);
+                    r.keep(&inst.id, inst, spec.clone());
                 }
                 specs.push(spec);
             }
