@@ -6,7 +6,7 @@
 //! shown again: only its SHA-256 hash is stored. `list` shows each key's
 //! prefix, never the key.
 
-use super::serve::DbArgs;
+use super::database::DbArgs;
 use crate::db::api_keys::{self, KeyInfo, Scope};
 use anyhow::Context;
 use chrono::{DateTime, Utc};

@@ -8,6 +8,7 @@
 //! --detailed-exitcode`).
 
 mod api_key;
+mod database;
 mod fleet;
 mod serve;
 
@@ -99,7 +100,7 @@ enum Command {
         #[arg(long)]
         detailed_exitcode: bool,
         #[command(flatten)]
-        db: serve::DbArgs,
+        db: database::DbArgs,
     },
     /// Compute a fresh plan and apply it.
     Apply {
@@ -112,12 +113,12 @@ enum Command {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        db: serve::DbArgs,
+        db: database::DbArgs,
     },
     /// Apply the platform database's migrations (a second run is a no-op).
     Migrate {
         #[command(flatten)]
-        db: serve::DbArgs,
+        db: database::DbArgs,
     },
     /// Serve Stripe webhooks and reconcile continuously.
     Serve(Box<serve::ServeArgs>),
@@ -178,7 +179,7 @@ pub fn load_desired(
     let root = root_secret(sandbox)?;
     desired::load_parts(desired_dir, templates)
         .and_then(|mut parts| {
-            parts.nginx_test = serve::nginx_test(sandbox);
+            parts.nginx_test = database::nginx_test(sandbox);
             parts.into_desired(&root, &[])
         })
         .map_err(|e| anyhow::anyhow!("invalid desired state:\n{e}"))
@@ -246,7 +247,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let p = match db.database_url.is_some() {
                 true => {
-                    serve::pass_with_database(g, &connect, &db, false, false)
+                    database::pass_with_database(g, &connect, &db, false, false)
                         .await?
                         .0
                 }
@@ -274,7 +275,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             db,
         } => {
             let (p, report) = match db.database_url.is_some() {
-                true => serve::pass_with_database(g, &connect, &db, true, force).await?,
+                true => database::pass_with_database(g, &connect, &db, true, force).await?,
                 false => {
                     let r = reconciler(g, &connect).await?;
                     r.apply(force).await.context("apply refused")?
@@ -295,7 +296,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
-        Command::Migrate { db } => serve::migrate(&db).await,
+        Command::Migrate { db } => database::migrate(&db).await,
         Command::Serve(args) => serve::serve(g, *args).await,
         Command::ApiKey(cmd) => api_key::run(cmd).await,
         Command::Demo { dir } => crate::sandbox::demo(&g.desired, &g.templates, &dir).await,

@@ -7,7 +7,7 @@
 //! prints strings and numbers. Every string may come from a customer or a
 //! remote host; the templates are autoescaped ([`super::status_page`]).
 
-use super::view::FleetView;
+use super::view::{FleetView, HostView};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::sync::Arc;
@@ -68,27 +68,17 @@ pub struct StatusPage {
     pub runs: Vec<RunRow>,
 }
 
-/// One host row.
+/// One host row: the fleet view's host, with its reason clipped for the
+/// page.
 #[derive(Debug, Clone, Serialize)]
 pub struct HostRow {
-    /// Name.
-    pub name: String,
-    /// Whether it could be read.
-    pub reachable: bool,
-    /// Why not.
-    pub reason: Option<String>,
-    /// MiB roomctl may place.
-    pub capacity_mb: u64,
-    /// MiB of app memory limits on it.
-    pub used_mb: u64,
-    /// MiB left.
-    pub free_mb: u64,
+    /// The host (name, reachability, capacity, apps).
+    #[serde(flatten)]
+    pub host: HostView,
     /// `used / capacity` in percent, 0–100 (the bar's width).
     pub used_pct: u64,
     /// ok (< 80 %), warn (< 95 %) or full: the bar's colour.
     pub level: &'static str,
-    /// Apps on it.
-    pub apps: usize,
 }
 
 /// One instance row.
@@ -203,7 +193,7 @@ pub fn assemble(
     StatusPage {
         header,
         generated_at: time(now),
-        unreachable_hosts: hosts.iter().filter(|h| !h.reachable).count(),
+        unreachable_hosts: hosts.iter().filter(|h| !h.host.reachable).count(),
         hosts,
         troubled_instances: instances
             .iter()
@@ -215,26 +205,23 @@ pub fn assemble(
     }
 }
 
-fn host(h: &super::view::HostView) -> HostRow {
+fn host(h: &HostView) -> HostRow {
     let used_pct = match h.capacity_mb {
         0 if h.used_mb > 0 => 100,
         0 => 0,
         c => (h.used_mb.saturating_mul(100) / c).min(100),
     };
     HostRow {
-        name: h.name.clone(),
-        reachable: h.reachable,
-        reason: h.reason.as_deref().map(clip),
-        capacity_mb: h.capacity_mb,
-        used_mb: h.used_mb,
-        free_mb: h.free_mb,
+        host: HostView {
+            reason: h.reason.as_deref().map(clip),
+            ..h.clone()
+        },
         used_pct,
         level: match used_pct {
             0..80 => "ok",
             80..95 => "warn",
             _ => "full",
         },
-        apps: h.apps,
     }
 }
 
