@@ -94,21 +94,17 @@ type Row = (
 /// The health of every instance that is not deprovisioned, sorted by
 /// instance id, in one query.
 pub async fn instance_health(pool: &PgPool) -> Result<Vec<InstanceHealth>, HealthError> {
-    let rows: Vec<Row> = sqlx::query_as(
+    let rows: Vec<Row> = sqlx::query_as(concat!(
         "select i.app_name, i.status::text, i.health_status, i.last_health_check,
                 i.health_error, i.health_failures_in_row,
                 coalesce(i.restart_requested_at > coalesce(i.restarted_at, '-infinity'), false),
-                (100.0 * count(*) filter (where h.healthy and h.checked_at > now() - interval '24 hours')
-                   / nullif(count(*) filter (where h.checked_at > now() - interval '24 hours'), 0)
-                )::float8,
-                (100.0 * count(*) filter (where h.healthy) / nullif(count(h.id), 0))::float8
-           from public.instances i
-           left join public.health_checks h
-             on h.instance_id = i.id and h.checked_at > now() - interval '30 days'
+                u.uptime_24h, u.uptime_30d
+           from public.instances i",
+        uptime_join!(),
+        "
           where i.status <> 'deprovisioned'
-          group by i.id
           order by i.app_name",
-    )
+    ))
     .fetch_all(pool)
     .await
     .map_err(|e| HealthError::History(e.into()))?;
