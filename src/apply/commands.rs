@@ -26,6 +26,16 @@ pub fn commands(app: &AppName, action: &Action) -> Vec<CommandLine> {
             }
             v
         }
+        Action::NginxProperties { set, rebuild } => {
+            let mut v: Vec<CommandLine> = set
+                .iter()
+                .filter_map(|(k, (_, new))| cmd::nginx_set(app, k, new.as_deref()).ok())
+                .collect();
+            if *rebuild {
+                v.push(cmd::proxy_build_config(app));
+            }
+            v
+        }
         Action::Domains { to, .. } if to.is_empty() => vec![cmd::domains_clear(app)],
         Action::Domains { to, .. } => vec![cmd::domains_set(app, to)],
         Action::Ports { to, .. } if to.is_empty() => vec![cmd::ports_clear(app)],

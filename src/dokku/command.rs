@@ -170,6 +170,30 @@ pub fn roomctl_nginx_set(app: &AppName, content: &str) -> CommandLine {
         .arg(app)
         .masked_arg(Token::trusted(encoded), shown)
 }
+/// `nginx:set APP KEY [VALUE]`: sets one of Dokku's nginx properties
+/// (no value unsets it). `key` and `value` are checked against the safe
+/// alphabet; callers pass checked properties
+/// ([`crate::nginx::properties::check`]).
+pub fn nginx_set(app: &AppName, key: &str, value: Option<&str>) -> Result<CommandLine, TokenError> {
+    let mut c = CommandLine::new("nginx:set").arg(app);
+    c = c.masked_arg(Token::new(key)?, key.to_string());
+    if let Some(v) = value {
+        c = c.masked_arg(Token::new(v)?, v.to_string());
+    }
+    Ok(c)
+}
+/// `proxy:build-config APP`: regenerates the app's `nginx.conf` (and
+/// reloads nginx), so changed nginx properties take effect.
+pub fn proxy_build_config(app: &AppName) -> CommandLine {
+    CommandLine::new("proxy:build-config").arg(app)
+}
+/// `nginx:report APP --format json`: every nginx property of the app.
+pub fn nginx_report(app: &AppName) -> CommandLine {
+    CommandLine::new("nginx:report")
+        .arg(app)
+        .arg("--format")
+        .arg("json")
+}
 /// `roomctl:nginx-unset APP`: removes roomctl's snippet.
 pub fn roomctl_nginx_unset(app: &AppName) -> CommandLine {
     CommandLine::new("roomctl:nginx-unset").arg(app)

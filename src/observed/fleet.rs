@@ -86,7 +86,7 @@ async fn observe_host(
         adopt_interrupted(&host, &mut state, &journal);
         let wanted = crate::plan::needs_detail(&desired, &state, opts.deep);
         if !wanted.is_empty() {
-            let details = retrying(&opts, || read_details(shell.clone(), &wanted)).await?;
+            let details = retrying(&opts, || read_details(shell.clone(), &wanted, &reads)).await?;
             for (name, d) in details {
                 if let Some(app) = state.apps.get_mut(&name) {
                     app.detail = Some(d);

@@ -174,6 +174,10 @@ pub struct AppDetail {
     pub storage: BTreeSet<Mount>,
     /// Whether the app's containers run.
     pub running: bool,
+    /// The app's Dokku nginx properties roomctl manages
+    /// ([`crate::nginx::properties::MANAGED`]) that are set, when they were
+    /// read (`None`: not read this run, never compared).
+    pub nginx: Option<crate::nginx::properties::NginxProperties>,
 }
 
 /// One observed app.

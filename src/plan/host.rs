@@ -99,7 +99,8 @@ pub fn plan_host(
                 });
                 app::insert_before_run(&mut p.actions, action);
             }
-            if let Some(p) = planned {
+            if let Some(mut p) = planned {
+                app::settle_nginx_rebuild(&mut p.actions);
                 apps.insert(name.clone(), p);
             }
         }

@@ -23,6 +23,16 @@ pub enum Action {
         /// Managed keys no longer desired.
         unset: BTreeSet<EnvKey>,
     },
+    /// `nginx:set APP KEY VALUE` per changed property (`nginx:set APP KEY`
+    /// unsets), then `proxy:build-config APP` when no later action of the
+    /// app rebuilds its nginx config anyway.
+    NginxProperties {
+        /// Changed keys: observed value (if set) and desired value (`None`
+        /// unsets).
+        set: BTreeMap<String, (Option<String>, Option<String>)>,
+        /// Whether to run `proxy:build-config` afterwards.
+        rebuild: bool,
+    },
     /// `domains:set` with the whole list.
     Domains {
         /// What was observed (`None` when the app is new).
@@ -121,6 +131,7 @@ impl Action {
         match self {
             Action::Create => "create",
             Action::Config { .. } => "config",
+            Action::NginxProperties { .. } => "nginx_properties",
             Action::Domains { .. } => "domains",
             Action::Ports { .. } => "ports",
             Action::Mount { .. } => "mount",

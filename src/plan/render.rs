@@ -64,6 +64,17 @@ pub fn describe(action: &Action) -> Vec<String> {
             vec![format!("domains: {} -> {}", list(f), list(to))]
         }
         Action::Domains { from: None, to } => vec![format!("domains: {}", list(to))],
+        Action::NginxProperties { set, rebuild } => {
+            let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "(unset)".into());
+            let mut out: Vec<String> = set
+                .iter()
+                .map(|(k, (old, new))| format!("nginx {k}: {} -> {}", shown(old), shown(new)))
+                .collect();
+            if *rebuild {
+                out.push("nginx config rebuilt (proxy:build-config)".into());
+            }
+            out
+        }
         Action::Ports { from: Some(f), to } => vec![format!("ports: {} -> {}", list(f), list(to))],
         Action::Ports { from: None, to } => vec![format!("ports: {}", list(to))],
         Action::Mount { mount } => vec![format!("mount {mount}")],

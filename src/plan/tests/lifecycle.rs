@@ -95,6 +95,7 @@ fn detail_of(d: &Desired, app: &str) -> AppDetail {
         ports: spec.ports.clone(),
         storage: spec.storage.clone(),
         running: true,
+        nginx: Some(spec.nginx_properties.clone()),
     }
 }
 

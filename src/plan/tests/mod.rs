@@ -2,6 +2,7 @@
 
 mod diff;
 mod lifecycle;
+mod nginx_props;
 mod ownership;
 mod placement;
 mod pool;
@@ -76,6 +77,7 @@ pub(super) fn app(id: &str, role: &str, mem: u32) -> AppSpec {
         },
         tls: true,
         nginx: None,
+        nginx_properties: Default::default(),
         fingerprint: Default::default(),
     };
     spec.seal(&InstanceId::parse(id).unwrap(), &platform().owner);
