@@ -14,12 +14,18 @@ const APPS: [&str; 4] = ["handmade", "i01-backend", "i05-backend", "i13-matrix"]
 const SNIPPET: &[u8] = b"location /sync { proxy_read_timeout 600s; }\n";
 
 fn report(app: &str, file: &str) -> Value {
-    let path = recorded().join("disk-layout").join(app).join("reports").join(file);
+    let path = recorded()
+        .join("disk-layout")
+        .join(app)
+        .join("reports")
+        .join(file);
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 fn field<'a>(obj: &'a Value, key: &str) -> &'a str {
-    obj[key].as_str().unwrap_or_else(|| panic!("{key} in {obj}"))
+    obj[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} in {obj}"))
 }
 
 /// The recorded host: its four apps, the storage entries their mounts name
@@ -41,7 +47,10 @@ fn recorded_host() -> Host {
                 "{{\n  \"name\": \"{name}\",\n  \"scheduler\": \"docker-local\",\n  \"host_path\": \"{}\",\n  \"schema_version\": 1\n}}",
                 field(row, "host_path")
             );
-            h.write(&format!("lib/data/storage-registry/entries/{name}.json"), entry);
+            h.write(
+                &format!("lib/data/storage-registry/entries/{name}.json"),
+                entry,
+            );
         }
     }
     let cid = std::fs::read_to_string(
@@ -83,13 +92,27 @@ fn every_fact_equals_what_dokkus_reports_printed_for_the_same_app() {
         assert_eq!(Value::Object(env), export, "{name} env");
 
         let domains = r("domains:report");
-        assert_eq!(a.vhost_enabled.to_string(), field(&domains, "app-enabled"), "{name}");
+        assert_eq!(
+            a.vhost_enabled.to_string(),
+            field(&domains, "app-enabled"),
+            "{name}"
+        );
         assert_eq!(a.domains.join(" "), field(&domains, "app-vhosts"), "{name}");
-        assert_eq!(host.global_vhost.enabled.to_string(), field(&domains, "global-enabled"));
-        assert_eq!(host.global_vhost.vhosts.join(" "), field(&domains, "global-vhosts"));
+        assert_eq!(
+            host.global_vhost.enabled.to_string(),
+            field(&domains, "global-enabled")
+        );
+        assert_eq!(
+            host.global_vhost.vhosts.join(" "),
+            field(&domains, "global-vhosts")
+        );
 
         let ports: Vec<String> = a.ports.iter().map(ToString::to_string).collect();
-        assert_eq!(ports.join(" "), field(&r("ports:report"), "map"), "{name} ports");
+        assert_eq!(
+            ports.join(" "),
+            field(&r("ports:report"), "map"),
+            "{name} ports"
+        );
 
         let mounts: Vec<Value> = a
             .mounts
@@ -104,7 +127,11 @@ fn every_fact_equals_what_dokkus_reports_printed_for_the_same_app() {
                 row
             })
             .collect();
-        assert_eq!(Value::Array(mounts), report(name, &format!("storage:list_{name}_--format_json.stdout")), "{name}");
+        assert_eq!(
+            Value::Array(mounts),
+            report(name, &format!("storage:list_{name}_--format_json.stdout")),
+            "{name}"
+        );
 
         let resource = r("resource:report");
         let limits: Map<String, Value> = resource
@@ -114,13 +141,19 @@ fn every_fact_equals_what_dokkus_reports_printed_for_the_same_app() {
             .filter(|(k, _)| !k.starts_with("resource-"))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let ours: Map<String, Value> =
-            a.limits.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let ours: Map<String, Value> = a
+            .limits
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
         assert_eq!(ours, limits, "{name} limits");
 
         let apps = r("apps:report");
         assert_eq!(a.deploy_source, field(&apps, "deploy-source"), "{name}");
-        assert_eq!(a.deploy_source_metadata, field(&apps, "deploy-source-metadata"));
+        assert_eq!(
+            a.deploy_source_metadata,
+            field(&apps, "deploy-source-metadata")
+        );
 
         let ps = r("ps:report");
         assert_eq!(a.deployed.to_string(), field(&ps, "deployed"), "{name}");
@@ -155,7 +188,11 @@ fn assert_nginx_properties(a: &AppFacts, nginx: &Value) {
         assert_eq!(ours, v.as_str().unwrap(), "{} nginx {k}", a.name);
     }
     for k in a.nginx.keys() {
-        assert!(nginx.get(k).is_some(), "{} has nginx property {k} that nginx:report lacks", a.name);
+        assert!(
+            nginx.get(k).is_some(),
+            "{} has nginx property {k} that nginx:report lacks",
+            a.name
+        );
     }
 }
 
@@ -225,10 +262,16 @@ fn an_app_dir_without_any_property_reads_as_dokkus_defaults() {
     std::fs::create_dir_all(h.path("home/bare")).unwrap();
     let host = facts(&h);
     let a = &host.apps[0];
-    assert_eq!((a.name.as_str(), a.env.clone()), ("bare", Ok(Default::default())));
+    assert_eq!(
+        (a.name.as_str(), a.env.clone()),
+        ("bare", Ok(Default::default()))
+    );
     assert!(a.vhost_enabled && a.domains.is_empty() && a.ports.is_empty());
     assert_eq!(a.mounts, Ok(vec![]));
-    assert_eq!((a.deployed, a.running, a.restore), (false, Some(Running::False), true));
+    assert_eq!(
+        (a.deployed, a.running, a.restore),
+        (false, Some(Running::False), true)
+    );
     assert!(a.limits.is_empty() && a.nginx.is_empty() && a.unreadable.is_empty());
 }
 
@@ -241,7 +284,12 @@ fn every_truncation_of_a_real_output_is_refused() {
     for cut in (0..out.len()).step_by(step).chain([out.len() - 1]) {
         let err = observe::parse(&out[..cut]).unwrap_err();
         assert!(
-            matches!(err, ObserveError::Truncated(_) | ObserveError::Garbled { .. } | ObserveError::NotObserveOutput),
+            matches!(
+                err,
+                ObserveError::Truncated(_)
+                    | ObserveError::Garbled { .. }
+                    | ObserveError::NotObserveOutput
+            ),
             "{cut}: {err}"
         );
     }
@@ -268,13 +316,19 @@ fn private_keys_are_never_read_and_nul_bytes_survive() {
     require_tools();
     let h = Host::new();
     h.write("home/a/tls/server.crt", "not a certificate\n");
-    h.write("home/a/tls/server.key", "-----BEGIN PRIVATE KEY-----\nSECRETKEYBYTES\n");
+    h.write(
+        "home/a/tls/server.key",
+        "-----BEGIN PRIVATE KEY-----\nSECRETKEYBYTES\n",
+    );
     h.write("lib/config/a/ENV", b"A=\"x\"\n\0tail");
     let out = h.observe();
     assert!(!out.windows(14).any(|w| w == b"SECRETKEYBYTES"));
     let w = wire::unframe(&out).unwrap();
     assert_eq!(w.apps[0].1["tls/server.key"], wire::Record::Present);
-    assert_eq!(w.apps[0].1["ENV"], wire::Record::Bytes(b"A=\"x\"\n\0tail".to_vec()));
+    assert_eq!(
+        w.apps[0].1["ENV"],
+        wire::Record::Bytes(b"A=\"x\"\n\0tail".to_vec())
+    );
     let a = &observe::parse(&out).unwrap().apps[0];
     assert!(a.tls_enabled);
     assert!(a.certificate.as_ref().unwrap().is_err());
@@ -284,7 +338,11 @@ fn private_keys_are_never_read_and_nul_bytes_survive() {
 fn without_docker_a_deployed_apps_run_state_is_unknown() {
     require_tools();
     let h = recorded_host();
-    let o = h.command(&["roomctl:observe"]).env("DOCKER_BIN", "/nonexistent/docker").output().unwrap();
+    let o = h
+        .command(&["roomctl:observe"])
+        .env("DOCKER_BIN", "/nonexistent/docker")
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(0));
     let host = observe::parse(&o.stdout).unwrap();
     assert_eq!(app(&host, "i01-backend").running, None);
@@ -296,7 +354,10 @@ fn observe_takes_no_arguments() {
     require_tools();
     let o = Host::new().run(&["roomctl:observe", "extra"]);
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(String::from_utf8_lossy(&o.stderr), " !     roomctl:observe takes no arguments\n");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        " !     roomctl:observe takes no arguments\n"
+    );
 }
 
 #[path = "dokku_observe/storage_export.rs"]

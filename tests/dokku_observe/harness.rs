@@ -154,6 +154,9 @@ pub fn require_tools() {
             .arg(format!("command -v {tool}"))
             .output()
             .is_ok_and(|o| o.status.success());
-        assert!(found, "`{tool}` is needed to run the plugin: install the {package} package");
+        assert!(
+            found,
+            "`{tool}` is needed to run the plugin: install the {package} package"
+        );
     }
 }

@@ -67,16 +67,25 @@ fn a_path_that_is_not_one_of_the_apps_mounts_is_refused() {
     let parent = h.path("lib/data/storage");
     let slashed = format!("{dir}/");
     let cases = [
-        (vec!["app", "/etc"], " !     /etc is not a storage mount of app\n".to_string()),
+        (
+            vec!["app", "/etc"],
+            " !     /etc is not a storage mount of app\n".to_string(),
+        ),
         (
             vec!["app", parent.to_str().unwrap()],
-            format!(" !     {} is not a storage mount of app\n", parent.display()),
+            format!(
+                " !     {} is not a storage mount of app\n",
+                parent.display()
+            ),
         ),
         (
             vec!["app", &slashed],
             format!(" !     {dir}/ is not a storage mount of app\n"),
         ),
-        (vec!["other", &dir], format!(" !     {dir} is not a storage mount of other\n")),
+        (
+            vec!["other", &dir],
+            format!(" !     {dir} is not a storage mount of other\n"),
+        ),
         (
             vec!["app"],
             " !     Please specify the host path of one of the app's storage mounts\n".into(),
@@ -98,7 +107,10 @@ fn a_missing_app_or_a_missing_directory_fails_with_dokkus_codes() {
     let (h, dir) = host_with_mount();
     let o = h.run(&["roomctl:storage-export", "ghost", &dir]);
     assert_eq!(o.status.code(), Some(20));
-    assert_eq!(String::from_utf8_lossy(&o.stderr), " !     App ghost does not exist\n");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        " !     App ghost does not exist\n"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
     let o = h.run(&["roomctl:storage-export", "app", &dir]);
     assert_eq!(o.status.code(), Some(1));

@@ -59,12 +59,7 @@ pub fn read(pem: &[u8]) -> Result<CertFacts, String> {
             _ => None,
         })
         .collect();
-    let common_name = tbs
-        .subject()
-        .common_name()
-        .ok()
-        .flatten()
-        .map(String::from);
+    let common_name = tbs.subject().common_name().ok().flatten().map(String::from);
     Ok(CertFacts {
         not_before,
         not_after,

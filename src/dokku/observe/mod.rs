@@ -89,7 +89,11 @@ pub struct PortMap {
 
 impl std::fmt::Display for PortMap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}:{}", self.scheme, self.host_port, self.container_port)
+        write!(
+            f,
+            "{}:{}:{}",
+            self.scheme, self.host_port, self.container_port
+        )
     }
 }
 

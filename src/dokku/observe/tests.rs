@@ -97,7 +97,10 @@ fn a_wrong_trailer_count_or_a_bad_length_is_garbled() {
     ] {
         let err = parse(bad.as_bytes()).unwrap_err();
         assert!(
-            matches!(err, ObserveError::Garbled { .. } | ObserveError::Truncated(_)),
+            matches!(
+                err,
+                ObserveError::Garbled { .. } | ObserveError::Truncated(_)
+            ),
             "{bad:?}: {err}"
         );
     }
@@ -109,10 +112,7 @@ fn another_format_or_no_header_is_refused_before_anything_is_read() {
         parse(b"roomctl-observe 2 9.9.9\nwhatever").unwrap_err(),
         ObserveError::UnknownFormat(2)
     );
-    assert_eq!(
-        parse(b"").unwrap_err(),
-        ObserveError::NotObserveOutput
-    );
+    assert_eq!(parse(b"").unwrap_err(), ObserveError::NotObserveOutput);
     assert_eq!(
         parse(b" !     roomctl:observe is not a dokku command.\n").unwrap_err(),
         ObserveError::NotObserveOutput
@@ -237,10 +237,16 @@ fn mounts_join_their_entries_in_storage_lists_order() {
 
 #[test]
 fn a_mount_whose_entry_is_missing_fails_the_list_as_storage_list_does() {
-    let app = one_app(|o| o.file("storage/mounts", MOUNT).mark("storage-entry/legacy-aa", "-"));
+    let app = one_app(|o| {
+        o.file("storage/mounts", MOUNT)
+            .mark("storage-entry/legacy-aa", "-")
+    });
     let err = app.mounts.unwrap_err();
     assert!(err.contains("missing entry"), "{err}");
-    assert_eq!(one_app(|o| o.mark("storage/mounts", "-")).mounts, Ok(vec![]));
+    assert_eq!(
+        one_app(|o| o.mark("storage/mounts", "-")).mounts,
+        Ok(vec![])
+    );
 }
 
 fn docker(body: &str) -> Vec<u8> {
@@ -268,12 +274,20 @@ fn run_state_comes_from_one_docker_answer_and_is_unknown_without_one() {
     let answer = docker("0\nroomctl-cid aaaa1111ffff true\nroomctl-cid bbbb2222ffff false");
     assert_eq!(
         facts(Some(Record::Bytes(answer))),
-        [Some(Running::True), Some(Running::Mixed), Some(Running::False)]
+        [
+            Some(Running::True),
+            Some(Running::Mixed),
+            Some(Running::False)
+        ]
     );
     let gone = docker("1\nroomctl-cid aaaa1111ffff true\nError: No such container: bbbb2222");
     assert_eq!(
         facts(Some(Record::Bytes(gone))),
-        [Some(Running::True), Some(Running::Mixed), Some(Running::False)]
+        [
+            Some(Running::True),
+            Some(Running::Mixed),
+            Some(Running::False)
+        ]
     );
     let down = docker("1\nCannot connect to the Docker daemon at unix:///var/run/docker.sock.");
     assert_eq!(
@@ -289,7 +303,12 @@ fn run_state_comes_from_one_docker_answer_and_is_unknown_without_one() {
 #[test]
 fn deployed_follows_the_property_and_falls_back_to_container_files() {
     assert!(one_app(|o| o.file("common/deployed", b"true")).deployed);
-    assert!(!one_app(|o| o.file("common/deployed", b"false").file("CONTAINER.web.1", b"x")).deployed);
+    assert!(
+        !one_app(|o| o
+            .file("common/deployed", b"false")
+            .file("CONTAINER.web.1", b"x"))
+        .deployed
+    );
     assert!(one_app(|o| o.mark("common/deployed", "-").file("CONTAINER.web.1", b"x")).deployed);
     assert!(!one_app(|o| o.mark("common/deployed", "-")).deployed);
 }
@@ -359,7 +378,10 @@ fn a_certificate_is_read_and_lets_encrypt_manages_it_only_when_its_copy_matches(
             .file("letsencrypt/fullchain.pem", b"another certificate")
     });
     assert_eq!(other.letsencrypt_expiry, None);
-    let keyless = one_app(|o| o.file("tls/server.crt", pem.as_bytes()).mark("tls/server.key", "-"));
+    let keyless = one_app(|o| {
+        o.file("tls/server.crt", pem.as_bytes())
+            .mark("tls/server.key", "-")
+    });
     assert!(!keyless.tls_enabled);
     assert_eq!(keyless.letsencrypt_expiry, None);
     let junk = one_app(|o| o.file("tls/server.crt", b"not a certificate"));
