@@ -7,8 +7,10 @@
 //! these functions; the file's key then lands in
 //! [`AppFacts::unreadable`] when it existed but could not be read.
 
+use super::run_state::{Docker, running};
+use super::storage::mounts;
 use super::wire::{Files, Record, Wire};
-use super::{AppFacts, GlobalVhost, HostFacts, MountFact, PortMap, Running, cert};
+use super::{AppFacts, GlobalVhost, HostFacts, PortMap, cert};
 use crate::dokku::envfile;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,19 +40,19 @@ fn bytes_or_empty(r: Option<&Record>) -> Vec<u8> {
     }
 }
 
-fn lossy(b: &[u8]) -> String {
+pub(super) fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
 /// Go's `strings.Fields`: split on Unicode white space.
-fn fields(b: &[u8]) -> Vec<String> {
+pub(super) fn fields(b: &[u8]) -> Vec<String> {
     lossy(b).split_whitespace().map(str::to_string).collect()
 }
 
 /// Go's `bufio.Scanner` lines, as `common.PropertyListGet` reads a list
 /// property: split on `\n`, a trailing `\r` dropped, no empty final line;
 /// a line over 64 KiB is the scanner's "token too long".
-fn property_lines(b: &[u8]) -> Result<Vec<String>, String> {
+pub(super) fn property_lines(b: &[u8]) -> Result<Vec<String>, String> {
     let mut lines = Vec::new();
     let mut rest = b;
     while !rest.is_empty() {
@@ -83,73 +85,16 @@ fn global_vhost(file: &[u8]) -> GlobalVhost {
     }
 }
 
-/// The run state Docker gave for the containers named in CONTAINER files.
-enum Docker {
-    /// No app has a container: Docker was not asked.
-    NotAsked,
-    /// Docker could not be asked or did not answer for every container.
-    Unknown,
-    /// Container id → `.State.Running`.
-    Known(Vec<(String, bool)>),
-}
-
-impl Docker {
-    /// Modelled from Dokku's source (plugins/common/functions,
-    /// `is_container_status`): a container runs when `docker container
-    /// inspect` says `.State.Running` is `true`; one Docker does not know
-    /// ("No such container") does not run. Any other failure (no docker
-    /// binary, no daemon) makes the run state unknown.
-    fn from_record(r: Option<&Record>) -> Docker {
-        let body = match r {
-            None | Some(Record::Absent) => return Docker::NotAsked,
-            Some(Record::Bytes(b)) => lossy(b),
-            Some(_) => return Docker::Unknown,
-        };
-        let mut lines = body.lines();
-        let Some(Ok(rc)) = lines.next().map(str::parse::<i32>) else {
-            return Docker::Unknown;
-        };
-        let mut known = Vec::new();
-        for line in lines {
-            if let Some(data) = line.strip_prefix("roomctl-cid ") {
-                match data.split_once(' ') {
-                    Some((id, "true")) => known.push((id.to_string(), true)),
-                    Some((id, "false")) => known.push((id.to_string(), false)),
-                    _ => return Docker::Unknown,
-                }
-            } else if !line.trim().is_empty() {
-                let missing = line.contains("No such container") || line.contains("No such object");
-                if rc == 0 || !missing {
-                    return Docker::Unknown;
-                }
-            }
-        }
-        Docker::Known(known)
-    }
-
-    /// Whether the container `cid` (a full id or a prefix, as Docker
-    /// resolves it) runs; `None` when unknown.
-    fn running(&self, cid: &str) -> Option<bool> {
-        match self {
-            Docker::NotAsked | Docker::Unknown => None,
-            Docker::Known(known) => Some(
-                known
-                    .iter()
-                    .any(|(id, running)| *running && (id == cid || id.starts_with(cid))),
-            ),
-        }
-    }
-}
-
-struct App<'a> {
-    files: &'a Files,
-    unreadable: BTreeSet<String>,
+/// One app's files, and the keys found unreadable while reading them.
+pub(super) struct App<'a> {
+    pub(super) files: &'a Files,
+    pub(super) unreadable: BTreeSet<String>,
 }
 
 impl App<'_> {
     /// The file's bytes; absent and unreadable files read as empty (as
     /// `common.PropertyGet` and `os.ReadFile` callers see them).
-    fn bytes(&mut self, key: &str) -> Vec<u8> {
+    pub(super) fn bytes(&mut self, key: &str) -> Vec<u8> {
         match self.files.get(key) {
             Some(Record::Bytes(b)) => b.clone(),
             Some(Record::Unreadable) => {
@@ -328,95 +273,6 @@ fn ports(file: &[u8]) -> Vec<PortMap> {
         }
     }
     out
-}
-
-#[derive(serde::Deserialize)]
-struct Attachment {
-    entry_name: String,
-    container_path: String,
-    #[serde(default)]
-    phases: Vec<String>,
-    #[serde(default)]
-    readonly: bool,
-}
-
-#[derive(serde::Deserialize)]
-struct Entry {
-    name: String,
-    #[serde(default)]
-    host_path: String,
-}
-
-/// Modelled from Dokku's source (plugins/storage/attachment.go
-/// `LoadAttachments` and `AttachmentsForPhase`, entry.go `LoadEntry`, and
-/// `ListAppMountEntries`): one JSON attachment per non-blank line of the
-/// `mounts` list property, those of the `deploy` phase, sorted by entry
-/// name then container path, each joined with its entry
-/// (`data/storage-registry/entries/NAME.json`); the host path is the
-/// entry's, or its name when it has none. A line that does not parse or an
-/// entry that is missing fails the whole list, as `storage:list` fails.
-fn mounts(app: &mut App<'_>) -> Result<Vec<MountFact>, String> {
-    if matches!(app.files.get("storage/mounts"), Some(Record::Unreadable)) {
-        app.unreadable.insert("storage/mounts".into());
-        return Err("the storage mounts file is not readable".into());
-    }
-    let lines = property_lines(&app.bytes("storage/mounts"))
-        .map_err(|e| format!("unable to read storage attachments: {e}"))?;
-    let mut attachments = Vec::new();
-    for line in lines.iter().map(|l| l.trim()).filter(|l| !l.is_empty()) {
-        let a: Attachment = serde_json::from_str(line)
-            .map_err(|e| format!("unable to parse storage attachment: {e}"))?;
-        if a.phases.iter().any(|p| p == "deploy") {
-            attachments.push(a);
-        }
-    }
-    attachments.sort_by(|a, b| {
-        (&a.entry_name, &a.container_path).cmp(&(&b.entry_name, &b.container_path))
-    });
-    let mut out = Vec::new();
-    for a in attachments {
-        let key = format!("storage-entry/{}", a.entry_name);
-        let missing = || format!("attachment references missing entry {:?}", a.entry_name);
-        let entry: Entry = match app.files.get(&key) {
-            Some(Record::Bytes(b)) => serde_json::from_slice(b)
-                .map_err(|e| format!("unable to parse storage entry {:?}: {e}", a.entry_name))?,
-            Some(Record::Unreadable) => {
-                app.unreadable.insert(key);
-                return Err(format!("unable to read storage entry {:?}", a.entry_name));
-            }
-            _ => return Err(missing()),
-        };
-        out.push(MountFact {
-            host_path: if entry.host_path.is_empty() {
-                entry.name
-            } else {
-                entry.host_path
-            },
-            entry_name: a.entry_name,
-            container_path: a.container_path,
-            readonly: a.readonly,
-        });
-    }
-    Ok(out)
-}
-
-/// Modelled from Dokku's source
-/// (plugins/scheduler-docker-local/scheduler-app-status): no container is
-/// `false`; every one running is `true`; none running is `false`; some is
-/// `mixed`.
-fn running(cids: &[String], docker: &Docker) -> Option<Running> {
-    if cids.is_empty() {
-        return Some(Running::False);
-    }
-    let states: Option<Vec<bool>> = cids.iter().map(|c| docker.running(c)).collect();
-    let states = states?;
-    Some(if states.iter().all(|&r| r) {
-        Running::True
-    } else if states.iter().all(|&r| !r) {
-        Running::False
-    } else {
-        Running::Mixed
-    })
 }
 
 /// Modelled from dokku-letsencrypt's source (`functions`:

@@ -12,6 +12,8 @@
 //!   value, not a failed host), VHOST, the ports map, storage attachments
 //!   joined with their entries, resource and nginx properties, deploy
 //!   source, run state, certificates and Let's Encrypt.
+//!   Storage mounts and the run state have their own files (`storage.rs`,
+//!   `run_state.rs`).
 //! - [`cert`]: a PEM certificate's expiry, names and fingerprint.
 //!
 //! Each fact names the Dokku source it is modelled on; the recorded files
@@ -20,6 +22,8 @@
 
 pub mod cert;
 pub mod facts;
+mod run_state;
+mod storage;
 pub mod wire;
 
 #[cfg(test)]
