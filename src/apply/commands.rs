@@ -71,7 +71,14 @@ pub fn commands(app: &AppName, action: &Action) -> Vec<CommandLine> {
                 &BTreeMap::from([(key, EnvValue::plain(digest.clone()))]),
             )]
         }
-        Action::Backup { mounts } => mounts
+        Action::Backup {
+            mounts,
+            via: crate::plan::BackupVia::Plugin,
+        } => mounts.iter().map(|m| cmd::storage_export(app, m)).collect(),
+        Action::Backup {
+            mounts,
+            via: crate::plan::BackupVia::Run,
+        } => mounts
             .iter()
             .map(|m| cmd::backup_tar(app, &m.container_path))
             .collect(),

@@ -338,6 +338,13 @@ pub fn letsencrypt_enable(app: &AppName) -> CommandLine {
 pub fn certs_add(app: &AppName) -> CommandLine {
     CommandLine::new("certs:add").arg(app)
 }
+/// `roomctl:storage-export APP HOST_PATH`: the roomctl plugin streams a
+/// gzipped tar of one of the app's mount directories, read on the host.
+pub fn storage_export(app: &AppName, mount: &crate::domain::Mount) -> CommandLine {
+    CommandLine::new("roomctl:storage-export")
+        .arg(app)
+        .arg(&mount.host_path)
+}
 /// `--rm run APP tar -czf - -C DIR .`: streams a gzipped tar of one
 /// mounted directory, through a throw-away container of the app's image.
 pub fn backup_tar(app: &AppName, container_dir: &str) -> CommandLine {

@@ -165,6 +165,7 @@ pub async fn read_host(
     Ok(HostState {
         apps,
         nginx_read: nginx.is_some(),
+        read: super::model::ReadMode::Commands,
     })
 }
 
@@ -212,6 +213,7 @@ pub(crate) fn observed_app(
         tls_expires,
         nginx: None,
         detail: None,
+        installed_cert: None,
     }
 }
 

@@ -118,6 +118,8 @@ pub enum Action {
     Backup {
         /// The mounts to back up.
         mounts: BTreeSet<Mount>,
+        /// How the host streams them.
+        via: BackupVia,
     },
     /// `apps:destroy --force`. Only planned when destruction is enabled,
     /// the app is roomctl's, stopped, and follows a [`Action::Backup`].
@@ -159,6 +161,19 @@ impl Action {
             _ => '~',
         }
     }
+}
+
+/// How a mount's data leaves its host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupVia {
+    /// `roomctl:storage-export APP HOST_PATH`: the plugin tars the mount's
+    /// directory on the host, so a never-deployed app is backed up too.
+    Plugin,
+    /// `--rm run APP tar -czf - -C DIR .`: a throw-away container of the
+    /// app's image (needs a deployed image with `tar`); for hosts whose
+    /// plugin is older than 0.2.0.
+    Run,
 }
 
 /// What happens to an app overall.

@@ -112,7 +112,14 @@ pub fn describe(action: &Action) -> Vec<String> {
         Action::Restart => vec!["restart (apply env, limits or mounts)".into()],
         Action::Stop => vec!["stop".into()],
         Action::Stamp { digest } => vec![format!("record applied settings ({digest})")],
-        Action::Backup { mounts } => vec![format!("back up storage: {}", list(mounts))],
+        Action::Backup { mounts, via } => vec![format!(
+            "back up storage: {}{}",
+            list(mounts),
+            match via {
+                super::model::BackupVia::Plugin => "",
+                super::model::BackupVia::Run => " (through a one-off container)",
+            }
+        )],
         Action::Destroy => vec!["destroy app".into()],
     }
 }

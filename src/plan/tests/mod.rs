@@ -154,6 +154,7 @@ pub(super) fn converged(id: &InstanceId, spec: &AppSpec, state: RunState) -> Obs
         tls_expires: (state == RunState::Running).then_some(1_900_000_000),
         nginx: spec.nginx.clone(),
         detail: None,
+        installed_cert: None,
     }
 }
 
