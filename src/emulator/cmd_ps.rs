@@ -200,6 +200,11 @@ fn modify(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
             }
             a.ports_detected = super::cmd_ports::detected(&ctx.root, &a);
         }
+        // ps:restart prints the warning on stdout (differential/091).
+        "ps:restart" if !a.deployed => {
+            ctx.out(&format!(" !     App {name} has not been deployed\n"));
+            return 0;
+        }
         _ if !a.deployed => {
             ctx.warn(&format!("App {name} has not been deployed"));
             return 0;
