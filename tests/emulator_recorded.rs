@@ -8,3 +8,9 @@ mod emulator;
 
 #[path = "emulator/recorded.rs"]
 mod recorded;
+
+#[path = "emulator/disk_layout.rs"]
+mod disk_layout;
+
+#[path = "emulator/host.rs"]
+mod host;

@@ -2,14 +2,17 @@
 //! keep them (modelled from dokku-letsencrypt's `internal-functions`):
 //!
 //! - `/home/dokku/APP/tls/server.crt` + `server.key`: the certificate nginx
-//!   serves (`certs:add`, or copied there by `letsencrypt:enable`); SSL is
-//!   enabled when both exist.
+//!   serves (`certs:add`, or copied there by `letsencrypt:enable`, which also
+//!   keeps a copy as `server.letsencrypt.crt`); SSL is enabled when both
+//!   exist.
 //! - `/home/dokku/APP/letsencrypt/certs/HASH/`: one directory per lego
 //!   configuration (`config`, `certificates/DOMAIN.crt`, `.key`, `.pem`,
 //!   `.issuer.crt`), `letsencrypt/certs/current` a symlink to the active one.
-//!   The app is Let's Encrypt-*active* when `tls/server.crt` is byte-equal to
-//!   `current/certificates/DOMAIN.crt` (DOMAIN the app's first domain, when
-//!   `DOMAIN.pem` exists) or to `current/fullchain.pem`.
+//!   The app is Let's Encrypt-*active* when `tls/server.letsencrypt.crt`
+//!   (else `tls/server.crt`) is byte-equal to `current/certificates/DOMAIN.crt`
+//!   (DOMAIN the app's *first* domain, when `DOMAIN.pem` exists) or to
+//!   `current/fullchain.pem`; so replacing the first domain makes an app
+//!   inactive, as on a host.
 //! - the email is the property `letsencrypt/APP/email`.
 //!
 //! Certificates are real PEM (ECDSA P-256, made with `rcgen`) whose
@@ -49,9 +52,12 @@ pub fn uninstall(root: &Path, app: &str) -> std::io::Result<()> {
 
 /// dokku-letsencrypt's `fn-letsencrypt-is-active`.
 pub fn letsencrypt_active(root: &Path, app: &str, first_domain: Option<&str>) -> bool {
-    let Some(served) = server_cert(root, app) else {
+    let Some(mut served) = server_cert(root, app) else {
         return false;
     };
+    if let Ok(le_copy) = std::fs::read(app_file(root, app, "tls/server.letsencrypt.crt")) {
+        served = le_copy;
+    }
     let current = app_file(root, app, "letsencrypt/certs/current");
     let le = match first_domain {
         Some(d) if current.join(format!("certificates/{d}.pem")).is_file() => {
@@ -131,7 +137,11 @@ pub fn install_letsencrypt(
         format!("{crt}{key}").as_bytes(),
     )?;
     point_current(root, app, &hash)?;
-    install(root, app, crt.as_bytes(), key.as_bytes())
+    install(root, app, crt.as_bytes(), key.as_bytes())?;
+    files::write_atomic(
+        &app_file(root, app, "tls/server.letsencrypt.crt"),
+        crt.as_bytes(),
+    )
 }
 
 /// Store a certificate copied in by hand: `tls/` and
