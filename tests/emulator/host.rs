@@ -162,11 +162,11 @@ fn keys_that_fail_dokkus_rule_are_dropped_from_a_hand_written_env_on_load() {
     emu.ok("apps:create a");
     let env = emu.root().join("fs/var/lib/dokku/config/a/ENV");
     std::fs::create_dir_all(env.parent().unwrap()).unwrap();
-    std::fs::write(&env, "GOOD=\"1x\"\nbad-key=\"y\"\n").unwrap();
+    std::fs::write(&env, "1KEY=\"y\"\nGOOD=\"1x\"\n").unwrap();
     let o = emu.ok("config:export --format json a");
     assert_eq!(
         o.out(),
-        "-----> Deleting invalid key bad-key from config for a\n{\"GOOD\":\"1x\"}\n"
+        "-----> Deleting invalid key 1KEY from config for a\n{\"GOOD\":\"1x\"}\n"
     );
     assert_eq!(std::fs::read_to_string(&env).unwrap(), "GOOD=\"1x\"\n");
 }
