@@ -66,6 +66,11 @@ fn marker(root: &Path) -> std::path::PathBuf {
     files::fs_path(root, "/home/dokku")
 }
 
+/// Written last by [`init_host`], so a root is used only once it is whole.
+fn ready(root: &Path) -> std::path::PathBuf {
+    root.join(".host")
+}
+
 /// Refuse a root in the old layout (a `ROOT/apps/*.json` file).
 pub fn check_layout(root: &Path) -> Result<(), HostError> {
     let old = std::fs::read_dir(root.join("apps")).is_ok_and(|rd| {
@@ -112,7 +117,7 @@ pub fn init_host(root: &Path, config: &HostConfig) -> Result<(), HostError> {
             }
         }
     }
-    Ok(())
+    files::write_if_changed(&ready(root), b"").map_err(io)
 }
 
 /// Initialise `root` with [`HostConfig::default`] unless it already is a
@@ -120,7 +125,7 @@ pub fn init_host(root: &Path, config: &HostConfig) -> Result<(), HostError> {
 /// do not race.
 pub fn ensure_host(root: &Path) -> Result<(), HostError> {
     check_layout(root)?;
-    if marker(root).is_dir() {
+    if ready(root).is_file() {
         return Ok(());
     }
     let io = |e| HostError::Io(root.display().to_string(), e);
@@ -132,7 +137,7 @@ pub fn ensure_host(root: &Path) -> Result<(), HostError> {
         .open(root.join("locks/.host.lock"))
         .map_err(io)?;
     f.lock().map_err(io)?;
-    if marker(root).is_dir() {
+    if ready(root).is_file() {
         return Ok(());
     }
     init_host(root, &HostConfig::default())

@@ -25,7 +25,8 @@
 //! Emulator-only state, which a host keeps outside its files or not at all:
 //! - `ROOT/docker/`: the fake Docker engine (containers and their run
 //!   state, images), see [`docker`];
-//! - `ROOT/locks/APP.lock`: the per-app lock ([`lock`]), `ROOT/locks/.host.lock`;
+//! - `ROOT/locks/APP.lock`: the per-app lock ([`lock`]), `ROOT/locks/.host.lock`
+//!   (first-use initialisation), `ROOT/.host` (the root is an initialised host);
 //! - `ROOT/.faults/`, `ROOT/.costs.log`, `ROOT/.commands.log`.
 //!
 //! Every write is atomic (temp file + rename), and every command that

@@ -151,6 +151,7 @@ pub fn install_seeded(root: &Path, app: &str, crt: &str, key: &str) -> std::io::
     let dir = app_file(root, app, "letsencrypt/certs/seeded");
     files::write_atomic(&dir.join("fullchain.pem"), crt.as_bytes())?;
     point_current(root, app, "seeded")?;
+    files::remove(&app_file(root, app, "tls/server.letsencrypt.crt"))?;
     install(root, app, crt.as_bytes(), key.as_bytes())
 }
 
