@@ -49,6 +49,7 @@ mod cmd_deploy;
 mod cmd_domains;
 mod cmd_letsencrypt;
 mod cmd_nginx;
+mod cmd_observe;
 mod cmd_ports;
 mod cmd_ps;
 mod cmd_roomctl;
@@ -206,6 +207,9 @@ fn dispatch(ctx: &mut Ctx, sub: &str, rest: &[String]) -> i32 {
             if state::host::roomctl_plugin(&ctx.root).is_some() =>
         {
             cmd_roomctl::run(ctx, sub, rest)
+        }
+        "roomctl:observe" | "roomctl:storage-export" if cmd_observe::available(&ctx.root) => {
+            cmd_observe::run(ctx, sub, rest)
         }
         "nginx:set" | "nginx:report" | "proxy:build-config" => cmd_nginx::run(ctx, sub, rest),
         "network:report" => cmd_static::run(ctx, sub, rest),
