@@ -6,8 +6,8 @@
 //! description's examples, so a call that parses reads Hetzner's shapes.
 //! The same answers are compared with the local fake's, field by field.
 //!
-//! Prism is required: without it these tests fail (install it with
-//! `npm install -g @stoplight/prism-cli@5.14`).
+//! Prism is required: without it these tests fail, naming the npm package
+//! (`scripts/test` installs it: `npm install -g @stoplight/prism-cli@5.14`).
 
 mod common;
 
@@ -60,7 +60,8 @@ fn prism_command() -> Command {
         .status();
     assert!(
         npx.is_ok_and(|s| s.success()),
-        "Prism is not installed; the Hetzner contract tests need it: {INSTALL}"
+        "{} (`{INSTALL}`; it runs on Node.js >= 18.20, Debian packages `nodejs` and `npm`)",
+        common::require::missing("prism", "npm package `@stoplight/prism-cli@5.14`")
     );
     let mut npx = Command::new("npx");
     npx.args(["--no-install", "prism"]);
@@ -71,6 +72,7 @@ impl Prism {
     /// Starts Prism on a free port and waits (bounded) until it listens.
     fn start() -> Self {
         use std::os::unix::process::CommandExt;
+        common::require::kill();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
