@@ -298,3 +298,37 @@ fn problems_are_typed_for_callers() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn an_env_value_dokku_cannot_read_back_is_refused_with_file_line_and_field() {
+    // A value ending in `"` breaks the app's ENV file on a real Dokku host
+    // (tests/fixtures/dokku-transcripts/real-edge-cases/002-005).
+    let e = Fixture::with_instances(
+        "[[instance]]\nid = \"a\"\n[instance.env.backend]\nGREETING = 'say \"hi\"'\nPIN = \"0042\"\n",
+    )
+    .error();
+    assert!(
+        e.contains("a.toml:4:1: instance `a`: field `env.backend.GREETING`: Dokku cannot keep this value unchanged: it ends in a double quote"),
+        "{e}"
+    );
+    assert!(
+        e.contains("field `env.backend.PIN`: Dokku cannot keep this value unchanged: Dokku stores it as the integer it spells"),
+        "{e}"
+    );
+    assert!(!e.contains("say"), "the value itself is never shown: {e}");
+}
+
+#[test]
+fn a_template_env_value_ending_in_a_backslash_is_refused() {
+    let f = Fixture::with_instances("[[instance]]\nid = \"a\"\n");
+    let tpl = std::fs::read_to_string(f.dir.path().join("templates/instance.toml.tera")).unwrap();
+    f.write(
+        "templates/instance.toml.tera",
+        &tpl.replace("PORT = \"3003\"", "PORT = \"3003\"\nWINDOWS_PATH = 'C:\\'"),
+    );
+    let e = f.error();
+    assert!(
+        e.contains("app `frontend`: env `WINDOWS_PATH`: Dokku cannot keep this value unchanged: it ends in a backslash"),
+        "{e}"
+    );
+}

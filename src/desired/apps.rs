@@ -92,6 +92,11 @@ pub(crate) fn build_app(
                 )));
             }
         };
+        if let Some(why) = crate::dokku::envfile::round_trip_problem(&text) {
+            return Err(at(&format!(
+                "env `{key}`: Dokku cannot keep this value unchanged: {why}"
+            )));
+        }
         env.insert(key, EnvValue::plain(text));
     }
     let mut secret_keys = BTreeSet::new();

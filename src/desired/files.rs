@@ -116,6 +116,7 @@ struct PlatformFile {
 #[serde(deny_unknown_fields)]
 struct RawPlatform {
     base_domain: Spanned<String>,
+    owner: Spanned<String>,
     template: Spanned<String>,
     #[serde(default)]
     tls: TlsMode,
@@ -210,6 +211,7 @@ pub(crate) fn load_platform(
         &raw.base_domain,
         Fqdn::parse,
     );
+    let owner = file.check(&mut p, "platform.owner", &raw.owner, Label::parse);
     let template = check_template_name(raw.template.get_ref())
         .map_err(|m| p.push(file.problem(&raw.template, "platform.template", m)))
         .ok();
@@ -282,22 +284,25 @@ pub(crate) fn load_platform(
     let (certificates, acme_directory) =
         super::platform_tables::certificates(&file, &mut p, &raw.certificates);
     let health = super::health_table::health_settings(&file, &mut p, &raw.health);
-    match (base_domain, template, default_tier) {
-        (Some(base_domain), Some(template), Some(default_tier)) if p.is_empty() => Ok(Platform {
-            base_domain,
-            template,
-            tls: raw.tls,
-            letsencrypt_email,
-            images,
-            default_tier,
-            destroy_enabled: raw.destroy.enabled,
-            max_destroys_per_run: raw.destroy.max_per_run,
-            subscriptions,
-            nginx,
-            certificates,
-            acme_directory,
-            health,
-        }),
+    match (base_domain, owner, template, default_tier) {
+        (Some(base_domain), Some(owner), Some(template), Some(default_tier)) if p.is_empty() => {
+            Ok(Platform {
+                base_domain,
+                owner,
+                template,
+                tls: raw.tls,
+                letsencrypt_email,
+                images,
+                default_tier,
+                destroy_enabled: raw.destroy.enabled,
+                max_destroys_per_run: raw.destroy.max_per_run,
+                subscriptions,
+                nginx,
+                certificates,
+                acme_directory,
+                health,
+            })
+        }
         _ => Err(p),
     }
 }

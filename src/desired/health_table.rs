@@ -111,9 +111,9 @@ mod tests {
     use super::*;
 
     const PLATFORM: &str = "[platform]\nbase_domain = \"mindroom.test\"\n\
-        template = \"instance.toml.tera\"\ntls = \"off\"\ndefault_tier = \"free\"\n";
+        template = \"instance.toml.tera\"\ntls = \"off\"\ndefault_tier = \"free\"\nowner = \"test\"\n";
 
-    /// Loads a `platform.toml` of [`PLATFORM`] plus `extra` (from line 6).
+    /// Loads a `platform.toml` of [`PLATFORM`] plus `extra` (from line 7).
     fn load(extra: &str) -> Result<HealthSettings, String> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("platform.toml");
@@ -186,13 +186,13 @@ mod tests {
         )
         .unwrap_err();
         for want in [
-            "platform.toml:8:12: field `platform.health.interval`: \"soon\" is not a duration",
-            "platform.toml:9:11: field `platform.health.timeout`: must be at least 1ms",
-            "platform.toml:10:19: field `platform.health.unhealthy_after`: must be at least 1",
-            "platform.toml:11:16: field `platform.health.backend_path`: \"api/health\" must be an absolute URL path",
-            "platform.toml:12:15: field `platform.health.concurrency`: must be between 1 and 1024",
-            "platform.toml:13:13: field `platform.health.retention`: must be at least 30days",
-            "platform.toml:14:15: field `platform.health.matrix_path`:",
+            "platform.toml:9:12: field `platform.health.interval`: \"soon\" is not a duration",
+            "platform.toml:10:11: field `platform.health.timeout`: must be at least 1ms",
+            "platform.toml:11:19: field `platform.health.unhealthy_after`: must be at least 1",
+            "platform.toml:12:16: field `platform.health.backend_path`: \"api/health\" must be an absolute URL path",
+            "platform.toml:13:15: field `platform.health.concurrency`: must be between 1 and 1024",
+            "platform.toml:14:13: field `platform.health.retention`: must be at least 30days",
+            "platform.toml:15:15: field `platform.health.matrix_path`:",
         ] {
             assert!(e.contains(want), "missing {want:?} in:\n{e}");
         }
@@ -204,7 +204,7 @@ mod tests {
         let e = load("[platform.health]\ninterval = \"10s\"\ntimeout = \"30s\"\n").unwrap_err();
         assert!(
             e.contains(
-                "platform.toml:8:11: field `platform.health.timeout`: \
+                "platform.toml:9:11: field `platform.health.timeout`: \
                  must not be longer than interval (10s)"
             ),
             "{e}"
@@ -216,13 +216,13 @@ mod tests {
         let e = load("[platform.health]\nrestart = true\n").unwrap_err();
         assert!(
             e.contains(
-                "platform.toml:7:1: field `platform.health.restart`: unknown field `restart`"
+                "platform.toml:8:1: field `platform.health.restart`: unknown field `restart`"
             ),
             "{e}"
         );
         let e = load("[platform.health]\nunhealthy_after = -1\n").unwrap_err();
         assert!(
-            e.contains("platform.toml:7:19: field `platform.health.unhealthy_after`"),
+            e.contains("platform.toml:8:19: field `platform.health.unhealthy_after`"),
             "{e}"
         );
         let e = load("[platform.health]\nrestart_unhealthy = \"yes\"\n").unwrap_err();

@@ -60,6 +60,11 @@ pub enum TlsMode {
 pub struct Platform {
     /// Base domain, e.g. `mindroom.chat`.
     pub base_domain: Fqdn,
+    /// Which roomctl deployment this is (`ROOMCTL_OWNER` on every app it
+    /// creates): an app is roomctl's only when its name is the one roomctl
+    /// derives from its marks and its owner mark is this (or absent, for
+    /// apps made before the owner mark existed).
+    pub owner: Label,
     /// Instance template file name under `templates/`.
     pub template: String,
     /// TLS mode.
@@ -243,15 +248,18 @@ pub struct AppSpec {
 
 impl AppSpec {
     /// Computes [`AppSpec::fingerprint`] for the app as part of `instance`.
-    pub fn seal(&mut self, instance: &InstanceId) {
+    pub fn seal(&mut self, instance: &InstanceId, owner: &Label) {
         let keys: Vec<&str> = self.env.keys().map(|k| k.as_str()).collect();
         let keys = keys.join(",");
         let pairs = self.env.iter().map(|(k, v)| (k.as_str(), Some(v.expose())));
         let env = crate::domain::fingerprint::env_fingerprint(
             pairs,
-            Some(instance.as_str()),
-            Some(self.role.as_str()),
-            Some(&keys),
+            crate::domain::fingerprint::Marks {
+                instance: Some(instance.as_str()),
+                role: Some(self.role.as_str()),
+                keys: Some(&keys),
+                owner: Some(owner.as_str()),
+            },
         );
         let settings = crate::domain::fingerprint::settings_fingerprint(
             &self.domains,

@@ -287,6 +287,11 @@ fn render_one(
                 p.push(instance_problem(inst, &format!("{field}.{key}"), m));
                 continue;
             }
+            if let Some(why) = crate::dokku::envfile::round_trip_problem(value) {
+                let m = format!("Dokku cannot keep this value unchanged: {why}");
+                p.push(instance_problem(inst, &format!("{field}.{key}"), m));
+                continue;
+            }
             let sensitive = secret_keys.contains(key) || looks_sensitive(key.as_str());
             let value = if sensitive {
                 EnvValue::secret(value.clone())
@@ -314,7 +319,7 @@ fn render_one(
     }
     // Everything that feeds the fingerprints is final now.
     for app in apps.values_mut() {
-        app.seal(&inst.id);
+        app.seal(&inst.id, &platform.owner);
     }
     let total: u64 = apps
         .values()

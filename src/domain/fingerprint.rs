@@ -38,14 +38,31 @@ fn pair(h: &mut Xxh3, key: &str, value: Option<&str>) {
     }
 }
 
+/// roomctl's marks as an env fingerprint sees them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Marks<'a> {
+    /// `ROOMCTL_INSTANCE`.
+    pub instance: Option<&'a str>,
+    /// `ROOMCTL_ROLE`.
+    pub role: Option<&'a str>,
+    /// `ROOMCTL_KEYS`.
+    pub keys: Option<&'a str>,
+    /// `ROOMCTL_OWNER`.
+    pub owner: Option<&'a str>,
+}
+
 /// The env fingerprint of managed `pairs` (in key order) plus roomctl's
-/// three marks. Both sides call this with the same inputs when they agree.
+/// marks. Both sides call this with the same inputs when they agree.
 pub fn env_fingerprint<'a>(
     pairs: impl Iterator<Item = (&'a str, Option<&'a str>)>,
-    instance: Option<&str>,
-    role: Option<&str>,
-    keys: Option<&str>,
+    marks: Marks<'_>,
 ) -> u128 {
+    let Marks {
+        instance,
+        role,
+        keys,
+        owner,
+    } = marks;
     let mut h = Xxh3::new();
     for (k, v) in pairs {
         pair(&mut h, k, v);
@@ -54,6 +71,7 @@ pub fn env_fingerprint<'a>(
     pair(&mut h, "instance", instance);
     pair(&mut h, "role", role);
     pair(&mut h, "keys", keys);
+    pair(&mut h, "owner", owner);
     h.digest128()
 }
 

@@ -80,8 +80,9 @@ async fn observe_host(
     let result = async {
         let reads = super::read::HostReads {
             nginx: desired.nginx.is_some(),
+            owner: desired.platform.owner.clone(),
         };
-        let mut state = retrying(&opts, || read_host(shell.clone(), reads)).await?;
+        let mut state = retrying(&opts, || read_host(shell.clone(), &reads)).await?;
         adopt_interrupted(&host, &mut state, &journal);
         let wanted = crate::plan::needs_detail(&desired, &state, opts.deep);
         if !wanted.is_empty() {

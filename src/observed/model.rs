@@ -119,7 +119,9 @@ pub struct HostState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Owner {
-    /// Carries roomctl's mark.
+    /// roomctl's: the app's name is `{instance}-{role}` of its marks, and
+    /// its owner mark is this platform's (or absent on an app made before
+    /// owner marks existed).
     Roomctl {
         /// Owning instance.
         instance: InstanceId,
@@ -136,6 +138,29 @@ pub enum Owner {
     },
     /// Not roomctl's: never changed, never destroyed.
     Foreign,
+    /// Carries roomctl's marks, but they do not prove ownership: a clone
+    /// (`apps:clone` copies every env key), a hand-made app with copied
+    /// marks, or another platform's app. Foreign: never changed, never
+    /// destroyed; reported.
+    Disowned {
+        /// Why the marks are not trusted.
+        why: String,
+    },
+    /// The app's env cannot be read (Dokku itself cannot parse its ENV
+    /// file), so its marks are unknown. Never changed or destroyed; a
+    /// desired instance with an app of this name is held as a whole.
+    Unreadable {
+        /// What Dokku's reader said.
+        reason: String,
+    },
+}
+
+impl Owner {
+    /// Whether the app is roomctl's to change (marked, or an interrupted
+    /// create of roomctl's).
+    pub fn is_ours(&self) -> bool {
+        matches!(self, Owner::Roomctl { .. } | Owner::Interrupted { .. })
+    }
 }
 
 /// The facts roomctl only reads per app when it has to (see [`crate::observed::read`]).
@@ -186,7 +211,7 @@ impl ObservedApp {
     pub fn instance(&self) -> Option<&InstanceId> {
         match &self.owner {
             Owner::Roomctl { instance, .. } | Owner::Interrupted { instance, .. } => Some(instance),
-            Owner::Foreign => None,
+            Owner::Foreign | Owner::Disowned { .. } | Owner::Unreadable { .. } => None,
         }
     }
 }
@@ -204,8 +229,11 @@ pub fn env_fingerprint(env: &BTreeMap<String, String>) -> u128 {
         .map(|k| (k, get(k)));
     crate::domain::fingerprint::env_fingerprint(
         pairs,
-        get(super::marks::INSTANCE),
-        get(super::marks::ROLE),
-        keys,
+        crate::domain::fingerprint::Marks {
+            instance: get(super::marks::INSTANCE),
+            role: get(super::marks::ROLE),
+            keys,
+            owner: get(super::marks::OWNER),
+        },
     )
 }

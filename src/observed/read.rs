@@ -20,9 +20,9 @@
 //! connection, bounded by the shell.
 
 use super::marks;
-use super::model::{AppDetail, HostState, ObservedApp, Owner};
+use super::model::{AppDetail, HostState, ObservedApp};
 use crate::dokku::{CommandLine, command as cmd, parse};
-use crate::domain::{ImageRef, InstanceId, Label};
+use crate::domain::{ImageRef, Label};
 use crate::ssh::{Output, RemoteShell, ShellError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -94,12 +94,15 @@ pub async fn apps_list(shell: &dyn RemoteShell) -> Result<Vec<String>, ReadError
     Ok(parse::apps_list(&run(shell, cmd::apps_list()).await?)?)
 }
 
-/// What to read besides what is always read.
-#[derive(Debug, Clone, Copy, Default)]
+/// What to read besides what is always read, and how to judge ownership.
+#[derive(Debug, Clone)]
 pub struct HostReads {
     /// Read every app's nginx snippet digest (`roomctl:nginx-report`, one
     /// call; needs the roomctl Dokku plugin).
     pub nginx: bool,
+    /// This platform's owner id (`[platform] owner`), see
+    /// [`marks::owner_of`].
+    pub owner: Label,
 }
 
 /// Reads every app on the host: names, images, limits, certificates, env
@@ -107,7 +110,7 @@ pub struct HostReads {
 /// [`read_details`].
 pub async fn read_host(
     shell: Arc<dyn RemoteShell>,
-    reads: HostReads,
+    reads: &HostReads,
 ) -> Result<HostState, ReadError> {
     let names = parse::apps_list(&run(&*shell, cmd::apps_list()).await?)?;
     let n = names.len();
@@ -144,8 +147,18 @@ pub async fn read_host(
             .into());
         }
         let limits = parse::resource_report_line(&resources[i])?;
-        let env = envs.get(name).cloned().unwrap_or_default();
-        let mut app = observed_app(env, image, limits, certs.get(name).copied());
+        let env = envs
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| Ok(BTreeMap::new()));
+        let mut app = observed_app(
+            name,
+            env,
+            &reads.owner,
+            image,
+            limits,
+            certs.get(name).copied(),
+        );
         app.nginx = nginx.as_ref().and_then(|m| m.get(name).cloned().flatten());
         apps.insert(name.clone(), app);
     }
@@ -155,19 +168,20 @@ pub async fn read_host(
     })
 }
 
-fn observed_app(
-    env: BTreeMap<String, String>,
+/// One app as observed: ownership judged from its name and marks (or
+/// unreadable when Dokku cannot read its env), the env kept only for
+/// roomctl's own apps.
+pub(crate) fn observed_app(
+    name: &str,
+    env: Result<BTreeMap<String, String>, String>,
+    owner: &Label,
     image: Option<String>,
     limits: crate::domain::Limits,
     tls_expires: Option<i64>,
 ) -> ObservedApp {
-    let owner = match (
-        env.get(marks::INSTANCE)
-            .and_then(|v| InstanceId::parse(v).ok()),
-        env.get(marks::ROLE).and_then(|v| Label::parse(v).ok()),
-    ) {
-        (Some(instance), Some(role)) => Owner::Roomctl { instance, role },
-        _ => Owner::Foreign,
+    let (owner, env) = match env {
+        Ok(env) => (marks::owner_of(name, &env, owner), env),
+        Err(reason) => (super::model::Owner::Unreadable { reason }, BTreeMap::new()),
     };
     let managed_keys = env
         .get(marks::KEYS)
@@ -181,12 +195,12 @@ fn observed_app(
     let applied = env.get(marks::APPLIED).cloned();
     // A foreign app's values are none of our business: keep its keys only,
     // so that "this app has env" (which rules out adopting it) survives.
-    let env = if owner == Owner::Foreign {
-        env.into_keys().map(|k| (k, String::new())).collect()
-    } else {
+    let env = if owner.is_ours() {
         env
+    } else {
+        env.into_keys().map(|k| (k, String::new())).collect()
     };
-    let env_fingerprint = (owner != Owner::Foreign).then(|| super::model::env_fingerprint(&env));
+    let env_fingerprint = owner.is_ours().then(|| super::model::env_fingerprint(&env));
     ObservedApp {
         owner,
         env,
@@ -201,17 +215,44 @@ fn observed_app(
     }
 }
 
+/// An app's env, or why Dokku itself cannot read it.
+type AppEnv = Result<BTreeMap<String, String>, String>;
+
+/// Whether a failed `config:export` is Dokku's ENV reader refusing the
+/// app's file (godotenv's messages, see [`crate::dokku::envfile`]): the
+/// app is unreadable, the host is not.
+fn env_unreadable(e: &ReadError) -> Option<String> {
+    let ReadError::Exit {
+        code: 1, stderr, ..
+    } = e
+    else {
+        return None;
+    };
+    let message = stderr.trim_start_matches(|c: char| c == '!' || c.is_whitespace());
+    [
+        "unexpected character",
+        "unterminated quoted value",
+        "zero length string",
+    ]
+    .iter()
+    .any(|p| message.starts_with(p))
+    .then(|| message.to_string())
+}
+
 async fn read_envs(
     shell: &Arc<dyn RemoteShell>,
     names: &[String],
-) -> Result<BTreeMap<String, BTreeMap<String, String>>, ReadError> {
+) -> Result<BTreeMap<String, AppEnv>, ReadError> {
     let mut set = JoinSet::new();
     for name in names {
         let shell = shell.clone();
         let name = name.clone();
         set.spawn(async move {
             let app = app_arg(&name)?;
-            let env = parse::config_export(&run(&*shell, cmd::config_export(&app)).await?)?;
+            let env = match run(&*shell, cmd::config_export(&app)).await {
+                Ok(out) => Ok(parse::config_export(&out)?),
+                Err(e) => Err(env_unreadable(&e).ok_or(e)?),
+            };
             Ok::<_, ReadError>((name, env))
         });
     }

@@ -7,13 +7,19 @@ use crate::domain::{EnvKey, EnvValue, InstanceId, Label, PortMapping, RunState, 
 use crate::observed::{AppDetail, ObservedApp, marks};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The env roomctl wants on `app`: its managed env plus the marks.
-pub fn desired_env(instance: &InstanceId, app: &AppSpec) -> BTreeMap<EnvKey, EnvValue> {
+/// The env roomctl wants on `app`: its managed env plus the marks, with
+/// `owner` (`[platform] owner`) as the owner mark.
+pub fn desired_env(
+    owner: &Label,
+    instance: &InstanceId,
+    app: &AppSpec,
+) -> BTreeMap<EnvKey, EnvValue> {
     let mut env = app.env.clone();
     let keys: Vec<&str> = app.env.keys().map(|k| k.as_str()).collect();
     let mark = |k: &str| EnvKey::parse(k).expect("mark keys are valid");
     env.insert(mark(marks::INSTANCE), EnvValue::plain(instance.as_str()));
     env.insert(mark(marks::ROLE), EnvValue::plain(app.role.as_str()));
+    env.insert(mark(marks::OWNER), EnvValue::plain(owner.as_str()));
     env.insert(mark(marks::KEYS), EnvValue::plain(keys.join(",")));
     env
 }
@@ -37,7 +43,12 @@ fn keys_mark_matches(app: &AppSpec, observed: Option<&String>) -> bool {
 /// The config action for `app` (if anything differs) and whether it
 /// changes what the app sees (so a restart is due). Compares in place:
 /// the common case, nothing to do, allocates nothing.
-fn config_diff(instance: &InstanceId, app: &AppSpec, obs: &ObservedApp) -> (Option<Action>, bool) {
+fn config_diff(
+    owner: &Label,
+    instance: &InstanceId,
+    app: &AppSpec,
+    obs: &ObservedApp,
+) -> (Option<Action>, bool) {
     let mut set = BTreeMap::new();
     let mut restart = false;
     // Both maps are sorted by key: one merge pass instead of a lookup per key.
@@ -66,6 +77,7 @@ fn config_diff(instance: &InstanceId, app: &AppSpec, obs: &ObservedApp) -> (Opti
     for (key, value) in [
         (marks::INSTANCE, instance.as_str()),
         (marks::ROLE, app.role.as_str()),
+        (marks::OWNER, owner.as_str()),
     ] {
         let cur = obs.env.get(key);
         if cur.map(String::as_str) != Some(value) {
@@ -137,7 +149,7 @@ pub fn plan_app(
     let email = || platform.letsencrypt_email.clone().unwrap_or_default();
     let Some(obs) = obs else {
         let mut actions = vec![Action::Create];
-        let set = desired_env(instance, app)
+        let set = desired_env(&platform.owner, instance, app)
             .into_iter()
             .map(|(k, v)| (k, (None, v)))
             .collect();
@@ -198,7 +210,7 @@ pub fn plan_app(
     let (config, config_restart) = if env_unchanged {
         (None, false)
     } else {
-        config_diff(instance, app, obs)
+        config_diff(&platform.owner, instance, app, obs)
     };
     needs_restart |= config_restart;
     actions.extend(config);

@@ -77,7 +77,10 @@ mod tests {
         bytes.extend_from_slice(b"|running");
         let want = format!("v2-{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes));
         assert_eq!(digest(&app, RunState::Running), want);
-        app.seal(&crate::domain::InstanceId::parse("x").unwrap());
+        app.seal(
+            &crate::domain::InstanceId::parse("x").unwrap(),
+            &crate::domain::Label::parse("o").unwrap(),
+        );
         assert_eq!(digest(&app, RunState::Running), want);
         assert_ne!(digest(&app, RunState::Stopped), want);
     }

@@ -15,6 +15,8 @@ pub struct Ctx<'a> {
     pub wildcard: Option<&'a super::wildcard::WildcardSection>,
     /// The certificate store, in wildcard mode.
     pub certs: Option<&'a crate::observed::CertsObservation>,
+    /// Instances held this run ([`super::placement::Placement::held`]).
+    pub held: &'a BTreeMap<InstanceId, String>,
 }
 
 /// Plans `host`: the desired apps of the instances `ids` placed on it, and
@@ -41,7 +43,18 @@ pub fn plan_host(
     let mut apps = BTreeMap::new();
     let mut matched = 0;
     let mut observed = Vec::new();
+    for (name, o) in &state.apps {
+        if let Owner::Disowned { why } = &o.owner {
+            notes.push(Note {
+                instance: None,
+                message: format!("app {name} on {host} is not roomctl's: {why}; it is left alone"),
+            });
+        }
+    }
     for id in ids {
+        if ctx.held.contains_key(*id) {
+            continue;
+        }
         let spec = &desired.instances[*id];
         // Look each app up once; the buffer is reused across instances.
         observed.clear();
@@ -92,11 +105,7 @@ pub fn plan_host(
         }
     }
     // Every roomctl app here was matched to a desired app: nothing is left over.
-    let ours = state
-        .apps
-        .values()
-        .filter(|o| o.owner != Owner::Foreign)
-        .count();
+    let ours = state.apps.values().filter(|o| o.owner.is_ours()).count();
     if ours == matched {
         return (HostPlan::Known { apps }, notes);
     }
@@ -105,7 +114,7 @@ pub fn plan_host(
             Owner::Roomctl { instance, role } | Owner::Interrupted { instance, role } => {
                 (instance, role)
             }
-            Owner::Foreign => continue,
+            Owner::Foreign | Owner::Disowned { .. } | Owner::Unreadable { .. } => continue,
         };
         let desired_app = desired
             .instances

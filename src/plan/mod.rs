@@ -59,6 +59,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
             .chunks(chunk)
             .map(|part| {
                 let by_host = &by_host;
+                let held = &placement.held;
                 let wildcard = wildcard.as_ref();
                 scope.spawn(move || {
                     part.iter()
@@ -69,6 +70,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
                                 now: observed.at,
                                 wildcard,
                                 certs: observed.certs.as_ref(),
+                                held,
                             };
                             let (hp, notes) = host::plan_host(desired, h, o, ids, &ctx);
                             ((*h).clone(), hp, notes)
@@ -106,8 +108,18 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
                 let (wanted, n1) =
                     crate::dns::desired::desired_records(desired, spec, &placement.hosts);
                 let all_known = observed.hosts.values().all(|h| h.known().is_some());
+                // A held instance's records are neither wanted nor seen:
+                // they stay exactly as they are.
+                let held = |r: &crate::dns::DnsRecord| {
+                    crate::dns::desired::owner_of(r).is_some_and(|(o, i)| {
+                        o == spec.owner.as_str()
+                            && i.is_some_and(|i| placement.held.keys().any(|h| h.as_str() == i))
+                    })
+                };
+                let wanted: Vec<_> = wanted.into_iter().filter(|r| !held(r)).collect();
+                let records: Vec<_> = records.iter().filter(|r| !held(r)).cloned().collect();
                 let (zp, n2) =
-                    crate::dns::plan::plan_zone(spec.owner.as_str(), &wanted, records, all_known);
+                    crate::dns::plan::plan_zone(spec.owner.as_str(), &wanted, &records, all_known);
                 notes.extend(
                     n1.into_iter()
                         .chain(n2)
@@ -175,7 +187,7 @@ pub fn needs_detail(desired: &Desired, state: &HostState, deep: bool) -> BTreeSe
         .iter()
         .filter(|(name, o)| {
             let (instance, interrupted) = match &o.owner {
-                Owner::Foreign => return false,
+                Owner::Foreign | Owner::Disowned { .. } | Owner::Unreadable { .. } => return false,
                 Owner::Interrupted { instance, .. } => (instance, true),
                 Owner::Roomctl { instance, .. } => (instance, false),
             };

@@ -10,6 +10,10 @@
 //! 4. Otherwise it goes to the known host with the most free memory that
 //!    fits its tier; ties go to the lower host name.
 //!
+//! An instance with an app whose env Dokku cannot read (by name, on any
+//! host) is *held*: placed only where it already lives, and changed
+//! nowhere (see [`Placement::held`]).
+//!
 //! Instances are placed in id order, so the result is deterministic.
 
 use super::model::Note;
@@ -24,6 +28,11 @@ use xxhash_rust::xxh3::Xxh3Builder;
 pub struct Placement {
     /// Instance → host.
     pub hosts: BTreeMap<InstanceId, HostName>,
+    /// Instances held as a whole this run, with why: an app of theirs (by
+    /// name) has an env that Dokku cannot read, so whose it is and what it
+    /// holds are unknown. Nothing of theirs is created, changed or
+    /// destroyed (apps, DNS records, certificates) until it is repaired.
+    pub held: BTreeMap<InstanceId, String>,
     /// Why some instances were not placed, and other findings.
     pub notes: Vec<Note>,
     /// Unpinned instances left unplaced only for lack of memory, with the
@@ -72,6 +81,7 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
     // host. A hash index, looked up per desired instance and otherwise only
     // summed over, so the result stays deterministic.
     let mut found: Found = HashMap::default();
+    let mut unreadable: HashMap<&str, (&HostName, &str), Xxh3Builder> = HashMap::default();
     for (host, obs) in &observed.hosts {
         let Some(&i) = index.get(host) else { continue };
         let Some(state) = obs.known() else {
@@ -82,7 +92,10 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
         // An instance's apps (`{id}-{role}`) are mostly adjacent in name
         // order: add to the last entry without hashing again.
         let mut last: Option<(&str, u64)> = None;
-        for app in state.apps.values() {
+        for (name, app) in &state.apps {
+            if let crate::observed::Owner::Unreadable { reason } = &app.owner {
+                unreadable.insert(name.as_str(), (host, reason.as_str()));
+            }
             let mem = u64::from(app.limits.memory.map_or(0, |m| m.0));
             match app.instance() {
                 Some(id) => match &mut last {
@@ -98,6 +111,21 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
         flush(i, last, &mut found);
     }
 
+    if !unreadable.is_empty() {
+        for (id, spec) in &desired.instances {
+            let hit = spec
+                .apps
+                .keys()
+                .find_map(|a| unreadable.get(a.as_str()).map(|h| (a, h)));
+            if let Some((app, (host, reason))) = hit {
+                let why = format!(
+                    "held: Dokku cannot read the env of app {app} on {host} ({reason}), so whose it is is unknown; nothing of this instance is created, changed or destroyed until its ENV file is repaired"
+                );
+                out.notes.push(note(id, why.clone()));
+                out.held.insert(id.clone(), why);
+            }
+        }
+    }
     // Existing instances first: they hold their memory wherever they are.
     let mut assigned: Vec<Option<usize>> = vec![None; desired.instances.len()];
     for (pos, (id, spec)) in desired.instances.iter().enumerate() {
@@ -136,7 +164,7 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
         .collect::<Vec<_>>()
         .join(", ");
     for (pos, (id, spec)) in desired.instances.iter().enumerate() {
-        if assigned[pos].is_some() {
+        if assigned[pos].is_some() || out.held.contains_key(id) {
             continue;
         }
         if !unknown.is_empty() {

@@ -100,10 +100,11 @@ fn fleet(desired: &Desired, placed: &BTreeMap<InstanceId, HostName>) -> Observed
         let spec = &desired.instances[id];
         let state = states.get_mut(host).expect("placed on a desired host");
         for a in spec.apps.values() {
-            let mut env: BTreeMap<String, String> = roomctl::plan::app::desired_env(id, a)
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.expose().to_string()))
-                .collect();
+            let mut env: BTreeMap<String, String> =
+                roomctl::plan::app::desired_env(&desired.platform.owner, id, a)
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.expose().to_string()))
+                    .collect();
             let digest = roomctl::plan::digest::digest(a, spec.instance.state);
             env.insert(marks::APPLIED.into(), digest.clone());
             let app = ObservedApp {

@@ -261,10 +261,11 @@ fn converged(desired: &Desired, hosts: usize) -> Observed {
         .collect();
     for (i, (id, spec)) in desired.instances.iter().enumerate() {
         for a in spec.apps.values() {
-            let mut env: BTreeMap<String, String> = roomctl::plan::app::desired_env(id, a)
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.expose().to_string()))
-                .collect();
+            let mut env: BTreeMap<String, String> =
+                roomctl::plan::app::desired_env(&desired.platform.owner, id, a)
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.expose().to_string()))
+                    .collect();
             let digest = roomctl::plan::digest::digest(a, spec.instance.state);
             env.insert(marks::APPLIED.into(), digest.clone());
             let env_fingerprint = Some(roomctl::observed::env_fingerprint(&env));

@@ -93,7 +93,7 @@ fn tier_change_updates_limits_and_env_then_restarts_without_redeploying() {
         a.limits.memory = Some(MemoryMb(2048));
         a.env
             .insert(EnvKey::parse("MAX_AGENTS").unwrap(), EnvValue::plain("50"));
-        a.seal(&InstanceId::parse("acme").unwrap());
+        a.seal(&InstanceId::parse("acme").unwrap(), &platform().owner);
     }
     let p = plan(&d, &o);
     let acts = actions(&p, "dokku-1", "acme-backend");

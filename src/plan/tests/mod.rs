@@ -2,6 +2,7 @@
 
 mod diff;
 mod lifecycle;
+mod ownership;
 mod placement;
 mod pool;
 
@@ -16,6 +17,7 @@ pub(super) use std::collections::{BTreeMap, BTreeSet};
 pub(super) fn platform() -> Platform {
     Platform {
         base_domain: Fqdn::parse("mindroom.test").unwrap(),
+        owner: Label::parse("test-owner").unwrap(),
         template: "instance.toml.tera".into(),
         tls: TlsMode::PerApp,
         letsencrypt_email: Some("ops@mindroom.test".into()),
@@ -76,7 +78,7 @@ pub(super) fn app(id: &str, role: &str, mem: u32) -> AppSpec {
         nginx: None,
         fingerprint: Default::default(),
     };
-    spec.seal(&InstanceId::parse(id).unwrap());
+    spec.seal(&InstanceId::parse(id).unwrap(), &platform().owner);
     spec
 }
 
@@ -125,7 +127,7 @@ pub(super) fn desired(instances: Vec<(InstanceId, InstanceSpec)>) -> Desired {
 
 /// What a host looks like after roomctl applied `spec` in full.
 pub(super) fn converged(id: &InstanceId, spec: &AppSpec, state: RunState) -> ObservedApp {
-    let mut env: BTreeMap<String, String> = app::desired_env(id, spec)
+    let mut env: BTreeMap<String, String> = app::desired_env(&platform().owner, id, spec)
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.expose().to_string()))
         .collect();
