@@ -48,6 +48,24 @@ impl World {
             .join("nginx.conf.d/roomctl.conf")
     }
 
+    fn deep_reconciler(&self) -> Reconciler {
+        let mut r = self.reconciler();
+        r.observe.deep = true;
+        r
+    }
+
+    /// The Dokku nginx property `key` of `app` on dokku-1, as the
+    /// emulator keeps it (where Dokku keeps it).
+    fn property(&self, app: &str, key: &str) -> Option<String> {
+        let path = self
+            .sandbox
+            .path()
+            .join("hosts/dokku-1/fs/var/lib/dokku/config/nginx")
+            .join(app)
+            .join(key);
+        std::fs::read_to_string(path).ok()
+    }
+
     fn edit_template(&self, file: &str, from: &str, to: &str) {
         let path = self.fixture.dir.path().join("templates/nginx").join(file);
         let text = std::fs::read_to_string(&path).unwrap();
@@ -95,8 +113,16 @@ async fn a_new_instance_gets_its_snippets_and_a_second_apply_changes_nothing() {
             "{app}: installed bytes are the rendered ones"
         );
     }
+    // The upload size is Dokku's own property, not a snippet directive
+    // (Dokku's nginx.conf already sets client_max_body_size: a second one
+    // fails `nginx -t` on a real host).
     let matrix = std::fs::read_to_string(w.installed("acme-matrix")).unwrap();
-    assert!(matrix.contains("client_max_body_size 100M;"), "{matrix}");
+    assert!(!matrix.contains("client_max_body_size"), "{matrix}");
+    assert_eq!(
+        w.property("acme-matrix", "client-max-body-size").as_deref(),
+        Some("100M")
+    );
+    assert_eq!(w.property("acme-backend", "client-max-body-size"), None);
     let frontend = std::fs::read_to_string(w.installed("acme-frontend")).unwrap();
     assert!(
         frontend.contains("matrix.acme.mindroom.chat"),
@@ -118,8 +144,8 @@ async fn a_changed_template_updates_only_the_snippets_it_renders() {
     w.reconciler().apply(false).await.unwrap();
     w.edit_template(
         "matrix.conf.tera",
-        "client_max_body_size {{ matrix.client_max_body_size }};",
-        "client_max_body_size {{ matrix.client_max_body_size }};\nclient_body_timeout 120s;",
+        "location ~ ^/_matrix/client/.*/sync {",
+        "location /_matrix/roomctl-test {\n    return 204;\n}\nlocation ~ ^/_matrix/client/.*/sync {",
     );
     let (plan, report) = w.reconciler().apply(false).await.unwrap();
     assert_eq!(report.failed(), 0, "{}", report.table());
@@ -129,7 +155,7 @@ async fn a_changed_template_updates_only_the_snippets_it_renders() {
     assert!(actions[0].1.is_some() && actions[0].2.is_some());
     assert_ne!(actions[0].1, actions[0].2);
     let body = std::fs::read_to_string(w.installed("acme-matrix")).unwrap();
-    assert!(body.contains("client_body_timeout 120s;"), "{body}");
+    assert!(body.contains("location /_matrix/roomctl-test {"), "{body}");
     let (_, again) = w.reconciler().plan().await;
     assert!(again.apps().next().is_none(), "{}", text(&again));
 }
@@ -181,4 +207,79 @@ async fn an_unknown_nginx_setting_is_refused_with_its_file_line_and_field() {
     let err = w.load().unwrap_err().to_string();
     assert!(err.contains("platform.toml:"), "{err}");
     assert!(err.contains("platform.nginx.max_upload"), "{err}");
+}
+
+#[tokio::test]
+async fn an_nginx_property_changed_by_hand_is_drift_and_is_put_back() {
+    let w = World::new();
+    w.reconciler().apply(false).await.unwrap();
+    // An operator on the host, through Dokku's own command.
+    for cmd in [
+        "nginx:set acme-matrix client-max-body-size 1m",
+        "nginx:set acme-backend proxy-read-timeout 5s",
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_dokku-emu"))
+            .arg("--root")
+            .arg(w.sandbox.path().join("hosts/dokku-1"))
+            .env("SSH_ORIGINAL_COMMAND", cmd)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    // Until every fact is read on every run (roomctl:observe), only a deep
+    // plan reads an app whose applied-settings digest still matches.
+    let (_, plan) = w.deep_reconciler().plan().await;
+    let shown = text(&plan);
+    assert!(
+        shown.contains("nginx client-max-body-size: 1m -> 100M"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("nginx proxy-read-timeout: 5s -> (unset)"),
+        "{shown}"
+    );
+    let (_, report) = w.deep_reconciler().apply(false).await.unwrap();
+    assert_eq!(report.failed(), 0, "{}", report.table());
+    assert_eq!(
+        w.property("acme-matrix", "client-max-body-size").as_deref(),
+        Some("100M")
+    );
+    assert_eq!(w.property("acme-backend", "proxy-read-timeout"), None);
+    let (_, again) = w.deep_reconciler().plan().await;
+    assert!(again.apps().next().is_none(), "{}", text(&again));
+}
+
+#[tokio::test]
+async fn nginx_properties_per_role_are_applied_and_bad_ones_named_with_file_line_and_field() {
+    let w = World::new();
+    let platform = w.fixture.desired().join("platform.toml");
+    let original = std::fs::read_to_string(&platform).unwrap();
+    let with = |extra: &str| std::fs::write(&platform, format!("{original}\n{extra}")).unwrap();
+    with(
+        "[platform.nginx.properties.backend]\nproxy-read-timeout = \"120s\"\nbogus-prop = \"1\"\n\n[platform.nginx.properties.frontend]\nclient-max-body-size = \"10M; return 200\"\n",
+    );
+    let err = w.load().unwrap_err().to_string();
+    assert!(
+        err.contains("field `platform.nginx.properties.backend.bogus-prop`: `bogus-prop` is not an nginx property roomctl manages"),
+        "{err}"
+    );
+    assert!(
+        err.contains("field `platform.nginx.properties.frontend.client-max-body-size`"),
+        "{err}"
+    );
+    assert!(err.contains("platform.toml:"), "{err}");
+
+    with("[platform.nginx.properties.backend]\nproxy-read-timeout = \"120s\"\n");
+    let (_, report) = w.reconciler().apply(false).await.unwrap();
+    assert_eq!(report.failed(), 0, "{}", report.table());
+    assert_eq!(
+        w.property("acme-backend", "proxy-read-timeout").as_deref(),
+        Some("120s")
+    );
+    assert_eq!(
+        w.property("acme-matrix", "client-max-body-size").as_deref(),
+        Some("100M")
+    );
+    let (_, again) = w.reconciler().plan().await;
+    assert!(again.apps().next().is_none(), "{}", text(&again));
 }

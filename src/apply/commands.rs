@@ -26,6 +26,16 @@ pub fn commands(app: &AppName, action: &Action) -> Vec<CommandLine> {
             }
             v
         }
+        Action::NginxProperties { set, rebuild } => {
+            let mut v: Vec<CommandLine> = set
+                .iter()
+                .filter_map(|(k, (_, new))| cmd::nginx_set(app, k, new.as_deref()).ok())
+                .collect();
+            if *rebuild {
+                v.push(cmd::proxy_build_config(app));
+            }
+            v
+        }
         Action::Domains { to, .. } if to.is_empty() => vec![cmd::domains_clear(app)],
         Action::Domains { to, .. } => vec![cmd::domains_set(app, to)],
         Action::Ports { to, .. } if to.is_empty() => vec![cmd::ports_clear(app)],
@@ -61,7 +71,14 @@ pub fn commands(app: &AppName, action: &Action) -> Vec<CommandLine> {
                 &BTreeMap::from([(key, EnvValue::plain(digest.clone()))]),
             )]
         }
-        Action::Backup { mounts } => mounts
+        Action::Backup {
+            mounts,
+            via: crate::plan::BackupVia::Plugin,
+        } => mounts.iter().map(|m| cmd::storage_export(app, m)).collect(),
+        Action::Backup {
+            mounts,
+            via: crate::plan::BackupVia::Run,
+        } => mounts
             .iter()
             .map(|m| cmd::backup_tar(app, &m.container_path))
             .collect(),

@@ -215,11 +215,11 @@ async fn run_action(
             };
             return certs::install(shell, app, cert, names, store, failed).await;
         }
-        Action::Backup { mounts } if mounts.is_empty() => {
+        Action::Backup { mounts, .. } if mounts.is_empty() => {
             opts.backups.save_empty(host, app, &p.instance)?;
             return Ok(());
         }
-        Action::Backup { mounts } => {
+        Action::Backup { mounts, .. } => {
             for (n, (m, c)) in mounts
                 .iter()
                 .zip(commands::commands(app, action))

@@ -127,6 +127,7 @@ pub(crate) fn build_app(
             limits,
             tls,
             nginx: None,
+            nginx_properties: Default::default(),
             fingerprint: Default::default(),
         },
         secret_keys,

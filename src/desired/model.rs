@@ -238,6 +238,9 @@ pub struct AppSpec {
     /// Digest of the app's nginx snippet ([`crate::nginx::NginxSnippet::digest`]),
     /// when `[platform.nginx]` gives it one.
     pub nginx: Option<String>,
+    /// Dokku nginx properties (`nginx:set`) the app gets while
+    /// `[platform.nginx]` exists; every other managed key is unset.
+    pub nginx_properties: crate::nginx::properties::NginxProperties,
     /// Hashes of `env` (with the marks) and of domains, ports and storage,
     /// set by [`AppSpec::seal`]. Whoever changes those fields afterwards
     /// must seal again; an unsealed (default) fingerprint only makes the
@@ -265,6 +268,7 @@ impl AppSpec {
             &self.domains,
             &self.ports,
             &self.storage,
+            &self.nginx_properties,
         );
         self.fingerprint = Fingerprint { env, settings };
     }

@@ -38,6 +38,24 @@ pub struct NginxSettings {
     pub websocket_path: LocationPath,
     /// Timeout of the backend's websocket connections. Default `1h`.
     pub websocket_timeout: NginxDuration,
+    /// `[platform.nginx.properties.ROLE]`: Dokku nginx properties per role
+    /// (keys of [`crate::nginx::properties::MANAGED`]), on top of the
+    /// matrix app's `client-max-body-size = max_upload`.
+    pub properties: BTreeMap<crate::domain::Label, crate::nginx::properties::NginxProperties>,
+}
+
+impl NginxSettings {
+    /// The Dokku nginx properties an app of `role` gets.
+    pub fn properties_for(&self, role: &str) -> crate::nginx::properties::NginxProperties {
+        let mut out = crate::nginx::properties::NginxProperties::new();
+        if role == "matrix" {
+            out.insert("client-max-body-size".into(), self.max_upload.to_string());
+        }
+        if let Some(extra) = self.properties.iter().find(|(r, _)| r.as_str() == role) {
+            out.extend(extra.1.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        out
+    }
 }
 
 impl Default for NginxSettings {
@@ -47,6 +65,7 @@ impl Default for NginxSettings {
             sync_timeout: NginxDuration::parse("600s").expect("valid default"),
             websocket_path: LocationPath::parse("/ws").expect("valid default"),
             websocket_timeout: NginxDuration::parse("1h").expect("valid default"),
+            properties: BTreeMap::new(),
         }
     }
 }
@@ -207,6 +226,7 @@ pub fn attach(
     let Some(settings) = desired.platform.nginx.clone() else {
         return Ok(());
     };
+    let owner = desired.platform.owner.clone();
     let mut p = Problems::default();
     let mut shapes: BTreeMap<String, Vec<NginxSnippet>> = BTreeMap::new();
     let mut round = memo.map(|m| {
@@ -265,6 +285,10 @@ pub fn attach(
             if let Some(app) = spec.apps.get_mut(&name) {
                 app.nginx = Some(digest);
             }
+        }
+        for app in spec.apps.values_mut() {
+            app.nginx_properties = settings.properties_for(app.role.as_str());
+            app.seal(&spec.instance.id, &owner);
         }
     }
     if !p.is_empty() {

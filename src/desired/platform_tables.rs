@@ -8,6 +8,7 @@ use super::nginx::NginxSettings;
 use crate::nginx::{BodySize, LocationPath, NginxDuration};
 use serde::Deserialize;
 use serde_spanned::Spanned;
+use std::collections::BTreeMap;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -24,6 +25,8 @@ pub(crate) struct RawNginx {
     sync_timeout: Option<Spanned<String>>,
     websocket_path: Option<Spanned<String>>,
     websocket_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    properties: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<String>>>,
 }
 
 /// `[platform.certificates]`: the policy and the ACME directory URL.
@@ -96,6 +99,27 @@ pub(crate) fn nginx_settings(file: &FileText, p: &mut Problems, raw: &RawNginx) 
                 NginxDuration::parse,
             )
             .unwrap_or(s.websocket_timeout);
+    }
+    for (role, props) in &raw.properties {
+        let field = format!("platform.nginx.properties.{}", role.get_ref());
+        let Some(role) = file.check(p, &field, role, crate::domain::Label::parse) else {
+            continue;
+        };
+        let mut checked = crate::nginx::properties::NginxProperties::new();
+        for (key, value) in props {
+            let field = format!("{field}.{}", key.get_ref());
+            let check = crate::nginx::properties::check(key.get_ref(), value.get_ref());
+            match check {
+                Ok(()) => {
+                    checked.insert(key.get_ref().clone(), value.get_ref().clone());
+                }
+                Err(m) if crate::nginx::properties::is_managed(key.get_ref()) => {
+                    p.push(file.problem(value, &field, m))
+                }
+                Err(m) => p.push(file.problem(key, &field, m)),
+            }
+        }
+        s.properties.insert(role, checked);
     }
     s
 }

@@ -170,6 +170,30 @@ pub fn roomctl_nginx_set(app: &AppName, content: &str) -> CommandLine {
         .arg(app)
         .masked_arg(Token::trusted(encoded), shown)
 }
+/// `nginx:set APP KEY [VALUE]`: sets one of Dokku's nginx properties
+/// (no value unsets it). `key` and `value` are checked against the safe
+/// alphabet; callers pass checked properties
+/// ([`crate::nginx::properties::check`]).
+pub fn nginx_set(app: &AppName, key: &str, value: Option<&str>) -> Result<CommandLine, TokenError> {
+    let mut c = CommandLine::new("nginx:set").arg(app);
+    c = c.masked_arg(Token::new(key)?, key.to_string());
+    if let Some(v) = value {
+        c = c.masked_arg(Token::new(v)?, v.to_string());
+    }
+    Ok(c)
+}
+/// `proxy:build-config APP`: regenerates the app's `nginx.conf` (and
+/// reloads nginx), so changed nginx properties take effect.
+pub fn proxy_build_config(app: &AppName) -> CommandLine {
+    CommandLine::new("proxy:build-config").arg(app)
+}
+/// `nginx:report APP --format json`: every nginx property of the app.
+pub fn nginx_report(app: &AppName) -> CommandLine {
+    CommandLine::new("nginx:report")
+        .arg(app)
+        .arg("--format")
+        .arg("json")
+}
 /// `roomctl:nginx-unset APP`: removes roomctl's snippet.
 pub fn roomctl_nginx_unset(app: &AppName) -> CommandLine {
     CommandLine::new("roomctl:nginx-unset").arg(app)
@@ -313,6 +337,13 @@ pub fn letsencrypt_enable(app: &AppName) -> CommandLine {
 /// [`crate::ssh::RemoteShell::exec_input`].
 pub fn certs_add(app: &AppName) -> CommandLine {
     CommandLine::new("certs:add").arg(app)
+}
+/// `roomctl:storage-export APP HOST_PATH`: the roomctl plugin streams a
+/// gzipped tar of one of the app's mount directories, read on the host.
+pub fn storage_export(app: &AppName, mount: &crate::domain::Mount) -> CommandLine {
+    CommandLine::new("roomctl:storage-export")
+        .arg(app)
+        .arg(&mount.host_path)
 }
 /// `--rm run APP tar -czf - -C DIR .`: streams a gzipped tar of one
 /// mounted directory, through a throw-away container of the app's image.

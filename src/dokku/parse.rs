@@ -58,6 +58,16 @@ pub fn json_lines(
     Ok(objs)
 }
 
+/// A single-app `X:report APP --format json`: one flat JSON object of
+/// strings.
+pub fn json_object(
+    command: &'static str,
+    stdout: &str,
+) -> Result<std::collections::BTreeMap<String, String>, ParseError> {
+    serde_json::from_str(stdout.trim())
+        .map_err(|e| perr(command, format!("not a JSON object of strings: {e}")))
+}
+
 fn field<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     obj.get(key).and_then(Value::as_str)
 }

@@ -80,6 +80,7 @@ pub fn settings_fingerprint(
     domains: &BTreeSet<Fqdn>,
     ports: &BTreeSet<PortMapping>,
     storage: &BTreeSet<Mount>,
+    nginx: &std::collections::BTreeMap<String, String>,
 ) -> u128 {
     let mut h = Xxh3::new();
     h.update(b"d=");
@@ -104,6 +105,17 @@ pub fn settings_fingerprint(
         h.update(b":");
         h.update(m.container_path.as_bytes());
         h.update(b",");
+    }
+    // Only when there are any, so that an app without nginx properties
+    // keeps the digest earlier versions stored on it.
+    if !nginx.is_empty() {
+        h.update(b"|n=");
+        for (k, v) in nginx {
+            h.update(k.as_bytes());
+            h.update(b"=");
+            h.update(v.as_bytes());
+            h.update(b",");
+        }
     }
     h.digest128()
 }

@@ -80,7 +80,9 @@ pub fn cost(root: &Path, args: &[String]) -> f64 {
         "domains:add" | "domains:set" | "domains:remove" | "domains:clear" => 3.0,
         "ports:set" | "ports:add" | "ports:clear" => 3.0,
         "config:set" | "config:unset" => 0.1,
-        "resource:limit" | "storage:mount" | "storage:unmount" => 0.08,
+        "resource:limit" | "storage:mount" | "storage:unmount" | "nginx:set" => 0.08,
+        // GUESS: regenerates nginx.conf and reloads nginx, like domains:set.
+        "proxy:build-config" => 3.0,
         "ps:stop" => match app.and_then(|a| state::load(root, a.as_str())) {
             Some(a) if a.deployed => 1.7,
             _ => 0.2,
@@ -174,5 +176,7 @@ pub fn is_write(subcommand: &str) -> bool {
             | "certs:remove"
             | "roomctl:nginx-set"
             | "roomctl:nginx-unset"
+            | "nginx:set"
+            | "proxy:build-config"
     )
 }

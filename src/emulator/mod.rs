@@ -45,6 +45,7 @@ mod cmd_config;
 mod cmd_deploy;
 mod cmd_domains;
 mod cmd_letsencrypt;
+mod cmd_nginx;
 mod cmd_ports;
 mod cmd_ps;
 mod cmd_roomctl;
@@ -155,6 +156,7 @@ fn dispatch(ctx: &mut Ctx, sub: &str, rest: &[String]) -> i32 {
             let code = cmd_apps::run(ctx, sub, rest);
             if let (0, Some(app)) = (code, rest.iter().find(|a| !a.starts_with("--"))) {
                 cmd_roomctl::forget(&ctx.root, app);
+                cmd_nginx::forget(&ctx.root, app);
             }
             code
         }
@@ -184,7 +186,8 @@ fn dispatch(ctx: &mut Ctx, sub: &str, rest: &[String]) -> i32 {
         "roomctl:help" | "roomctl:nginx-set" | "roomctl:nginx-unset" | "roomctl:nginx-report" => {
             cmd_roomctl::run(ctx, sub, rest)
         }
-        "nginx:report" | "network:report" => cmd_static::run(ctx, sub, rest),
+        "nginx:set" | "nginx:report" | "proxy:build-config" => cmd_nginx::run(ctx, sub, rest),
+        "network:report" => cmd_static::run(ctx, sub, rest),
         _ => {
             let mut all = vec![sub.to_string()];
             all.extend(rest.iter().cloned());

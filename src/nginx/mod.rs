@@ -14,6 +14,8 @@
 //!   role templates into [`NginxSnippet`]s with a content digest.
 //! - [`validate`]: [`nginx_test`] wraps snippets in a minimal complete
 //!   configuration in a temporary directory and runs `nginx -t` on it.
+//! - [`properties`]: Dokku's own `nginx:set` properties that roomctl sets
+//!   instead of repeating a directive Dokku already writes.
 //! - Here: [`NginxSnippet`], [`NginxError`] and the value types the
 //!   templates may see besides names ([`BodySize`], [`NginxDuration`],
 //!   [`LocationPath`]), each refusing anything but its own small grammar.
@@ -23,6 +25,7 @@
 //! `#`, whitespace or newlines, and every string in the template context
 //! is checked against that alphabet again before rendering.
 
+pub mod properties;
 pub mod render;
 pub mod validate;
 

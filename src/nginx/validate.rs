@@ -1,11 +1,13 @@
 //! Checking snippets with the real `nginx -t`.
 //!
 //! Each snippet is written to its own file in a fresh temporary directory
-//! and included twice, as Dokku includes `nginx.conf.d/*.conf`: in a
-//! server whose `location /` proxies (Dokku's app block) and in one whose
-//! `location /` redirects (Dokku's port-80 block when TLS is on). A
-//! snippet that defines `location /`, a `server`, or an http-level
-//! directive fails here as it would on the host.
+//! and included twice, as Dokku includes `nginx.conf.d/*.conf`, in server
+//! blocks shaped like the ones Dokku 0.38.27 writes (from a real host's
+//! `nginx.conf`): one whose `location /` proxies (the app block) and one
+//! whose `location /` redirects (the port-80 block when TLS is on). A
+//! snippet that repeats a server-level directive Dokku writes (such as
+//! `client_max_body_size`), defines `location /`, a `server`, or an
+//! http-level directive fails here as it would on the host.
 //!
 //! Every path in the wrapper is relative to nginx's prefix (`-p`, the
 //! temporary directory) and the servers listen on a unix socket there, so
@@ -135,7 +137,8 @@ fn snippet_file(i: usize) -> String {
 
 /// The wrapper configuration: everything nginx would otherwise write
 /// under `/var` points into the prefix, access logging is off, and each
-/// snippet is included in a proxying and a redirecting server.
+/// snippet is included in two servers shaped like the ones Dokku writes
+/// (see [`dokku_server`]), plus its upstream.
 fn wrapper(snippets: usize, root: bool) -> String {
     let mut c = String::new();
     if root {
@@ -156,27 +159,91 @@ fn wrapper(snippets: usize, root: bool) -> String {
     );
     for i in 0..snippets {
         let file = snippet_file(i);
+        c.push_str(&dokku_server(
+            &format!("app{i}.invalid"),
+            &format!("app{i}-5000"),
+            &file,
+            false,
+        ));
+        c.push_str(&dokku_server(
+            &format!("redirect{i}.invalid"),
+            &format!("app{i}-5000"),
+            &file,
+            true,
+        ));
         c.push_str(&format!(
-            "    server {{\n\
-             \x20       listen unix:nginx.sock;\n\
-             \x20       server_name app{i}.invalid;\n\
-             \x20       location / {{\n\
-             \x20           proxy_pass http://127.0.0.1:1;\n\
-             \x20       }}\n\
-             \x20       include {file};\n\
-             \x20   }}\n\
-             \x20   server {{\n\
-             \x20       listen unix:nginx.sock;\n\
-             \x20       server_name redirect{i}.invalid;\n\
-             \x20       location / {{\n\
-             \x20           return 301 https://$host$request_uri;\n\
-             \x20       }}\n\
-             \x20       include {file};\n\
-             \x20   }}\n"
+            "upstream app{i}-5000 {{\n  server 127.0.0.1:5000;\n}}\n"
         ));
     }
     c.push_str("}\n");
     c
+}
+
+/// One `server {}` block as Dokku 0.38.27 generates it for an app (taken
+/// from the real host's `nginx.conf`,
+/// `tests/fixtures/dokku-transcripts/real-edge-cases/nginx.conf.i01-matrix-deployed.txt`):
+/// the same server-level directives (`client_max_body_size` among them,
+/// which is why a snippet may never set it again), the same `location /`
+/// with its proxy settings, the same error pages, and the
+/// `nginx.conf.d/*.conf` include at the end. Only what ties it to a host
+/// differs: it listens on a unix socket in the prefix, logs nowhere, and
+/// serves the error pages from the prefix. With `redirect`, `location /`
+/// redirects to https instead, as the port-80 block of an app with a
+/// certificate does (modelled from Dokku's `nginx.conf.sigil`, which sends
+/// plain HTTP to https there; no recording of that block exists).
+fn dokku_server(name: &str, upstream: &str, include: &str, redirect: bool) -> String {
+    let location = if redirect {
+        "    return 301 https://$host:443$request_uri;\n".to_string()
+    } else {
+        format!(
+            "    gzip on;\n\
+             \x20   gzip_min_length  1100;\n\
+             \x20   gzip_buffers  4 32k;\n\
+             \x20   gzip_types    text/css text/javascript text/xml text/plain text/x-component application/javascript application/x-javascript application/wasm application/json application/graphql-response+json application/xml application/rss+xml font/truetype application/x-font-ttf font/opentype application/vnd.ms-fontobject image/svg+xml;\n\
+             \x20   gzip_vary on;\n\
+             \x20   gzip_comp_level  6;\n\
+             \n\
+             \x20   proxy_pass  http://{upstream};\n\
+             \x20   proxy_http_version 1.1;\n\
+             \x20   proxy_connect_timeout 60s;\n\
+             \x20   proxy_read_timeout 60s;\n\
+             \x20   proxy_send_timeout 60s;\n\
+             \x20   proxy_buffer_size 4k;\n\
+             \x20   proxy_buffering on;\n\
+             \x20   proxy_buffers 8 4k;\n\
+             \x20   proxy_busy_buffers_size 8k;\n\
+             \x20   proxy_set_header Upgrade $http_upgrade;\n\
+             \x20   proxy_set_header Connection $http_connection;\n\
+             \x20   proxy_set_header Host $http_host;\n\
+             \x20   proxy_set_header X-Forwarded-For $remote_addr;\n\
+             \x20   proxy_set_header X-Forwarded-Port $server_port;\n\
+             \x20   proxy_set_header X-Forwarded-Proto $scheme;\n\
+             \x20   proxy_set_header X-Request-Start $msec;\n"
+        )
+    };
+    format!(
+        "server {{\n\
+         \x20 listen unix:nginx.sock;\n\
+         \x20 server_name {name};\n\
+         \x20 underscores_in_headers off;\n\
+         \x20 client_body_timeout 60s;\n\
+         \x20 client_header_timeout 60s;\n\
+         \x20 keepalive_timeout 75s;\n\
+         \x20 lingering_timeout 5s;\n\
+         \x20 send_timeout 60s;\n\
+         \x20 location    / {{\n\
+         {location}\
+         \x20 }}\n\
+         \x20 client_max_body_size 1m;\n\
+         \x20 error_page 400 401 402 403 405 406 407 408 409 410 411 412 413 414 415 416 417 418 420 422 423 424 426 428 429 431 444 449 450 451 /400-error.html;\n\
+         \x20 location /400-error.html {{\n    root errors;\n    internal;\n  }}\n\
+         \x20 error_page 404 /404-error.html;\n\
+         \x20 location /404-error.html {{\n    root errors;\n    internal;\n  }}\n\
+         \x20 error_page 500 501 502 503 504 505 506 507 508 509 510 511 /500-error.html;\n\
+         \x20 location /500-error.html {{\n    root errors;\n    internal;\n  }}\n\
+         \x20 include {include};\n\
+         }}\n"
+    )
 }
 
 fn io(path: &Path, source: std::io::Error) -> NginxError {
@@ -241,9 +308,9 @@ mod tests {
     fn nginx_accepts_the_bare_wrapper_and_names_a_broken_snippet() {
         require_nginx();
         nginx_test(&[]).unwrap();
-        nginx_test(&["client_max_body_size 10m;\n"]).unwrap();
+        nginx_test(&["add_header X-Roomctl-Test 1;\n"]).unwrap();
         let e = nginx_test(&[
-            "client_max_body_size 10m;\n",
+            "location /x { return 200; }\n",
             "location / { return 200; }\n",
         ])
         .unwrap_err();
@@ -256,6 +323,21 @@ mod tests {
             "{nginx_stderr}"
         );
         assert!(nginx_stderr.contains("snippet-1.conf:1"), "{nginx_stderr}");
+    }
+
+    #[test]
+    fn a_snippet_repeating_a_directive_dokku_writes_is_refused_as_on_a_host() {
+        // real-edge-cases/012: Dokku's nginx.conf sets client_max_body_size
+        // in every server block, so a snippet may not set it again.
+        if find_nginx().is_err() {
+            return;
+        }
+        let e = nginx_test(&["client_max_body_size 100M;\n"]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("\"client_max_body_size\" directive is duplicate"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -82,11 +82,18 @@ async fn observe_host(
             nginx: desired.nginx.is_some(),
             owner: desired.platform.owner.clone(),
         };
-        let mut state = retrying(&opts, || read_host(shell.clone(), &reads)).await?;
+        let observed = retrying(&opts, || super::observe::read_host(&*shell, &reads)).await?;
+        let mut state = match observed {
+            super::observe::Outcome::Read(state) => state,
+            super::observe::Outcome::NoPlugin(why) => {
+                tracing::info!(%host, %why, "reading with Dokku's own commands");
+                retrying(&opts, || read_host(shell.clone(), &reads)).await?
+            }
+        };
         adopt_interrupted(&host, &mut state, &journal);
         let wanted = crate::plan::needs_detail(&desired, &state, opts.deep);
         if !wanted.is_empty() {
-            let details = retrying(&opts, || read_details(shell.clone(), &wanted)).await?;
+            let details = retrying(&opts, || read_details(shell.clone(), &wanted, &reads)).await?;
             for (name, d) in details {
                 if let Some(app) = state.apps.get_mut(&name) {
                     app.detail = Some(d);

@@ -102,6 +102,7 @@ pub fn with_created(
                 tls_expires: None,
                 nginx: None,
                 detail: None,
+                installed_cert: None,
             },
         );
     }

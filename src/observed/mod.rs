@@ -8,6 +8,7 @@ pub mod fleet;
 pub mod focus;
 pub mod marks;
 mod model;
+pub mod observe;
 pub mod read;
 
 pub use model::*;

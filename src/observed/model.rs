@@ -113,6 +113,35 @@ pub struct HostState {
     /// Whether the apps' nginx snippets were read ([`ObservedApp::nginx`]
     /// means nothing otherwise).
     pub nginx_read: bool,
+    /// How the host was read.
+    pub read: ReadMode,
+}
+
+/// How a host was read.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum ReadMode {
+    /// In one exec by roomctl's Dokku plugin (`roomctl:observe`): every
+    /// fact of every app, every run.
+    Observe {
+        /// The plugin's version.
+        plugin: String,
+        /// Bytes the plugin printed.
+        bytes: usize,
+    },
+    /// With Dokku's own commands (the plugin is missing or older than
+    /// 0.2.0): per-app facts only where the applied-settings digest does
+    /// not vouch for them, or with `--deep`.
+    #[default]
+    Commands,
+}
+
+impl HostState {
+    /// Whether the host's plugin can stream a storage mount
+    /// (`roomctl:storage-export`, plugin 0.2.0 and later).
+    pub fn can_export_storage(&self) -> bool {
+        matches!(self.read, ReadMode::Observe { .. })
+    }
 }
 
 /// Who an app belongs to, as far as roomctl can prove.
@@ -174,6 +203,10 @@ pub struct AppDetail {
     pub storage: BTreeSet<Mount>,
     /// Whether the app's containers run.
     pub running: bool,
+    /// The app's Dokku nginx properties roomctl manages
+    /// ([`crate::nginx::properties::MANAGED`]) that are set, when they were
+    /// read (`None`: not read this run, never compared).
+    pub nginx: Option<crate::nginx::properties::NginxProperties>,
 }
 
 /// One observed app.
@@ -204,6 +237,29 @@ pub struct ObservedApp {
     pub nginx: Option<String>,
     /// Per-app facts, if they were read this run.
     pub detail: Option<AppDetail>,
+    /// The certificate installed on the app (`tls/server.crt`), when it
+    /// was read this run (`roomctl:observe`).
+    pub installed_cert: Option<InstalledCert>,
+}
+
+/// The certificate an app carries, as read from the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum InstalledCert {
+    /// No certificate is installed.
+    None,
+    /// One is, and it parses.
+    Parsed {
+        /// Lowercase hex SHA-256 of its DER.
+        fingerprint: String,
+        /// Expiry (Unix seconds).
+        not_after: i64,
+    },
+    /// One is, and it does not parse.
+    Unparseable {
+        /// Why.
+        reason: String,
+    },
 }
 
 impl ObservedApp {

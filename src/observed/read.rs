@@ -165,6 +165,7 @@ pub async fn read_host(
     Ok(HostState {
         apps,
         nginx_read: nginx.is_some(),
+        read: super::model::ReadMode::Commands,
     })
 }
 
@@ -212,6 +213,7 @@ pub(crate) fn observed_app(
         tls_expires,
         nginx: None,
         detail: None,
+        installed_cert: None,
     }
 }
 
@@ -281,24 +283,37 @@ fn app_arg(name: &str) -> Result<crate::domain::AppName, ReadError> {
 pub async fn read_details(
     shell: Arc<dyn RemoteShell>,
     apps: &BTreeSet<String>,
+    reads: &HostReads,
 ) -> Result<BTreeMap<String, AppDetail>, ReadError> {
     let mut set = JoinSet::new();
     for name in apps {
         let shell = shell.clone();
         let name = name.clone();
+        let nginx = reads.nginx;
         set.spawn(async move {
             let app = app_arg(&name)?;
-            let (d, p, s, r) = tokio::try_join!(
+            let (d, p, s, r, n) = tokio::try_join!(
                 run(&*shell, cmd::domains_vhosts(&app)),
                 run(&*shell, cmd::ports_map(&app)),
                 run(&*shell, cmd::storage_list(&app)),
                 run(&*shell, cmd::ps_running(&app)),
+                async {
+                    match nginx {
+                        true => run(&*shell, cmd::nginx_report(&app)).await.map(Some),
+                        false => Ok(None),
+                    }
+                },
             )?;
+            let nginx = n
+                .map(|n| parse::json_object("nginx:report", &n))
+                .transpose()?
+                .map(|r| crate::nginx::properties::from_report(&r));
             let detail = AppDetail {
                 domains: parse::vhosts(&d)?,
                 ports: parse::ports_map(&p)?,
                 storage: parse::storage_list(&s)?,
                 running: parse::ps_running(&r)?,
+                nginx,
             };
             Ok::<_, ReadError>((name, detail))
         });

@@ -33,7 +33,12 @@ pub fn matches(app: &AppSpec, state: RunState, applied: Option<&str>) -> bool {
 fn digest_bytes(app: &AppSpec, state: RunState) -> [u8; 35] {
     // A sealed spec carries the settings hash; an unsealed one is hashed here.
     let settings = match app.fingerprint.settings {
-        0 => settings_fingerprint(&app.domains, &app.ports, &app.storage),
+        0 => settings_fingerprint(
+            &app.domains,
+            &app.ports,
+            &app.storage,
+            &app.nginx_properties,
+        ),
         sealed => sealed,
     };
     let mut h = Xxh3::new();
@@ -70,6 +75,7 @@ mod tests {
             limits: Default::default(),
             tls: false,
             nginx: None,
+            nginx_properties: Default::default(),
             fingerprint: Default::default(),
         };
         let settings = xxhash_rust::xxh3::xxh3_128(b"d=|p=|s=");

@@ -40,6 +40,14 @@ pub fn plan_host(
         HostObservation::Known(s) => s,
     };
     let mut notes = vec![];
+    if state.read == crate::observed::ReadMode::Commands {
+        notes.push(Note {
+            instance: None,
+            message: format!(
+                "{host} was read with Dokku's own commands: its roomctl plugin is missing or older than 0.2.0, so domains, ports, mounts, nginx properties and run state are read only where the applied-settings digest does not vouch for them (or with --deep); install dokku-plugin/roomctl to read every fact in one exec"
+            ),
+        });
+    }
     let mut apps = BTreeMap::new();
     let mut matched = 0;
     let mut observed = Vec::new();
@@ -99,7 +107,8 @@ pub fn plan_host(
                 });
                 app::insert_before_run(&mut p.actions, action);
             }
-            if let Some(p) = planned {
+            if let Some(mut p) = planned {
+                app::settle_nginx_rebuild(&mut p.actions);
                 apps.insert(name.clone(), p);
             }
         }
@@ -128,15 +137,19 @@ pub fn plan_host(
         let Ok(app_name) = AppName::listed(name) else {
             continue;
         };
-        match app::plan_orphan(&desired.platform, instance, role, o) {
-            Some(p) => {
+        match app::plan_orphan(&desired.platform, instance, role, o, state.can_export_storage()) {
+            Ok(Some(p)) => {
                 apps.insert(app_name, p);
             }
-            None if o.detail.as_ref().is_some_and(|d| !d.running) => notes.push(Note {
+            Ok(None) if o.detail.as_ref().is_some_and(|d| !d.running) => notes.push(Note {
                 instance: Some(instance.clone()),
                 message: format!("app {name} on {host} is no longer desired; it is stopped and kept (destruction is disabled)"),
             }),
-            None => {}
+            Ok(None) => {}
+            Err(why) => notes.push(Note {
+                instance: Some(instance.clone()),
+                message: format!("app {name} on {host} is no longer desired, but {why}"),
+            }),
         }
     }
     (HostPlan::Known { apps }, notes)

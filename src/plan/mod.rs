@@ -185,6 +185,7 @@ pub fn needs_detail(desired: &Desired, state: &HostState, deep: bool) -> BTreeSe
     state
         .apps
         .iter()
+        .filter(|(_, o)| o.detail.is_none())
         .filter(|(name, o)| {
             let (instance, interrupted) = match &o.owner {
                 Owner::Foreign | Owner::Disowned { .. } | Owner::Unreadable { .. } => return false,

@@ -23,6 +23,16 @@ pub enum Action {
         /// Managed keys no longer desired.
         unset: BTreeSet<EnvKey>,
     },
+    /// `nginx:set APP KEY VALUE` per changed property (`nginx:set APP KEY`
+    /// unsets), then `proxy:build-config APP` when no later action of the
+    /// app rebuilds its nginx config anyway.
+    NginxProperties {
+        /// Changed keys: observed value (if set) and desired value (`None`
+        /// unsets).
+        set: BTreeMap<String, (Option<String>, Option<String>)>,
+        /// Whether to run `proxy:build-config` afterwards.
+        rebuild: bool,
+    },
     /// `domains:set` with the whole list.
     Domains {
         /// What was observed (`None` when the app is new).
@@ -108,6 +118,8 @@ pub enum Action {
     Backup {
         /// The mounts to back up.
         mounts: BTreeSet<Mount>,
+        /// How the host streams them.
+        via: BackupVia,
     },
     /// `apps:destroy --force`. Only planned when destruction is enabled,
     /// the app is roomctl's, stopped, and follows a [`Action::Backup`].
@@ -121,6 +133,7 @@ impl Action {
         match self {
             Action::Create => "create",
             Action::Config { .. } => "config",
+            Action::NginxProperties { .. } => "nginx_properties",
             Action::Domains { .. } => "domains",
             Action::Ports { .. } => "ports",
             Action::Mount { .. } => "mount",
@@ -148,6 +161,19 @@ impl Action {
             _ => '~',
         }
     }
+}
+
+/// How a mount's data leaves its host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupVia {
+    /// `roomctl:storage-export APP HOST_PATH`: the plugin tars the mount's
+    /// directory on the host, so a never-deployed app is backed up too.
+    Plugin,
+    /// `--rm run APP tar -czf - -C DIR .`: a throw-away container of the
+    /// app's image (needs a deployed image with `tar`); for hosts whose
+    /// plugin is older than 0.2.0.
+    Run,
 }
 
 /// What happens to an app overall.

@@ -64,6 +64,17 @@ pub fn describe(action: &Action) -> Vec<String> {
             vec![format!("domains: {} -> {}", list(f), list(to))]
         }
         Action::Domains { from: None, to } => vec![format!("domains: {}", list(to))],
+        Action::NginxProperties { set, rebuild } => {
+            let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "(unset)".into());
+            let mut out: Vec<String> = set
+                .iter()
+                .map(|(k, (old, new))| format!("nginx {k}: {} -> {}", shown(old), shown(new)))
+                .collect();
+            if *rebuild {
+                out.push("nginx config rebuilt (proxy:build-config)".into());
+            }
+            out
+        }
         Action::Ports { from: Some(f), to } => vec![format!("ports: {} -> {}", list(f), list(to))],
         Action::Ports { from: None, to } => vec![format!("ports: {}", list(to))],
         Action::Mount { mount } => vec![format!("mount {mount}")],
@@ -101,7 +112,14 @@ pub fn describe(action: &Action) -> Vec<String> {
         Action::Restart => vec!["restart (apply env, limits or mounts)".into()],
         Action::Stop => vec!["stop".into()],
         Action::Stamp { digest } => vec![format!("record applied settings ({digest})")],
-        Action::Backup { mounts } => vec![format!("back up storage: {}", list(mounts))],
+        Action::Backup { mounts, via } => vec![format!(
+            "back up storage: {}{}",
+            list(mounts),
+            match via {
+                super::model::BackupVia::Plugin => "",
+                super::model::BackupVia::Run => " (through a one-off container)",
+            }
+        )],
         Action::Destroy => vec!["destroy app".into()],
     }
 }

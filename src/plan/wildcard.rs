@@ -66,6 +66,23 @@ pub fn mark(not_after: i64, fingerprint: &str, names: &BTreeSet<String>) -> Stri
     format!("{not_after}:{fp}:{}", names_hash(names))
 }
 
+/// Whether the certificate the app carries is the one its `mark` records:
+/// its fingerprint starts with the mark's. Trusted when the certificate was
+/// not read this run (a host read with Dokku's own commands); a missing or
+/// unreadable certificate, or another one (replaced by hand, by
+/// `certs:add`, by Let's Encrypt), is drift.
+fn mark_installed(mark: &str, installed: Option<&crate::observed::InstalledCert>) -> bool {
+    use crate::observed::InstalledCert;
+    let Some(fp) = mark.split(':').nth(1).filter(|fp| !fp.is_empty()) else {
+        return false;
+    };
+    match installed {
+        None => true,
+        Some(InstalledCert::Parsed { fingerprint, .. }) => fingerprint.starts_with(fp),
+        Some(InstalledCert::None | InstalledCert::Unparseable { .. }) => false,
+    }
+}
+
 /// Whether the certificate recorded in `mark` still serves `names` at
 /// `now` (covers them, and expires after `now + window`).
 fn mark_serves(mark: &str, names: &BTreeSet<String>, now: i64, window: i64) -> bool {
@@ -139,7 +156,9 @@ pub fn install_action(
     let names = wildcard_names(app);
     let window = desired.platform.certificates.renew_within.as_secs() as i64;
     let carried = obs.and_then(|o| o.env.get(marks::CERT));
-    if carried.is_some_and(|m| mark_serves(m, &names, now, window)) {
+    let installed = obs.and_then(|o| o.installed_cert.as_ref());
+    if carried.is_some_and(|m| mark_serves(m, &names, now, window) && mark_installed(m, installed))
+    {
         return None;
     }
     let covering: BTreeSet<&String> = names
@@ -176,5 +195,26 @@ mod tests {
         assert!(!mark_serves(&m, &names, 0, 1_000_000), "inside the window");
         assert!(!mark_serves(&m, &other, 0, 10), "other names");
         assert!(!mark_serves("garbage", &names, 0, 10));
+    }
+
+    #[test]
+    fn a_mark_vouches_only_for_the_certificate_it_records() {
+        use crate::observed::InstalledCert;
+        let names: BTreeSet<String> = ["*.acme.example.com".to_string()].into();
+        let fp = "ab".repeat(32);
+        let m = mark(1_000_000, &fp, &names);
+        let parsed = |fingerprint: &str| InstalledCert::Parsed {
+            fingerprint: fingerprint.into(),
+            not_after: 1_000_000,
+        };
+        assert!(mark_installed(&m, None), "not read: the mark vouches");
+        assert!(mark_installed(&m, Some(&parsed(&fp))));
+        assert!(
+            !mark_installed(&m, Some(&parsed(&"cd".repeat(32)))),
+            "replaced"
+        );
+        assert!(!mark_installed(&m, Some(&InstalledCert::None)), "removed");
+        let bad = InstalledCert::Unparseable { reason: "x".into() };
+        assert!(!mark_installed(&m, Some(&bad)));
     }
 }

@@ -121,6 +121,7 @@ fn fleet(desired: &Desired, placed: &BTreeMap<InstanceId, HostName>) -> Observed
                 tls_expires: Some(2_000_000_000),
                 nginx: a.nginx.clone(),
                 detail: None,
+                installed_cert: None,
             };
             state.apps.insert(a.name.to_string(), app);
         }

@@ -285,6 +285,7 @@ fn converged(desired: &Desired, hosts: usize) -> Observed {
                     tls_expires: Some(2_000_000_000),
                     nginx: a.nginx.clone(),
                     detail: None,
+                    installed_cert: None,
                 },
             );
         }

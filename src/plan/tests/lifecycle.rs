@@ -49,7 +49,7 @@ fn instance_leaving_the_desired_set_is_stopped_first_and_destroyed_only_when_ena
     d.platform.destroy_enabled = true;
     let p = plan(&d, &o);
     let acts = actions(&p, "dokku-1", "gone-backend");
-    assert!(matches!(&acts[0], Action::Backup { mounts } if mounts.len() == 1));
+    assert!(matches!(&acts[0], Action::Backup { mounts, .. } if mounts.len() == 1));
     assert_eq!(acts[1], Action::Destroy);
     d.platform.max_destroys_per_run = 1;
     assert!(crate::apply::guards::check(&p, &d.platform, false).is_err());
@@ -95,6 +95,7 @@ fn detail_of(d: &Desired, app: &str) -> AppDetail {
         ports: spec.ports.clone(),
         storage: spec.storage.clone(),
         running: true,
+        nginx: Some(spec.nginx_properties.clone()),
     }
 }
 
@@ -108,4 +109,70 @@ fn dokku_added_https_ports_are_not_drift() {
     app_mut(&mut o, "dokku-1", "acme-backend").detail = Some(det);
     let p = plan(&d, &o);
     assert!(!p.has_changes(), "{p:?}");
+}
+
+fn stopped_orphan(read: crate::observed::ReadMode, deployed: bool) -> Plan {
+    let d_before = desired(vec![instance("gone", RunState::Stopped, None)]);
+    let mut o = observed_with(&d_before, &[("gone", "dokku-1")]);
+    let HostObservation::Known(s) = o.hosts.get_mut("dokku-1").unwrap() else {
+        unreachable!()
+    };
+    s.read = read;
+    for name in ["gone-backend", "gone-frontend"] {
+        let a = app_mut(&mut o, "dokku-1", name);
+        a.image = deployed.then(|| ImageRef::parse("mindroom/backend:1").unwrap());
+        a.detail = Some(AppDetail {
+            storage: BTreeSet::from([Mount::parse("/s/x:/data").unwrap()]),
+            ..Default::default()
+        });
+    }
+    let mut d = desired(vec![]);
+    d.platform.destroy_enabled = true;
+    plan(&d, &o)
+}
+
+#[test]
+fn a_never_deployed_app_with_storage_is_backed_up_on_the_host_by_the_plugin_and_destroyed() {
+    let observe = crate::observed::ReadMode::Observe {
+        plugin: "0.2.0".into(),
+        bytes: 1,
+    };
+    let p = stopped_orphan(observe, false);
+    let acts = actions(&p, "dokku-1", "gone-backend");
+    assert!(
+        matches!(
+            &acts[0],
+            Action::Backup {
+                via: crate::plan::BackupVia::Plugin,
+                ..
+            }
+        ),
+        "{acts:?}"
+    );
+    assert_eq!(acts[1], Action::Destroy);
+    let cmds = crate::apply::commands::commands(&AppName::parse("gone-backend").unwrap(), &acts[0]);
+    assert_eq!(cmds[0].wire(), "roomctl:storage-export gone-backend /s/x");
+}
+
+#[test]
+fn without_the_plugin_a_never_deployed_app_with_storage_is_kept_and_noted() {
+    let p = stopped_orphan(crate::observed::ReadMode::Commands, false);
+    assert!(!p.has_changes(), "{p:?}");
+    assert!(
+        p.notes.iter().any(|n| n.message.contains("app gone-backend on dokku-1 is no longer desired, but it has storage but was never deployed")),
+        "{:?}",
+        p.notes
+    );
+    let p = stopped_orphan(crate::observed::ReadMode::Commands, true);
+    let acts = actions(&p, "dokku-1", "gone-backend");
+    assert!(
+        matches!(
+            &acts[0],
+            Action::Backup {
+                via: crate::plan::BackupVia::Run,
+                ..
+            }
+        ),
+        "{acts:?}"
+    );
 }

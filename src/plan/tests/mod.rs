@@ -2,6 +2,7 @@
 
 mod diff;
 mod lifecycle;
+mod nginx_props;
 mod ownership;
 mod placement;
 mod pool;
@@ -76,6 +77,7 @@ pub(super) fn app(id: &str, role: &str, mem: u32) -> AppSpec {
         },
         tls: true,
         nginx: None,
+        nginx_properties: Default::default(),
         fingerprint: Default::default(),
     };
     spec.seal(&InstanceId::parse(id).unwrap(), &platform().owner);
@@ -152,6 +154,7 @@ pub(super) fn converged(id: &InstanceId, spec: &AppSpec, state: RunState) -> Obs
         tls_expires: (state == RunState::Running).then_some(1_900_000_000),
         nginx: spec.nginx.clone(),
         detail: None,
+        installed_cert: None,
     }
 }
 
