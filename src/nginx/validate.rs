@@ -329,9 +329,7 @@ mod tests {
     fn a_snippet_repeating_a_directive_dokku_writes_is_refused_as_on_a_host() {
         // real-edge-cases/012: Dokku's nginx.conf sets client_max_body_size
         // in every server block, so a snippet may not set it again.
-        if find_nginx().is_err() {
-            return;
-        }
+        require_nginx();
         let e = nginx_test(&["client_max_body_size 100M;\n"]).unwrap_err();
         assert!(
             e.to_string()
