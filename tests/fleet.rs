@@ -306,7 +306,9 @@ async fn a_deep_plan_finds_changes_made_by_hand() {
     f.set_instances("[[instance]]\nid = \"acme\"\nhost = \"host-a\"\n");
     f.reconciler().apply(false).await.unwrap();
     assert_eq!(
-        f.dokku(0, "domains:set acme-backend hijacked.example.com")
+        // Added, not set: replacing the first domain would also make
+        // dokku-letsencrypt report the app inactive, as on a real host.
+        f.dokku(0, "domains:add acme-backend hijacked.example.com")
             .code,
         0
     );

@@ -138,18 +138,33 @@ impl Fleet {
         (status, r.plan.has_changes())
     }
 
-    /// Whether each app runs, per the emulator.
+    /// Whether each app runs, per the emulator: its live container
+    /// (`/home/dokku/APP/CONTAINER.web.1`) in the emulator's fake Docker.
     fn running(&self) -> Vec<bool> {
+        let mut out = Vec::new();
+        for (host, _, cid) in self.container_ids() {
+            let path = self
+                .sandbox
+                .path()
+                .join(format!("hosts/{host}/docker/containers/{cid}.json"));
+            let text = std::fs::read_to_string(path).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            out.push(v["State"]["Running"].as_bool().unwrap());
+        }
+        out
+    }
+
+    /// (host, app, live container id) of every deployed app.
+    fn container_ids(&self) -> Vec<(String, String, String)> {
         let mut out = Vec::new();
         for host in ["dokku-1", "dokku-2"] {
             for app in APPS {
                 let path = self
                     .sandbox
                     .path()
-                    .join(format!("hosts/{host}/apps/{app}.json"));
+                    .join(format!("hosts/{host}/fs/home/dokku/{app}/CONTAINER.web.1"));
                 if let Ok(text) = std::fs::read_to_string(path) {
-                    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-                    out.push(v["running"].as_bool().unwrap());
+                    out.push((host.to_string(), app.to_string(), text.trim().to_string()));
                 }
             }
         }
@@ -167,23 +182,10 @@ impl Fleet {
 
     /// Each app's emulator container id (a restart replaces it), by app.
     fn containers(&self) -> BTreeMap<String, String> {
-        let mut out = BTreeMap::new();
-        for host in ["dokku-1", "dokku-2"] {
-            for app in APPS {
-                let path = self
-                    .sandbox
-                    .path()
-                    .join(format!("hosts/{host}/apps/{app}.json"));
-                if let Ok(text) = std::fs::read_to_string(path) {
-                    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-                    out.insert(
-                        app.to_string(),
-                        v["container_id"].as_str().unwrap().to_string(),
-                    );
-                }
-            }
-        }
-        out
+        self.container_ids()
+            .into_iter()
+            .map(|(_, app, cid)| (app, cid))
+            .collect()
     }
 
     async fn host(&self) -> String {

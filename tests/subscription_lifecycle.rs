@@ -23,9 +23,19 @@ async fn wait_status(app: &TestApp, want: &str) {
 fn apps_on_sandbox(app: &TestApp) -> Vec<String> {
     let mut out = Vec::new();
     for host in ["dokku-1", "dokku-2"] {
-        let dir = app.sandbox.path().join("hosts").join(host).join("apps");
+        // Dokku's apps are the directories under /home/dokku.
+        let dir = app
+            .sandbox
+            .path()
+            .join("hosts")
+            .join(host)
+            .join("fs/home/dokku");
         for e in std::fs::read_dir(dir).into_iter().flatten() {
-            out.push(e.unwrap().file_name().to_string_lossy().into_owned());
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.path().is_dir() && !name.starts_with('.') {
+                out.push(name);
+            }
         }
     }
     out

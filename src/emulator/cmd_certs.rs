@@ -6,25 +6,24 @@
 //! reads two host files under `ROOT/fs`. The certificate (the first PEM block)
 //! is parsed by [`x509`] (no X.509 crate) into what `certs:report` shows,
 //! rendered as Dokku gets it from OpenSSL 3 (`-text` issuer, `-nameopt compat`
-//! subject, subject CN plus SAN entries as hostnames); see [`TlsCert`]. The key
-//! is not kept. `verified` is always `self signed`: Dokku runs `openssl verify`
-//! on the leaf alone, which fails without the intermediates.
-//!
-//! A certificate from `letsencrypt:enable` or `emu:seed-cert` (`App::le_active`)
-//! takes precedence in the report, as it overwrites `tls/server.crt` on a host.
+//! subject, subject CN plus SAN entries as hostnames); see [`TlsCert`]. Both
+//! files are installed as `/home/dokku/APP/tls/server.crt` and `server.key`
+//! (see `state::tls`), which is what every report reads. `verified` is
+//! `self signed` for any certificate added here: Dokku runs `openssl verify`
+//! on the leaf alone, which fails without the intermediates; only a
+//! Let's Encrypt-active app's certificate shows `verified` (not recorded).
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read};
-
-use serde::{Deserialize, Serialize};
 
 use super::cmd_apps::{io_fail, no_app};
 use super::io::Ctx;
 use super::report::{self, JsonKeys, Spec};
 use super::state::{self, App};
-use super::timefmt;
 
 mod x509;
+
+pub use x509::parse_pem;
 
 const CERTS: Spec = Spec {
     prefix: "ssl",
@@ -34,9 +33,10 @@ const CERTS: Spec = Spec {
 };
 
 /// A certificate added with `certs:add`, as `certs:report` shows it.
-#[derive(Serialize, Deserialize, Default, Clone, Debug, PartialEq)]
-#[serde(default)]
+#[derive(Default, Clone, Debug, PartialEq)]
 pub struct TlsCert {
+    /// `notAfter` as Unix seconds.
+    pub expires_epoch: u64,
     pub expires_at: String,
     pub starts_at: String,
     /// Space-separated, sorted and de-duplicated.
@@ -55,34 +55,15 @@ pub fn run(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
 
 fn entries(_ctx: &Ctx, a: &App) -> Vec<(String, String)> {
     let dir = ("ssl-dir", format!("/home/dokku/{}/tls", a.name));
-    let (on, t) = if a.le_active {
-        let mut hosts = a.domains.clone();
-        hosts.sort();
-        let cn = a.domains.first().cloned().unwrap_or_default();
-        let issuer = if a.cert_self_signed {
-            format!("CN = {cn}")
-        } else {
-            "C = US, O = Let's Encrypt, CN = R11".to_string()
-        };
-        let t = TlsCert {
-            expires_at: timefmt::openssl(a.le_expiry),
-            starts_at: timefmt::openssl(a.le_expiry.saturating_sub(90 * 86400)),
-            hostnames: hosts.join(" "),
-            issuer,
-            subject: format!("CN={cn}"),
-        };
-        (true, t)
-    } else {
-        (a.tls.is_some(), a.tls.clone().unwrap_or_default())
-    };
-    let verified = match (on, a.le_active && !a.cert_self_signed) {
-        (false, _) => "",
-        (true, true) => "verified",
-        (true, false) => "self signed",
+    let t = a.cert.clone().unwrap_or_default();
+    let verified = match &a.cert {
+        None => "",
+        Some(c) if a.le_active && c.issuer.contains("Let's Encrypt") => "verified",
+        Some(_) => "self signed",
     };
     report::entries(&[
         dir,
-        ("ssl-enabled", on.to_string()),
+        ("ssl-enabled", a.cert.is_some().to_string()),
         ("ssl-expires-at", t.expires_at),
         ("ssl-hostnames", t.hostnames),
         ("ssl-issuer", t.issuer),
@@ -100,12 +81,27 @@ fn locked_app(ctx: &mut Ctx, app: Option<&String>) -> Result<(App, state::AppLoc
     Ok((ctx.load(app)?, lock))
 }
 
+/// Add `https:443:P` for every `http:80:P` mapping.
+pub fn add_https_ports(a: &mut App) {
+    let extra: Vec<String> = a
+        .ports
+        .iter()
+        .filter_map(|m| m.strip_prefix("http:80:").map(|p| format!("https:443:{p}")))
+        .collect();
+    for m in extra {
+        if !a.ports.contains(&m) {
+            a.ports.push(m);
+        }
+    }
+    a.ports.sort();
+}
+
 fn add(ctx: &mut Ctx, args: &[String]) -> i32 {
     let (mut a, _lock) = match locked_app(ctx, args.first()) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let crt = match (args.get(1), args.get(2)) {
+    let (crt, key) = match (args.get(1), args.get(2)) {
         (Some(crt), Some(key)) if !crt.is_empty() && !key.is_empty() => {
             let read = |p: &str| std::fs::read(state::fs_path(&ctx.root, p));
             match (read(crt), read(key)) {
@@ -117,7 +113,7 @@ fn add(ctx: &mut Ctx, args: &[String]) -> i32 {
                     ctx.warn("KEY file specified not found, please check file paths");
                     return 1;
                 }
-                (Ok(c), Ok(_)) => c,
+                (Ok(c), Ok(k)) => (c, k),
             }
         }
         _ => match from_tar(ctx) {
@@ -125,18 +121,11 @@ fn add(ctx: &mut Ctx, args: &[String]) -> i32 {
             Err(code) => return code,
         },
     };
-    a.tls = Some(x509::parse_pem(&crt).unwrap_or_default());
-    (a.le_active, a.le_expiry, a.cert_self_signed) = (false, 0, false);
-    let https: Vec<String> = a
-        .ports
-        .iter()
-        .filter_map(|m| m.strip_prefix("http:80:").map(|p| format!("https:443:{p}")))
-        .collect();
-    for m in https {
-        if !a.ports.contains(&m) {
-            a.ports.push(m);
-        }
+    if let Err(e) = state::tls::install(&ctx.root, &a.name, &crt, &key) {
+        return io_fail(ctx, e);
     }
+    a.cert = x509::parse_pem(&crt).or_else(|| Some(TlsCert::default()));
+    add_https_ports(&mut a);
     if let Err(e) = state::save(&ctx.root, &a) {
         return io_fail(ctx, e);
     }
@@ -145,7 +134,7 @@ fn add(ctx: &mut Ctx, args: &[String]) -> i32 {
 }
 
 /// `tar xvf -` of stdin, then the `.crt`/`.key` search of `certs:add`.
-fn from_tar(ctx: &mut Ctx) -> Result<Vec<u8>, i32> {
+fn from_tar(ctx: &mut Ctx) -> Result<(Vec<u8>, Vec<u8>), i32> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         ctx.warn("Tar archive containing server.crt and server.key expected on stdin");
@@ -201,8 +190,8 @@ fn from_tar(ctx: &mut Ctx) -> Result<Vec<u8>, i32> {
         })
     };
     let crt = pick("crt")?;
-    pick("key")?;
-    Ok(crt)
+    let key = pick("key")?;
+    Ok((crt, key))
 }
 
 fn remove(ctx: &mut Ctx, args: &[String]) -> i32 {
@@ -210,13 +199,15 @@ fn remove(ctx: &mut Ctx, args: &[String]) -> i32 {
         Ok(x) => x,
         Err(code) => return code,
     };
-    if a.tls.is_none() && !a.le_active {
+    if a.cert.is_none() {
         ctx.warn("An app-specific SSL endpoint is not defined");
         return 1;
     }
     ctx.info1(&format!("Removing SSL endpoint from {}", a.name));
-    a.tls = None;
-    (a.le_active, a.le_expiry, a.cert_self_signed) = (false, 0, false);
+    if let Err(e) = state::tls::uninstall(&ctx.root, &a.name) {
+        return io_fail(ctx, e);
+    }
+    (a.cert, a.le_active) = (None, false);
     a.ports.retain(|m| !m.starts_with("https:443:"));
     if let Err(e) = state::save(&ctx.root, &a) {
         return io_fail(ctx, e);

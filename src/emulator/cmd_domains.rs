@@ -1,5 +1,12 @@
-//! `domains:*` commands. New apps get `APP.dokku.me`; the global vhost is
-//! `dokku.me`. Every change prints the nginx rebuild block.
+//! `domains:*` commands, on the app's `VHOST` file and the host's global
+//! vhost (`/home/dokku/VHOST`, see `state::host`). Every change prints the
+//! nginx rebuild block.
+//!
+//! Adding or setting domains on an app whose vhost was disabled
+//! (`NO_VHOST=1`, an app created on a host without a global vhost)
+//! enables it: `NO_VHOST=0`, proxy port 80, and one more nginx rebuild
+//! (`differential/067`, `069`; the proxy port from `disk-layout/`). When
+//! the env cannot be read the app counts as enabled (`differential/028`).
 
 use super::cmd_apps::{io_fail, no_app};
 use super::io::Ctx;
@@ -17,7 +24,7 @@ pub fn run(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
     if sub == "domains:report" {
         let r = report::parse_report_args(args);
         if r.global {
-            let e = global_entries();
+            let e = global_entries(ctx);
             return report::emit(ctx, &SPEC, "--global", e, &r.format, r.flag.as_deref());
         }
         return report::run_report(ctx, &SPEC, args, &entries);
@@ -25,20 +32,36 @@ pub fn run(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
     modify(ctx, sub, args)
 }
 
-fn global_entries() -> Vec<(String, String)> {
+fn global_entries(ctx: &Ctx) -> Vec<(String, String)> {
+    let vhost = state::host::global_vhost(&ctx.root);
     report::entries(&[
-        ("domains-global-enabled", "true".into()),
-        ("domains-global-vhosts", "dokku.me".into()),
+        ("domains-global-enabled", vhost.is_some().to_string()),
+        ("domains-global-vhosts", vhost.unwrap_or_default()),
     ])
 }
 
-fn entries(_ctx: &Ctx, a: &App) -> Vec<(String, String)> {
+fn entries(ctx: &Ctx, a: &App) -> Vec<(String, String)> {
     let mut e = report::entries(&[
         ("domains-app-enabled", "true".into()),
         ("domains-app-vhosts", a.domains.join(" ")),
     ]);
-    e.extend(global_entries());
+    e.extend(global_entries(ctx));
     e
+}
+
+/// Enable a disabled app vhost (see the module docs); true when it was
+/// disabled.
+fn enable_vhost(ctx: &mut Ctx, a: &mut App) -> std::io::Result<bool> {
+    let Ok(mut env) = state::read_env(&ctx.root, &a.name) else {
+        return Ok(false);
+    };
+    if env.vars.get("NO_VHOST").map(String::as_str) != Some("1") {
+        return Ok(false);
+    }
+    env.vars.insert("NO_VHOST".into(), "0".into());
+    state::write_env(&ctx.root, &a.name, &env.vars)?;
+    a.proxy_port = "80".into();
+    Ok(true)
 }
 
 /// Loose hostname check (the recordings show `--quiet` accepted and
@@ -110,8 +133,19 @@ fn modify(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
             ctx.info1(&format!("Cleared domains in {app}"));
         }
     }
+    let enabled = if hint {
+        match enable_vhost(ctx, &mut a) {
+            Ok(enabled) => enabled,
+            Err(e) => return io_fail(ctx, e),
+        }
+    } else {
+        false
+    };
     if let Err(e) = state::save(&ctx.root, &a) {
         return io_fail(ctx, e);
+    }
+    if enabled {
+        ctx.nginx_rebuild(&a);
     }
     if hint && !a.le_active {
         ctx.warn("Please run dokku letsencrypt:enable to add https support to the new domain");

@@ -1,25 +1,24 @@
-//! `letsencrypt:*` and `certs:report`.
+//! `letsencrypt:*`.
 //!
-//! `letsencrypt:enable` always succeeds here (no ACME is spoken): it needs an email,
-//! marks the app active with an expiry 90 days from now, and adds an `https:443:P`
+//! `letsencrypt:enable` always succeeds here (no ACME is spoken): it needs an
+//! email, then stores a real certificate for the app's domains, issued by a
+//! stand-in "Let's Encrypt R11" and expiring 90 days from now, where
+//! dokku-letsencrypt keeps it (see `state::tls`), and adds an `https:443:P`
 //! mapping for each `http:80:P` mapping, as real Dokku does. The hidden
-//! `emu:seed-cert APP EXPIRY_EPOCH` (only with `DOKKU_EMU_TEST_HOOKS=1`) installs a
-//! self-signed certificate as if copied in outside Dokku.
+//! `emu:seed-cert APP EXPIRY_EPOCH` (only with `DOKKU_EMU_TEST_HOOKS=1`)
+//! installs a self-signed certificate as if copied in outside Dokku (into
+//! `tls/` and `letsencrypt/certs/current/fullchain.pem`). Whether an app is
+//! active, and its expiry, are read back from those files.
 
 use super::cmd_apps::{io_fail, no_app};
+use super::cmd_certs::add_https_ports;
 use super::io::Ctx;
-use super::report::{self, JsonKeys, Spec};
+use super::report;
 use super::state::{self, App};
 use super::timefmt;
 
 const GRACE: u64 = 2_592_000;
 const SERVER: &str = "https://acme-v02.api.letsencrypt.org/directory";
-const CERTS: Spec = Spec {
-    prefix: "ssl",
-    title: "ssl",
-    json: JsonKeys::Stripped,
-    uppercase: true,
-};
 
 pub fn run(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
     match sub {
@@ -30,7 +29,6 @@ pub fn run(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
             ctx.verbose("Run 'dokku letsencrypt:cron-job --add' to enable.");
             0
         }
-        "certs:report" => report::run_report(ctx, &CERTS, args, &cert_entries),
         "emu:seed-cert" if std::env::var("DOKKU_EMU_TEST_HOOKS").as_deref() != Ok("1") => {
             ctx.warn(&format!("`{sub}` is not a dokku command."));
             ctx.warn("See `dokku help` for a list of available commands.");
@@ -54,10 +52,9 @@ pub fn run(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
 
 /// Report entries in the plugin's hand-built (unsorted) order.
 fn le_entries(a: &App) -> Vec<(&'static str, String)> {
-    let exp = if a.le_active {
-        a.le_expiry.to_string()
-    } else {
-        String::new()
+    let exp = match (&a.cert, a.le_active) {
+        (Some(c), true) => c.expires_epoch.to_string(),
+        _ => String::new(),
     };
     vec![
         ("active", a.le_active.to_string()),
@@ -148,59 +145,17 @@ fn list(ctx: &mut Ctx, args: &[String]) -> i32 {
     }
     let now = ctx.now as i64;
     for a in state::load_all(&ctx.root).iter().filter(|a| a.le_active) {
-        let exp = a.le_expiry as i64;
+        let expiry = a.cert.as_ref().map_or(0, |c| c.expires_epoch);
+        let exp = expiry as i64;
         ctx.out(&format!(
             "{:<25} {:<25} {:<25} {:<25}\n",
             a.name,
-            timefmt::iso(a.le_expiry),
+            timefmt::iso(expiry),
             timefmt::countdown(exp - now),
             timefmt::countdown(exp - GRACE as i64 - now)
         ));
     }
     0
-}
-
-fn cert_entries(_ctx: &Ctx, a: &App) -> Vec<(String, String)> {
-    let mut hosts = a.domains.clone();
-    hosts.sort();
-    let cn = a.domains.first().cloned().unwrap_or_default();
-    let on = a.le_active;
-    let v = |s: String| if on { s } else { String::new() };
-    let (issuer, verified) = if a.cert_self_signed {
-        (format!("CN = {cn}"), "self signed".to_string())
-    } else {
-        (
-            "C = US, O = Let's Encrypt, CN = R11".to_string(),
-            "verified".to_string(),
-        )
-    };
-    report::entries(&[
-        ("ssl-dir", format!("/home/dokku/{}/tls", a.name)),
-        ("ssl-enabled", on.to_string()),
-        ("ssl-expires-at", v(timefmt::openssl(a.le_expiry))),
-        ("ssl-hostnames", v(hosts.join(" "))),
-        ("ssl-issuer", v(issuer)),
-        (
-            "ssl-starts-at",
-            v(timefmt::openssl(a.le_expiry.saturating_sub(90 * 86400))),
-        ),
-        ("ssl-subject", v(format!("CN={cn}"))),
-        ("ssl-verified", v(verified)),
-    ])
-}
-
-/// Add `https:443:P` for every `http:80:P` mapping.
-fn add_https_ports(a: &mut App) {
-    let extra: Vec<String> = a
-        .ports
-        .iter()
-        .filter_map(|m| m.strip_prefix("http:80:").map(|p| format!("https:443:{p}")))
-        .collect();
-    for m in extra {
-        if !a.ports.contains(&m) {
-            a.ports.push(m);
-        }
-    }
 }
 
 fn modify(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
@@ -245,21 +200,26 @@ fn modify(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
             for d in &a.domains {
                 ctx.err(&format!("        - Domain '{d}'\n"));
             }
+            if let Err(e) = issue(ctx, &a, ctx.now + 90 * 86400, true) {
+                return io_fail(ctx, e);
+            }
             ctx.info1("Certificate retrieved successfully.");
             ctx.info1("Installing let's encrypt certificates");
-            a.le_active = true;
-            a.cert_self_signed = false;
-            a.le_expiry = ctx.now + 90 * 86400;
             add_https_ports(&mut a);
+            reload(ctx, &mut a);
             ctx.nginx_rebuild(&a);
             ctx.info1(&format!("Disabling ACME proxy for {app}..."));
             ctx.info2("Done");
         }
         "letsencrypt:disable" => {
             ctx.info1(&format!("Disabling letsencrypt for {app}"));
-            a.le_active = false;
-            a.le_expiry = 0;
+            let tls = state::tls::uninstall(&ctx.root, app)
+                .and_then(|()| state::tls::forget_letsencrypt(&ctx.root, app));
+            if let Err(e) = tls {
+                return io_fail(ctx, e);
+            }
             a.ports.retain(|m| !m.starts_with("https:"));
+            reload(ctx, &mut a);
             ctx.verbose(&format!("Removing letsencrypt files for {app}"));
             ctx.nginx_rebuild(&a);
             ctx.info1("Done");
@@ -269,14 +229,49 @@ fn modify(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
                 ctx.warn("usage: emu:seed-cert APP EXPIRY_EPOCH");
                 return 1;
             };
-            a.le_active = true;
-            a.cert_self_signed = true;
-            a.le_expiry = exp;
+            if let Err(e) = issue(ctx, &a, exp, false) {
+                return io_fail(ctx, e);
+            }
             add_https_ports(&mut a);
+            reload(ctx, &mut a);
         }
     }
     if let Err(e) = state::save(&ctx.root, &a) {
         return io_fail(ctx, e);
     }
     0
+}
+
+/// Generate and store the app's certificate (for its domains, the first as
+/// CN): issued as `letsencrypt:enable` leaves it, or self-signed and
+/// copied in by hand.
+fn issue(ctx: &Ctx, a: &App, expires: u64, letsencrypt: bool) -> std::io::Result<()> {
+    let cn = a.domains.first().cloned().unwrap_or_else(|| a.name.clone());
+    let spec = state::tls::CertSpec {
+        common_name: &cn,
+        names: &a.domains,
+        expires,
+        letsencrypt,
+    };
+    let (crt, key) = state::tls::generate(&spec)?;
+    if letsencrypt {
+        let config = format!(
+            "--pem --http --http.webroot /webroot --accept-tos --cert.timeout {GRACE} --path /certs --server {SERVER} --email {} {}",
+            a.le_email,
+            a.domains
+                .iter()
+                .map(|d| format!(" --domains {d}"))
+                .collect::<String>()
+        );
+        state::tls::install_letsencrypt(&ctx.root, &a.name, &config, &cn, &crt, &key)
+    } else {
+        state::tls::install_seeded(&ctx.root, &a.name, &crt, &key)
+    }
+}
+
+/// Re-read the certificate facts after the files changed.
+fn reload(ctx: &Ctx, a: &mut App) {
+    if let Some(fresh) = state::load(&ctx.root, &a.name) {
+        (a.cert, a.le_active) = (fresh.cert, fresh.le_active);
+    }
 }

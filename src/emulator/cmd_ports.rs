@@ -1,7 +1,8 @@
-//! `ports:*` and `proxy:report`. Mappings are `scheme:host:container` strings.
-//! The "detected" map is `http:80:5000` for an undeployed app, else
-//! `SCHEME:P:P` for the first mapping's container port P (https when the app has a
-//! certificate), as recorded.
+//! `ports:*` and `proxy:report`. Mappings are `scheme:host:container` strings
+//! (the `ports/map` list). The "detected" map is `SCHEME:P:P` for a deployed
+//! app whose image exposes port P (https when the app has a certificate),
+//! else `http:PROXY_PORT:5000` (the proxy port, 80 when unset), as recorded
+//! (`docker-notty/`, `disk-layout/i01-backend`, `differential/038`).
 
 use super::cmd_apps::{io_fail, no_app};
 use super::io::Ctx;
@@ -51,15 +52,27 @@ fn maps_json(maps: &[(String, u32, u32)]) -> String {
     format!("[{}]", items.join(","))
 }
 
-fn ports_entries(_ctx: &Ctx, a: &App) -> Vec<(String, String)> {
+/// The detected port map of the app (see the module docs).
+pub fn detected(root: &std::path::Path, a: &App) -> String {
+    match (a.deployed, state::docker::image_exposed(root, &a.name)) {
+        (true, Some(p)) => {
+            let scheme = if a.ssl_enabled() { "https" } else { "http" };
+            format!("{scheme}:{p}:{p}")
+        }
+        _ => {
+            let port = if a.proxy_port.is_empty() {
+                "80"
+            } else {
+                &a.proxy_port
+            };
+            format!("http:{port}:5000")
+        }
+    }
+}
+
+fn ports_entries(ctx: &Ctx, a: &App) -> Vec<(String, String)> {
     let maps: Vec<(String, u32, u32)> = a.ports.iter().filter_map(|m| parse_map(m)).collect();
-    let detected = if a.deployed {
-        let p = maps.first().map(|m| m.2).unwrap_or(5000);
-        let scheme = if a.ssl_enabled() { "https" } else { "http" };
-        (scheme.to_string(), p, p)
-    } else {
-        ("http".to_string(), 80, 5000)
-    };
+    let detected = parse_map(&detected(&ctx.root, a)).unwrap_or(("http".into(), 80, 5000));
     report::entries(&[
         ("ports-map", a.ports.join(" ")),
         (

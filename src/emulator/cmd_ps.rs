@@ -50,7 +50,7 @@ fn ps_entries(_ctx: &Ctx, a: &App) -> Vec<(String, String)> {
         ("ps-skip-deploy", String::new()),
         ("ps-start-cmd", String::new()),
         ("ps-stop-timeout-seconds", String::new()),
-        ("restore", "true".into()),
+        ("restore", a.restore.to_string()),
         ("running", a.running.to_string()),
     ]);
     if a.deployed && !a.container_id.is_empty() {
@@ -142,6 +142,25 @@ fn scale(ctx: &mut Ctx, args: &[String]) -> i32 {
     0
 }
 
+/// The files a successful `git:from-image` leaves (as `disk-layout/i01-backend`
+/// shows): the image, `GIT_REV` in the env, and the builder, app.json and
+/// ps properties.
+fn record_deploy(ctx: &Ctx, a: &App, image: &str) -> std::io::Result<()> {
+    let root = &ctx.root;
+    let app = a.name.as_str();
+    let exposed = state::docker::source_exposed(root, image);
+    let id = ctx.new_container_id(image);
+    state::docker::put_image(root, app, &id, image, ctx.now, exposed)?;
+    if let Ok(mut env) = state::read_env(root, app) {
+        env.vars.insert("GIT_REV".into(), a.git_sha.clone());
+        state::write_env(root, app, &env.vars)?;
+    }
+    state::files::set(root, "builder", app, "detected", "dockerfile")?;
+    state::files::set(root, "app-json", app, "heroku.postdeploy", "executed")?;
+    state::files::set(root, "ps", app, "can-scale", "true")?;
+    state::files::remove(&state::files::property_path(root, "ps", app, "scale.old"))
+}
+
 fn fake_sha(app: &str, image: &str, now: u64) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
@@ -176,7 +195,15 @@ fn modify(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
             a.deploy_branch = "master".into();
             a.git_sha = fake_sha(&name, image, ctx.now);
             a.git_last_updated_at = ctx.now.to_string();
-            a.config.insert("GIT_REV".into(), a.git_sha.clone());
+            if let Err(e) = record_deploy(ctx, &a, image) {
+                return io_fail(ctx, e);
+            }
+            a.ports_detected = super::cmd_ports::detected(&ctx.root, &a);
+        }
+        // ps:restart prints the warning on stdout (differential/091).
+        "ps:restart" if !a.deployed => {
+            ctx.out(&format!(" !     App {name} has not been deployed\n"));
+            return 0;
         }
         _ if !a.deployed => {
             ctx.warn(&format!("App {name} has not been deployed"));
@@ -187,6 +214,7 @@ fn modify(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
                 ctx.info1(&format!("Stopping {name}"));
             }
             a.running = false;
+            a.restore = false;
         }
         "ps:start" if a.running => {
             ctx.warn(&format!("App {name} already running"));
@@ -194,6 +222,7 @@ fn modify(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
         }
         "ps:start" => {
             ctx.warn("App has been detected as not running, releasing");
+            a.restore = true;
             cmd_deploy::deploy(ctx, &mut a, Kind::Start);
             let quiet = ctx.quiet;
             ctx.quiet = true;

@@ -33,11 +33,13 @@ pub const FILE: &str = "roomctl.conf";
 pub const MAX_BYTES: usize = 65536;
 const NOT_BASE64: &str = "Snippet content must be padded base64 (A-Z a-z 0-9 + / =)";
 const HELP: &str = "Usage: dokku roomctl[:COMMAND]\n\n\
-Manage the nginx snippets roomctl installs for apps\n\n\
+Manage the nginx snippets roomctl installs for apps, and read every app in one pass\n\n\
 Additional commands:\n\
-\x20   roomctl:nginx-report [<app>]       Print the sha256 of one or every app's snippet (- for none)\n\
-\x20   roomctl:nginx-set <app> <base64>   Validate and install the app's nginx snippet and rebuild nginx\n\
-\x20   roomctl:nginx-unset <app>          Remove the app's nginx snippet and rebuild nginx\n";
+\x20   roomctl:nginx-report [<app>]               Print the sha256 of one or every app's snippet (- for none)\n\
+\x20   roomctl:nginx-set <app> <base64>           Validate and install the app's nginx snippet and rebuild nginx\n\
+\x20   roomctl:nginx-unset <app>                  Remove the app's nginx snippet and rebuild nginx\n\
+\x20   roomctl:observe                            Print every file roomctl reads about every app in one framed stream\n\
+\x20   roomctl:storage-export <app> <host-path>   Stream a gzipped tar of one of the app's storage mounts\n";
 
 pub fn run(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
     match sub {

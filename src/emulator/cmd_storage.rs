@@ -1,15 +1,21 @@
 //! `storage:*`, `resource:*` and `run`.
 //!
-//! `storage:mount` creates the host directory under `ROOT/fs/<host path>`. Entry
-//! names are `legacy-` + the first 10 hex chars of the SHA-1 of the host path (this
-//! reproduces the recorded `legacy-3d875051be`). `run APP tar -czf - -C DIR .`
-//! archives the `ROOT/fs` directory mapped to the container path DIR with the
-//! system `tar`; any other `run` command fails.
+//! Mounts are kept as Dokku 0.38.27's storage entries and attachments (see
+//! `state::storage`). `storage:mount APP HOST:CONTAINER[:ro]` registers the
+//! legacy entry of HOST and creates an absolute HOST directory under
+//! `ROOT/fs`; a single argument without `:` names an entry, which must
+//! exist (`differential/049-050`). `storage:list` shows the attachments
+//! sorted by entry name, then container path (`differential/047`, `051`).
+//! `run APP tar -czf - -C DIR .` archives the `ROOT/fs` directory mapped to
+//! the container path DIR with the system `tar`; any other `run` command
+//! fails, and so does `run` on an app without an image
+//! (`real-edge-cases/025`).
 
 use super::cmd_apps::{io_fail, no_app};
+use super::goflags;
 use super::io::Ctx;
 use super::report::{self, JsonKeys, Spec, go_json_str};
-use super::state::{self, App};
+use super::state::{self, App, LIMITS, Mount};
 
 const STORAGE: Spec = Spec {
     prefix: "storage",
@@ -23,15 +29,9 @@ const RESOURCE: Spec = Spec {
     json: JsonKeys::Both,
     uppercase: false,
 };
-const LIMITS: [&str; 7] = [
-    "cpu",
-    "memory",
-    "memory-swap",
-    "network",
-    "network-ingress",
-    "network-egress",
-    "nvidia-gpu",
-];
+const LIMIT_USAGE: &str = "      --cpu string               cpu: The amount of cpu to limit processes by\n      --memory string            memory: The amount of memory to limit processes by\n      --memory-swap string       memory-swap: The amount of swap memory to limit processes by\n      --network string           network: The amount of network bandwidth to limit processes by\n      --network-egress string    network-egress: The amount of egress network bandwidth to limit processes by\n      --network-ingress string   network-ingress: The amount of ingress network bandwidth to limit processes by\n      --nvidia-gpu string        nvidia-gpu: The number of Nvidia GPUs to limit a process to\n      --process-type string      process-type: A process type to manage\n";
+const LIST_USAGE: &str =
+    "      --format string   --format: output format (text, json) (default \"text\")\n";
 
 pub fn run(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
     match sub {
@@ -44,22 +44,17 @@ pub fn run(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
     }
 }
 
-/// `legacy-` + first 10 hex chars of sha1(host path).
-pub fn entry_name(host: &str) -> String {
-    format!("legacy-{}", &super::sha1::hex_digest(host.as_bytes())[..10])
-}
-
 fn storage_entries(_ctx: &Ctx, a: &App) -> Vec<(String, String)> {
     let mut e = Vec::new();
-    for (i, (h, c)) in a.mounts.iter().enumerate() {
+    for (i, m) in a.mounts.iter().enumerate() {
         let p = format!("storage-attachment.{}.", i + 1);
         for (k, v) in [
-            ("container-path", c.clone()),
-            ("entry-name", entry_name(h)),
-            ("host-path", h.clone()),
+            ("container-path", m.container.clone()),
+            ("entry-name", m.entry.clone()),
+            ("host-path", m.host.clone()),
             ("phases", "deploy,run".into()),
             ("process-type", "_default_".into()),
-            ("readonly", "false".into()),
+            ("readonly", m.readonly.to_string()),
             ("subpath", String::new()),
             ("volume-chown", String::new()),
             ("volume-options", String::new()),
@@ -67,11 +62,7 @@ fn storage_entries(_ctx: &Ctx, a: &App) -> Vec<(String, String)> {
             e.push((format!("{p}{k}"), v));
         }
     }
-    let mounts: Vec<String> = a
-        .mounts
-        .iter()
-        .map(|(h, c)| format!("-v {h}:{c}"))
-        .collect();
+    let mounts: Vec<String> = a.mounts.iter().map(|m| format!("-v {}", spec(m))).collect();
     e.push(("storage-build-mounts".into(), String::new()));
     e.push(("storage-deploy-mounts".into(), mounts.join(" ")));
     e.push(("storage-run-mounts".into(), mounts.join(" ")));
@@ -85,39 +76,56 @@ fn resource_entries(_ctx: &Ctx, a: &App) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `HOST:CONTAINER[:ro]`.
+fn spec(m: &Mount) -> String {
+    let ro = if m.readonly { ":ro" } else { "" };
+    format!("{}:{}{ro}", m.host, m.container)
+}
+
 fn list(ctx: &mut Ctx, args: &[String]) -> i32 {
-    let (fmt, rest) = report::take_format(args);
-    let Some(app) = rest.first() else {
+    let p = match goflags::parse(ctx, "storage:list", LIST_USAGE, &[("format", true)], args) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let Some(app) = p.pos.first() else {
         return no_app(ctx);
     };
     let a = match ctx.load(app) {
         Ok(a) => a,
         Err(c) => return c,
     };
-    if fmt.as_deref() == Some("json") {
-        let items: Vec<String> = a
-            .mounts
-            .iter()
-            .map(|(h, c)| {
-                format!(
-                    "{{\"entry_name\":{},\"host_path\":{},\"container_path\":{}}}",
-                    go_json_str(&entry_name(h)),
-                    go_json_str(h),
-                    go_json_str(c)
-                )
-            })
-            .collect();
-        ctx.out(&format!("[{}]\n", items.join(",")));
-        return 0;
-    }
-    if ctx.quiet {
-        for (h, c) in &a.mounts {
-            ctx.out(&format!("{h}:{c}\n"));
+    let mut mounts = a.mounts.clone();
+    mounts.sort_by(|x, y| (&x.entry, &x.container).cmp(&(&y.entry, &y.container)));
+    match p.get("format").unwrap_or("text") {
+        "json" => {
+            let items: Vec<String> = mounts
+                .iter()
+                .map(|m| {
+                    let ro = if m.readonly { ",\"readonly\":true" } else { "" };
+                    format!(
+                        "{{\"entry_name\":{},\"host_path\":{},\"container_path\":{}{ro}}}",
+                        go_json_str(&m.entry),
+                        go_json_str(&m.host),
+                        go_json_str(&m.container)
+                    )
+                })
+                .collect();
+            ctx.out(&format!("[{}]\n", items.join(",")));
         }
-    } else {
-        ctx.info1(&format!("{app} volume bind-mounts:"));
-        for (h, c) in &a.mounts {
-            ctx.verbose(&format!("{h}:{c}"));
+        "text" if ctx.quiet => {
+            for m in &mounts {
+                ctx.out(&format!("{}\n", spec(m)));
+            }
+        }
+        "text" => {
+            ctx.info1(&format!("{app} volume bind-mounts:"));
+            for m in &mounts {
+                ctx.verbose(&spec(m));
+            }
+        }
+        _ => {
+            ctx.warn("Invalid --format value specified");
+            return 1;
         }
     }
     0
@@ -127,15 +135,7 @@ fn mount(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
     let Some(app) = args.first() else {
         return no_app(ctx);
     };
-    let Some((h, c)) = args.get(1).and_then(|m| m.split_once(':')) else {
-        ctx.warn("Please specify a mount path");
-        return 1;
-    };
-    let (h, c) = (h.to_string(), c.to_string());
-    if !h.starts_with('/') || !c.starts_with('/') || h.contains("..") {
-        ctx.warn("Please specify an absolute host and container path");
-        return 1;
-    }
+    let arg = args.get(1).map(String::as_str).unwrap_or("");
     let _lock = match state::lock(&ctx.root, app) {
         Ok(l) => l,
         Err(e) => return io_fail(ctx, e),
@@ -144,16 +144,36 @@ fn mount(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
         Ok(a) => a,
         Err(c) => return c,
     };
-    let pos = a.mounts.iter().position(|m| m.0 == h && m.1 == c);
+    let parts: Vec<&str> = arg.split(':').collect();
+    let m = match parts[..] {
+        [h, c] => state::storage::mount(h, c, false),
+        [h, c, "ro"] => state::storage::mount(h, c, true),
+        _ => {
+            ctx.warn(&format!(
+                "storage entry \"{arg}\" does not exist; create it first with `dokku storage:create`"
+            ));
+            return 1;
+        }
+    };
+    if !m.container.starts_with('/') || m.host.contains("..") {
+        ctx.warn("Please specify an absolute host and container path");
+        return 1;
+    }
+    let pos = a
+        .mounts
+        .iter()
+        .position(|x| x.host == m.host && x.container == m.container);
     if sub == "storage:mount" {
         if pos.is_some() {
             ctx.warn("Mount path already exists.");
             return 1;
         }
-        if let Err(e) = std::fs::create_dir_all(state::fs_path(&ctx.root, &h)) {
+        if m.host.starts_with('/')
+            && let Err(e) = std::fs::create_dir_all(state::fs_path(&ctx.root, &m.host))
+        {
             return io_fail(ctx, e);
         }
-        a.mounts.push((h, c));
+        a.mounts.push(m);
     } else {
         match pos {
             Some(i) => {
@@ -172,32 +192,19 @@ fn mount(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
 }
 
 fn limit(ctx: &mut Ctx, args: &[String]) -> i32 {
-    let mut set: Vec<(String, String)> = Vec::new();
-    let mut app = None;
-    let mut i = 0;
-    while i < args.len() {
-        let a = &args[i];
-        if let Some(flag) = a.strip_prefix("--") {
-            let (name, value) = match flag.split_once('=') {
-                Some((n, v)) => (n.to_string(), v.to_string()),
-                None => {
-                    i += 1;
-                    (flag.to_string(), args.get(i).cloned().unwrap_or_default())
-                }
-            };
-            if name == "process-type" {
-            } else if LIMITS.contains(&name.as_str()) {
-                set.push((name, value));
-            } else {
-                ctx.warn(&format!("Invalid flag passed: --{name}"));
-                return 1;
-            }
-        } else if app.is_none() {
-            app = Some(a.clone());
-        }
-        i += 1;
-    }
-    let Some(app) = app else { return no_app(ctx) };
+    let mut specs: Vec<goflags::Spec> = LIMITS.iter().map(|k| (*k, true)).collect();
+    specs.push(("process-type", true));
+    let p = match goflags::parse(ctx, "resource:limit", LIMIT_USAGE, &specs, args) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let Some(app) = p.pos.first().cloned() else {
+        return no_app(ctx);
+    };
+    let set: Vec<(&str, String)> = LIMITS
+        .iter()
+        .filter_map(|k| p.get(k).map(|v| (*k, v.to_string())))
+        .collect();
     let _lock = match state::lock(&ctx.root, &app) {
         Ok(l) => l,
         Err(e) => return io_fail(ctx, e),
@@ -219,11 +226,9 @@ fn limit(ctx: &mut Ctx, args: &[String]) -> i32 {
     if !ctx.quiet {
         ctx.info2(&format!("Setting resource limits for {app}"));
     }
-    for k in LIMITS {
-        if let Some((_, v)) = set.iter().rev().find(|(n, _)| n == k) {
-            ctx.verbose(&format!("{k}: {v}"));
-            a.limits.insert(k.to_string(), v.clone());
-        }
+    for (k, v) in set {
+        ctx.verbose(&format!("{k}: {v}"));
+        a.limits.insert(k.to_string(), v);
     }
     if let Err(e) = state::save(&ctx.root, &a) {
         return io_fail(ctx, e);
@@ -239,8 +244,12 @@ fn run_cmd(ctx: &mut Ctx, args: &[String]) -> i32 {
         Ok(a) => a,
         Err(c) => return c,
     };
-    if !a.deployed {
-        ctx.warn(&format!("App {app} has not been deployed"));
+    if a.git_last_updated_at.is_empty() {
+        // No image: as recorded for a never-deployed app (real-edge-cases/025).
+        ctx.warn(&format!("App image (dokku/{app}:latest) not found"));
+        ctx.err("Error: No such image: \n");
+        ctx.warn("Invalid image stage detected: expected 'release', got ''");
+        ctx.warn("Successfully deploy your app to fix dokku run calls");
         return 1;
     }
     let cmd: Vec<&str> = args[1..].iter().map(String::as_str).collect();
@@ -252,15 +261,16 @@ fn run_cmd(ctx: &mut Ctx, args: &[String]) -> i32 {
         }
     };
     let dir = dir.trim_end_matches('/');
-    let Some((host, _)) = a
+    let Some(host) = a
         .mounts
         .iter()
-        .find(|(_, c)| c.trim_end_matches('/') == dir)
+        .find(|m| m.container.trim_end_matches('/') == dir)
+        .map(|m| m.host.clone())
     else {
         ctx.err(&format!("tar: {dir}: Cannot open: No such file or directory\ntar: Error is not recoverable: exiting now\n"));
         return 2;
     };
-    let src = state::fs_path(&ctx.root, host);
+    let src = state::fs_path(&ctx.root, &host);
     ctx.flush_now();
     let status = std::process::Command::new("tar")
         .arg("-czf")

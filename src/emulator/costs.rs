@@ -76,6 +76,11 @@ pub fn cost(root: &Path, args: &[String]) -> f64 {
         "letsencrypt:list" => BASE + 0.25 / 41.0 * n,
         "letsencrypt:active" | "letsencrypt:cron-job" | "ports:list" | "ps:scale" => BASE,
         "apps:create" => 5.0,
+        // GUESS: apps:create plus copying the env and properties and one
+        // more nginx rebuild.
+        "apps:clone" => 5.0 + 0.1 + 3.0,
+        // GUESS: apps:create plus apps:destroy.
+        "apps:rename" => 5.0 + 10.0,
         "apps:destroy" => 10.0,
         "domains:add" | "domains:set" | "domains:remove" | "domains:clear" => 3.0,
         "ports:set" | "ports:add" | "ports:clear" => 3.0,
@@ -150,6 +155,8 @@ pub fn is_write(subcommand: &str) -> bool {
         subcommand,
         "apps:create"
             | "apps:destroy"
+            | "apps:clone"
+            | "apps:rename"
             | "config:set"
             | "config:unset"
             | "domains:set"

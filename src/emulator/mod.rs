@@ -18,7 +18,9 @@
 //! - `DOKKU_EMU_LOG=1` appends `EXIT ARGS…` to `ROOT/.commands.log` after
 //!   each command (`KEY=value` arguments logged as `KEY`).
 //! - `DOKKU_EMU_TEST_HOOKS=1` enables the hidden `emu:seed-cert APP EXPIRY_EPOCH`
-//!   command that installs a certificate as if copied in outside Dokku.
+//!   command that installs a certificate as if copied in outside Dokku, and
+//!   `emu:seed-image IMAGE [PORT]` that puts an image (exposing PORT) on the
+//!   host as if pulled beforehand.
 //!
 //! # Faults
 //! See [`faults`]: `ROOT/.faults/<subcommand>` containing `garble`, `exit:N` or
@@ -29,11 +31,12 @@
 //! (for the sandbox) both call [`run`].
 //!
 //! # State layout
-//! See [`state`]: `ROOT/apps/<app>.json` (one file per app, atomic writes),
-//! `ROOT/locks/<app>.lock` (per-app `File::lock`), `ROOT/fs/<host path>` (storage
-//! mount data, left in place by `apps:destroy`), and
-//! `ROOT/fs/home/dokku/<app>/nginx.conf.d/roomctl.conf` (the snippet of roomctl's
-//! plugin, see [`cmd_roomctl`]; removed with `/home/dokku/<app>` by `apps:destroy`).
+//! See [`state`]: every fact where Dokku 0.38.27 keeps it, under
+//! `ROOT/fs/<host path>`, plus a fake Docker under `ROOT/docker/`. A fresh
+//! root becomes a host with the global vhost `dokku.me` and roomctl's
+//! plugin on first use; [`init_host`] makes other hosts (no global vhost, no
+//! plugin or another plugin version). A root in the old JSON layout
+//! (`ROOT/apps/*.json`) is refused with a one-line error.
 //!
 //! # Standard input
 //! Only `certs:add APP` reads it (a tar with the `.crt` and `.key`).
@@ -46,6 +49,7 @@ mod cmd_deploy;
 mod cmd_domains;
 mod cmd_letsencrypt;
 mod cmd_nginx;
+mod cmd_observe;
 mod cmd_ports;
 mod cmd_ps;
 mod cmd_roomctl;
@@ -53,15 +57,25 @@ mod cmd_static;
 mod cmd_storage;
 pub mod costs;
 mod faults;
+mod goflags;
 mod io;
 mod report;
 mod sha1;
 mod state;
 mod timefmt;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use io::Ctx;
+
+pub use state::host::{HostConfig, HostError};
+
+/// Make `root` an emulated host configured by `config` (a fresh root, or
+/// an existing host reconfigured; its apps are kept). Without this, a root
+/// becomes a [`HostConfig::default`] host on first use.
+pub fn init_host(root: &Path, config: &HostConfig) -> Result<(), HostError> {
+    state::host::init_host(root, config)
+}
 
 /// Run one emulated Dokku invocation. `argv` excludes the program name
 /// (e.g. `["--root", "/state"]` in forced-command mode). Usable in-process, e.g.
@@ -89,6 +103,10 @@ fn run_code(mut argv: Vec<String>) -> i32 {
     };
     if let Err(e) = std::fs::create_dir_all(&root) {
         eprintln!(" !     dokku-emu: cannot create state root: {e}");
+        return 1;
+    }
+    if let Err(e) = state::host::ensure_host(&root) {
+        eprintln!(" !     {e}");
         return 1;
     }
     let words = match std::env::var("SSH_ORIGINAL_COMMAND") {
@@ -160,9 +178,8 @@ fn dispatch(ctx: &mut Ctx, sub: &str, rest: &[String]) -> i32 {
             }
             code
         }
-        "apps:list" | "apps:create" | "apps:exists" | "apps:report" | "report" => {
-            cmd_apps::run(ctx, sub, rest)
-        }
+        "apps:list" | "apps:create" | "apps:exists" | "apps:report" | "apps:clone"
+        | "apps:rename" | "report" => cmd_apps::run(ctx, sub, rest),
         "config" | "config:set" | "config:unset" | "config:export" | "config:show"
         | "config:get" | "config:keys" => cmd_config::run(ctx, sub, rest),
         "domains:add" | "domains:set" | "domains:remove" | "domains:clear" | "domains:report" => {
@@ -182,9 +199,17 @@ fn dispatch(ctx: &mut Ctx, sub: &str, rest: &[String]) -> i32 {
         | "letsencrypt:report"
         | "letsencrypt:cron-job"
         | "emu:seed-cert" => cmd_letsencrypt::run(ctx, sub, rest),
+        "emu:seed-image" if std::env::var("DOKKU_EMU_TEST_HOOKS").as_deref() == Ok("1") => {
+            seed_image(ctx, rest)
+        }
         "certs:add" | "certs:remove" | "certs:report" => cmd_certs::run(ctx, sub, rest),
-        "roomctl:help" | "roomctl:nginx-set" | "roomctl:nginx-unset" | "roomctl:nginx-report" => {
+        "roomctl:help" | "roomctl:nginx-set" | "roomctl:nginx-unset" | "roomctl:nginx-report"
+            if state::host::roomctl_plugin(&ctx.root).is_some() =>
+        {
             cmd_roomctl::run(ctx, sub, rest)
+        }
+        "roomctl:observe" | "roomctl:storage-export" if cmd_observe::available(&ctx.root) => {
+            cmd_observe::run(ctx, sub, rest)
         }
         "nginx:set" | "nginx:report" | "proxy:build-config" => cmd_nginx::run(ctx, sub, rest),
         "network:report" => cmd_static::run(ctx, sub, rest),
@@ -197,5 +222,26 @@ fn dispatch(ctx: &mut Ctx, sub: &str, rest: &[String]) -> i32 {
             ));
             1
         }
+    }
+}
+
+/// `emu:seed-image IMAGE [PORT]` (test hook): the host has IMAGE, which
+/// exposes PORT.
+fn seed_image(ctx: &mut Ctx, args: &[String]) -> i32 {
+    let (Some(image), port) = (args.first(), args.get(1)) else {
+        ctx.warn("usage: emu:seed-image IMAGE [PORT]");
+        return 1;
+    };
+    let port = match port.map(|p| p.parse::<u32>()) {
+        Some(Ok(p)) => Some(p),
+        Some(Err(_)) => {
+            ctx.warn("usage: emu:seed-image IMAGE [PORT]");
+            return 1;
+        }
+        None => None,
+    };
+    match state::docker::put_source_image(&ctx.root, image, port) {
+        Ok(()) => 0,
+        Err(e) => cmd_apps::io_fail(ctx, e),
     }
 }

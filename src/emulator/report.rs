@@ -162,6 +162,8 @@ pub struct ReportArgs {
     pub format: String,
     pub flag: Option<String>,
     pub global: bool,
+    /// More than one info flag was given.
+    pub extra_flags: bool,
 }
 
 /// Error text and code for a bad `--format` value.
@@ -177,6 +179,7 @@ pub fn parse_report_args(args: &[String]) -> ReportArgs {
         format: "stdout".into(),
         flag: None,
         global: false,
+        extra_flags: false,
     };
     let mut i = 0;
     while i < args.len() {
@@ -191,6 +194,8 @@ pub fn parse_report_args(args: &[String]) -> ReportArgs {
         } else if a.starts_with("--") {
             if r.flag.is_none() {
                 r.flag = Some(a.clone());
+            } else {
+                r.extra_flags = true;
             }
         } else if r.app.is_none() {
             r.app = Some(a.clone());
@@ -229,6 +234,11 @@ pub fn run_report(ctx: &mut Ctx, spec: &Spec, args: &[String], entries: &Entries
     let r = parse_report_args(args);
     if r.format != "stdout" && r.format != "json" {
         return bad_format(ctx, &r.format);
+    }
+    // A second info flag (`--quiet` after `--ports-map`): Dokku prints
+    // nothing and exits 0 (differential/106, 107).
+    if r.extra_flags && r.app.is_some() {
+        return 0;
     }
     match &r.app {
         Some(app) => {

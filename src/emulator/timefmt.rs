@@ -30,18 +30,6 @@ pub fn iso(epoch: u64) -> String {
     format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
 }
 
-/// OpenSSL style: `Feb 19 23:19:44 2027 GMT`.
-pub fn openssl(epoch: u64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let (y, mo, d, h, mi, s) = civil(epoch);
-    format!(
-        "{} {d:>2} {h:02}:{mi:02}:{s:02} {y} GMT",
-        MONTHS[(mo - 1) as usize]
-    )
-}
-
 /// `89d, 23h, 59m, 52s` (negative spans print as `-…`).
 pub fn countdown(secs: i64) -> String {
     let sign = if secs < 0 { "-" } else { "" };

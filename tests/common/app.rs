@@ -291,17 +291,28 @@ impl TestApp {
         out
     }
 
-    /// The state of `app` on sandbox host `host`, per the emulator's files.
+    /// The state of `app` on sandbox host `host`, per the emulator's files
+    /// (Dokku's app directory and the emulator's fake Docker):
+    /// `{"deployed": bool, "running": bool}`, `None` when there is no app.
     pub fn sandbox_app(&self, host: &str, app: &str) -> Option<Value> {
-        let p: &Path = self.sandbox.path();
-        let text = std::fs::read_to_string(
-            p.join("hosts")
-                .join(host)
-                .join("apps")
-                .join(format!("{app}.json")),
+        let root: &Path = &self.sandbox.path().join("hosts").join(host);
+        let dir = root.join("fs/home/dokku").join(app);
+        if !dir.is_dir() {
+            return None;
+        }
+        let cid = std::fs::read_to_string(dir.join("CONTAINER.web.1")).ok();
+        let running = cid
+            .and_then(|id| {
+                let path = root.join(format!("docker/containers/{}.json", id.trim()));
+                std::fs::read_to_string(path).ok()
+            })
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+            .is_some_and(|c| c["State"]["Running"] == Value::Bool(true));
+        let deployed = std::fs::read_to_string(
+            root.join(format!("fs/var/lib/dokku/config/common/{app}/deployed")),
         )
-        .ok()?;
-        serde_json::from_str(&text).ok()
+        .is_ok_and(|d| d == "true");
+        Some(serde_json::json!({"deployed": deployed, "running": running}))
     }
 }
 

@@ -8,6 +8,12 @@
 //! - the random number in `upcoming-NNNN` container names becomes `<N>`;
 //! - certificate countdowns (`89d, 23h, 59m, 52s` and their printf padding)
 //!   become `<COUNTDOWN>`;
+//! - 5-digit numbers from 32768 up (the random proxy port `apps:create`
+//!   picks on a host without a global vhost) become `<PORT>`;
+//! - nginx's log prefix (`2026/12/04 14:16:46 [emerg] 4382#4382:`) loses
+//!   its time and pids (`<TIME> [emerg] <PID>#<PID>:`);
+//! - roomctl's plugin's temporary directory `/tmp/dokku-4331-roomctl.vGKQpA`
+//!   becomes `/tmp/dokku-PID-roomctl.XXXXXX` (as `differential/` records it);
 //! - the two stderr lines a systemd-less recording host printed during
 //!   `apps:destroy` ("System has not been booted with systemd ..." and "Failed to
 //!   connect to bus: Host is down") are dropped; they are host artefacts, not Dokku
@@ -24,7 +30,66 @@ pub fn normalise(s: &str) -> String {
         .filter(|l| !HOST_ARTEFACTS.contains(&l.trim_end()))
         .collect();
     let s = countdowns(&kept.concat());
+    let s = tmp_dirs(&nginx_prefix(&s));
     tokens(&s)
+}
+
+/// `YYYY/MM/DD HH:MM:SS [emerg] PID#PID:` -> `<TIME> [emerg] <PID>#<PID>:`.
+fn nginx_prefix(s: &str) -> String {
+    s.split_inclusive('\n')
+        .map(|line| {
+            let Some(at) = line.find(" [emerg] ") else {
+                return line.to_string();
+            };
+            let stamp_ok = at >= 19
+                && line.is_char_boundary(at - 19)
+                && line[at - 19..at].bytes().enumerate().all(|(i, b)| match i {
+                    4 | 7 => b == b'/',
+                    10 => b == b' ',
+                    13 | 16 => b == b':',
+                    _ => b.is_ascii_digit(),
+                });
+            let rest = &line[at + 9..];
+            let pid_end = rest.find(':').unwrap_or(0);
+            let pids = &rest[..pid_end];
+            let pid_ok = pids.split_once('#').is_some_and(|(a, b)| {
+                !a.is_empty() && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())
+            });
+            if !stamp_ok || !pid_ok {
+                return line.to_string();
+            }
+            format!(
+                "{}<TIME> [emerg] <PID>#<PID>{}",
+                &line[..at - 19],
+                &rest[pid_end..]
+            )
+        })
+        .collect()
+}
+
+/// `/tmp/dokku-NNN-roomctl.XXXXXX` with any pid and suffix.
+fn tmp_dirs(s: &str) -> String {
+    const HEAD: &str = "/tmp/dokku-";
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(HEAD) {
+        out.push_str(&rest[..i + HEAD.len()]);
+        rest = &rest[i + HEAD.len()..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let tail = &rest[digits..];
+        if digits > 0
+            && tail.starts_with("-roomctl.")
+            && tail.len() >= 15
+            && tail.is_char_boundary(15)
+        {
+            out.push_str("PID-roomctl.XXXXXX");
+            rest = &tail[15..];
+        } else if rest.starts_with("PID-roomctl.") {
+            continue;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn tokens(s: &str) -> String {
@@ -40,6 +105,8 @@ fn tokens(s: &str) -> String {
                 out.push_str("<N>");
             } else if digits && tok.len() == 10 {
                 out.push_str("<EPOCH>");
+            } else if digits && tok.len() == 5 && tok.as_str() >= "32768" {
+                out.push_str("<PORT>");
             } else if hex && [11, 12, 40, 64].contains(&tok.len()) {
                 out.push_str("<HEX>");
             } else {

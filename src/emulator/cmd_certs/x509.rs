@@ -226,6 +226,31 @@ fn time(tag: u8, v: &[u8]) -> Option<String> {
     Some(format!("{month} {d:>2} {h:02}:{m:02}:{sec:02} {year} GMT"))
 }
 
+/// `UTCTime`/`GeneralizedTime` as Unix seconds (Howard Hinnant's
+/// days-from-civil).
+fn epoch(tag: u8, v: &[u8]) -> Option<u64> {
+    let s = std::str::from_utf8(v).ok()?;
+    let (year, rest): (i64, &str) = match tag {
+        0x17 => {
+            let yy: i64 = s.get(..2)?.parse().ok()?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, s.get(2..)?)
+        }
+        0x18 => (s.get(..4)?.parse().ok()?, s.get(4..)?),
+        _ => return None,
+    };
+    let num = |r: std::ops::Range<usize>| rest.get(r)?.parse::<i64>().ok();
+    let (m, d) = (num(0..2)?, num(2..4)?);
+    let (h, mi, sec) = (num(4..6)?, num(6..8)?, num(8..10)?);
+    let y = if m <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86400 + h * 3600 + mi * 60 + sec).ok()
+}
+
 /// The subject-alternative-name entries as `-text` prints them.
 fn san_entries(ext: &[u8]) -> Vec<String> {
     let Some(names) = tlv(ext).and_then(|(_, seq, _)| items(seq)) else {
@@ -291,6 +316,7 @@ fn parse_der(der: &[u8]) -> Option<TlsCert> {
         return None;
     };
     Some(TlsCert {
+        expires_epoch: epoch(t2, v2)?,
         expires_at: time(t2, v2)?,
         starts_at: time(t1, v1)?,
         hostnames: hosts.join(" "),

@@ -1,0 +1,160 @@
+//! The emulated host as a whole: its first-use initialisation, its
+//! configuration (global vhost, roomctl's plugin), and the refusal of a
+//! state root in the emulator's old JSON layout.
+
+use std::path::Path;
+
+use super::files;
+
+/// roomctl's plugin manifest as shipped (`dokku-plugin/roomctl/plugin.toml`).
+const PLUGIN_TOML: &str = include_str!("../../../dokku-plugin/roomctl/plugin.toml");
+
+/// Where Dokku keeps an enabled plugin's manifest.
+const PLUGIN_PATH: &str = "/var/lib/dokku/plugins/enabled/roomctl/plugin.toml";
+
+/// The global vhost of a default host (what the older recordings show).
+pub const DEFAULT_VHOST: &str = "dokku.me";
+
+/// How an emulated host is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostConfig {
+    /// `/home/dokku/VHOST`; `None` is a host without a global vhost
+    /// (`apps:create` then disables the app vhost and picks a random port).
+    pub global_vhost: Option<String>,
+    /// The version of roomctl's Dokku plugin installed on the host; `None`
+    /// when it is not installed (`roomctl:*` are then unknown commands).
+    pub roomctl_plugin: Option<String>,
+}
+
+impl Default for HostConfig {
+    /// A host with the global vhost `dokku.me` and roomctl's plugin at the
+    /// version this build ships.
+    fn default() -> HostConfig {
+        HostConfig {
+            global_vhost: Some(DEFAULT_VHOST.to_string()),
+            roomctl_plugin: Some(shipped_plugin_version()),
+        }
+    }
+}
+
+/// Why a state root cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The root holds the emulator's pre-0.38 JSON layout.
+    #[error(
+        "dokku-emu: {0} holds the emulator's old JSON layout (apps/*.json); delete that directory (it is sandbox/test state only) and start again"
+    )]
+    OldLayout(String),
+    /// Reading or writing the root failed.
+    #[error("dokku-emu: cannot initialise the state root {0}: {1}")]
+    Io(String, std::io::Error),
+}
+
+/// The `version = "…"` of the plugin manifest this build ships.
+pub fn shipped_plugin_version() -> String {
+    manifest_version(PLUGIN_TOML).unwrap_or_default()
+}
+
+fn manifest_version(toml: &str) -> Option<String> {
+    toml.lines().find_map(|l| {
+        let v = l.trim().strip_prefix("version")?.trim().strip_prefix('=')?;
+        Some(v.trim().trim_matches('"').to_string())
+    })
+}
+
+fn marker(root: &Path) -> std::path::PathBuf {
+    files::fs_path(root, "/home/dokku")
+}
+
+/// Written last by [`init_host`], so a root is used only once it is whole.
+fn ready(root: &Path) -> std::path::PathBuf {
+    root.join(".host")
+}
+
+/// Refuse a root in the old layout (a `ROOT/apps/*.json` file).
+pub fn check_layout(root: &Path) -> Result<(), HostError> {
+    let old = std::fs::read_dir(root.join("apps")).is_ok_and(|rd| {
+        rd.filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().ends_with(".json"))
+    });
+    if old {
+        return Err(HostError::OldLayout(root.display().to_string()));
+    }
+    Ok(())
+}
+
+/// Make `root` a fresh host configured by `config`. A root that is already
+/// a host is reconfigured (its global vhost and plugin set as asked); its
+/// apps are kept.
+pub fn init_host(root: &Path, config: &HostConfig) -> Result<(), HostError> {
+    check_layout(root)?;
+    let io = |e| HostError::Io(root.display().to_string(), e);
+    std::fs::create_dir_all(marker(root)).map_err(io)?;
+    std::fs::create_dir_all(files::fs_path(root, "/var/lib/dokku/config")).map_err(io)?;
+    let vhost = files::fs_path(root, "/home/dokku/VHOST");
+    match &config.global_vhost {
+        Some(v) => files::write_if_changed(&vhost, format!("{v}\n").as_bytes()).map_err(io)?,
+        None => files::remove(&vhost).map_err(io)?,
+    }
+    let plugin = files::fs_path(root, PLUGIN_PATH);
+    match &config.roomctl_plugin {
+        Some(version) => {
+            let text: String = PLUGIN_TOML
+                .lines()
+                .map(|l| {
+                    if l.trim_start().starts_with("version") {
+                        format!("version = \"{version}\"\n")
+                    } else {
+                        format!("{l}\n")
+                    }
+                })
+                .collect();
+            files::write_if_changed(&plugin, text.as_bytes()).map_err(io)?;
+        }
+        None => {
+            if let Some(dir) = plugin.parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+    files::write_if_changed(&ready(root), b"").map_err(io)
+}
+
+/// Initialise `root` with [`HostConfig::default`] unless it already is a
+/// host. Serialised by a root-wide lock so concurrent first invocations
+/// do not race.
+pub fn ensure_host(root: &Path) -> Result<(), HostError> {
+    check_layout(root)?;
+    if ready(root).is_file() {
+        return Ok(());
+    }
+    let io = |e| HostError::Io(root.display().to_string(), e);
+    std::fs::create_dir_all(root.join("locks")).map_err(io)?;
+    let f = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(root.join("locks/.host.lock"))
+        .map_err(io)?;
+    f.lock().map_err(io)?;
+    if ready(root).is_file() {
+        return Ok(());
+    }
+    init_host(root, &HostConfig::default())
+}
+
+/// The host's global vhost (`/home/dokku/VHOST`, first line), if any.
+pub fn global_vhost(root: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(files::fs_path(root, "/home/dokku/VHOST")).ok()?;
+    text.lines()
+        .next()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// The installed version of roomctl's plugin, if it is installed.
+pub fn roomctl_plugin(root: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(files::fs_path(root, PLUGIN_PATH)).ok()?;
+    manifest_version(&text)
+}
