@@ -7,8 +7,8 @@ mod common;
 use common::desired::repo;
 use roomctl::domain::{AppName, Fqdn};
 use roomctl::nginx::{
-    BodySize, LocationPath, NginxDuration, NginxError, NginxSnippet, SnippetInputs, find_nginx,
-    nginx_test, render_snippets, validate_snippets,
+    BodySize, LocationPath, NginxDuration, NginxError, NginxSnippet, SnippetInputs, nginx_test,
+    render_snippets, validate_snippets,
 };
 use std::num::NonZeroU16;
 use std::path::Path;
@@ -41,7 +41,7 @@ fn snippet<'a>(all: &'a [NginxSnippet], app: &str) -> &'a NginxSnippet {
 
 /// nginx is part of the test environment; say so loudly rather than pass.
 fn require_nginx() {
-    find_nginx().unwrap_or_else(|e| panic!("{e} (install nginx-light)"));
+    common::require::nginx();
 }
 
 /// A copy of the shipped `templates/nginx/` in a temp dir.

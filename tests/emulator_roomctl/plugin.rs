@@ -88,20 +88,18 @@ impl PluginHost {
     }
 }
 
-fn have(tool: &str) -> bool {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output();
-    ok.is_ok_and(|o| o.status.success())
+/// The programs the plugin's scripts run (beyond coreutils).
+fn require_plugin_tools() {
+    use crate::common::require::program;
+    program("bash", "bash");
+    program("awk", "mawk");
+    program("flock", "util-linux");
+    program("column", "bsdextrautils");
 }
 
 #[test]
 fn the_emulator_prints_what_the_plugin_prints() {
-    if !have("bash") || !have("awk") {
-        eprintln!("skipped: bash and awk are needed to run the plugin");
-        return;
-    }
+    require_plugin_tools();
     let plugin = PluginHost::new(&["alpha", "beta"]);
     let emu = Host::with_apps(&["alpha", "beta"]);
     let mut cmds: Vec<String> = [
@@ -146,20 +144,15 @@ fn the_emulator_prints_what_the_plugin_prints() {
     for cmd in &cmds {
         assert_eq!(plugin.sub(cmd), emu.run(cmd), "{cmd}");
     }
-    if have("column") {
-        assert_eq!(
-            plugin.run("commands", &["roomctl:help"]),
-            emu.run("roomctl:help")
-        );
-    }
+    assert_eq!(
+        plugin.run("commands", &["roomctl:help"]),
+        emu.run("roomctl:help")
+    );
 }
 
 #[test]
 fn the_plugin_refuses_what_nginx_refuses_and_puts_back_the_old_snippet_when_a_rebuild_fails() {
-    if !have("bash") || !have("awk") {
-        eprintln!("skipped: bash and awk are needed to run the plugin");
-        return;
-    }
+    require_plugin_tools();
     let h = PluginHost::new(&["alpha"]);
     let o = h.sub(&format!(
         "roomctl:nginx-set alpha {}",
