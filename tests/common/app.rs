@@ -46,6 +46,10 @@ pub struct SandboxShells {
 
 impl ShellSource for SandboxShells {
     fn shells(&self, desired: &Desired) -> Result<Shells, String> {
+        for (h, spec) in &desired.hosts {
+            roomctl::sandbox::set_up(&self.dir, h, spec.sandbox.as_ref())
+                .map_err(|e| format!("{e:#}"))?;
+        }
         Ok(desired
             .hosts
             .keys()
