@@ -112,9 +112,9 @@ async fn a_clone_and_a_hand_made_app_with_copied_marks_are_reported_and_never_de
     assert!(!p.has_changes(), "{}", text(&p));
     for app in ["acme-frontend-copy", "handmade"] {
         assert!(
-            p.notes
-                .iter()
-                .any(|n| n.message.starts_with(&format!("app {app} on dokku-1 is not roomctl's"))),
+            p.notes.iter().any(|n| n
+                .message
+                .starts_with(&format!("app {app} on dokku-1 is not roomctl's"))),
             "{app}: {}",
             text(&p)
         );
@@ -124,7 +124,11 @@ async fn a_clone_and_a_hand_made_app_with_copied_marks_are_reported_and_never_de
     w.set_instances("[[instance]]\nid = \"beta\"\nhost = \"dokku-1\"\n");
     w.apply().await; // stops
     let p = w.apply().await; // backs up and destroys
-    assert!(app_actions(&p, "acme-frontend-copy").is_none(), "{}", text(&p));
+    assert!(
+        app_actions(&p, "acme-frontend-copy").is_none(),
+        "{}",
+        text(&p)
+    );
     let apps = w.apps();
     assert!(apps.contains(&"acme-frontend-copy".to_string()), "{apps:?}");
     assert!(apps.contains(&"handmade".to_string()), "{apps:?}");
@@ -142,9 +146,9 @@ async fn another_platforms_app_is_never_claimed() {
     let (_, p) = w.reconciler().plan().await;
     assert!(app_actions(&p, "beta-backend").is_none(), "{}", text(&p));
     assert!(
-        p.notes
-            .iter()
-            .any(|n| n.message.contains("another roomctl deployment (owner `staging`")),
+        p.notes.iter().any(|n| n
+            .message
+            .contains("another roomctl deployment (owner `staging`")),
         "{}",
         text(&p)
     );
@@ -162,7 +166,12 @@ async fn one_env_dokku_cannot_read_holds_its_instance_and_the_host_carries_on() 
         b64("say \"hi\"")
     ));
     w.dokku_ok("config:set --no-restart acme-backend ZZ_NEXT=plain");
-    assert_eq!(w.dokku("config:export --format json acme-backend").status.code(), Some(1));
+    assert_eq!(
+        w.dokku("config:export --format json acme-backend")
+            .status
+            .code(),
+        Some(1)
+    );
     // beta moves to a bigger tier meanwhile: it must still be changed.
     w.set_instances(&TWO.replace(
         "id = \"beta\"\nhost = \"dokku-1\"",
@@ -173,7 +182,11 @@ async fn one_env_dokku_cannot_read_holds_its_instance_and_the_host_carries_on() 
     let HostPlan::Known { apps } = &p.hosts["dokku-1"] else {
         panic!("{}", text(&p))
     };
-    assert!(!apps.keys().any(|a| a.as_str().starts_with("acme-")), "{}", text(&p));
+    assert!(
+        !apps.keys().any(|a| a.as_str().starts_with("acme-")),
+        "{}",
+        text(&p)
+    );
     assert!(apps.contains_key("beta-backend"), "{}", text(&p));
     assert!(
         p.notes.iter().any(|n| n.message.contains(
@@ -197,14 +210,22 @@ async fn a_never_deployed_app_with_storage_is_backed_up_on_the_host_and_destroye
     std::fs::write(data.join("agents.db"), b"customer data").unwrap();
     // `--rm run` cannot back it up: there is no image (real-edge-cases/025).
     assert_eq!(
-        w.dokku("--rm run acme-backend tar -czf - -C /app/data .").status.code(),
+        w.dokku("--rm run acme-backend tar -czf - -C /app/data .")
+            .status
+            .code(),
         Some(1)
     );
     w.set_instances("");
     let p = w.apply().await;
     let acts = app_actions(&p, "acme-backend").unwrap();
     assert!(
-        matches!(&acts[0], Action::Backup { via: roomctl::plan::BackupVia::Plugin, .. }),
+        matches!(
+            &acts[0],
+            Action::Backup {
+                via: roomctl::plan::BackupVia::Plugin,
+                ..
+            }
+        ),
         "{}",
         text(&p)
     );
@@ -235,13 +256,18 @@ async fn a_domain_added_by_hand_is_seen_by_the_default_plan_and_removed() {
     let (_, p) = w.reconciler().plan().await;
     let acts = app_actions(&p, "acme-frontend").unwrap_or_else(|| panic!("{}", text(&p)));
     assert!(
-        acts.iter().any(|a| matches!(a, Action::Domains { from: Some(f), .. } if f.contains("evil.example.com"))),
+        acts.iter().any(
+            |a| matches!(a, Action::Domains { from: Some(f), .. } if f.contains("evil.example.com"))
+        ),
         "{}",
         text(&p)
     );
     w.apply().await;
     let o = w.dokku("domains:report acme-frontend --domains-app-vhosts");
-    assert!(!String::from_utf8_lossy(&o.stdout).contains("evil"), "{o:?}");
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("evil"),
+        "{o:?}"
+    );
     let (_, p) = w.reconciler().plan().await;
     assert!(!p.has_changes(), "{}", text(&p));
 }

@@ -50,11 +50,14 @@ fn check_plugin_version(s: &str) -> Result<String, String> {
     let ok = s == "none"
         || (!s.is_empty()
             && s.split('.').count() <= 3
-            && s.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())));
+            && s.split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())));
     if ok {
         Ok(s.to_string())
     } else {
-        Err(format!("{s:?} must be a version such as \"0.2.0\", or \"none\""))
+        Err(format!(
+            "{s:?} must be a version such as \"0.2.0\", or \"none\""
+        ))
     }
 }
 
@@ -151,7 +154,9 @@ pub(crate) fn load_hosts(path: &Path) -> Result<BTreeMap<HostName, HostSpec>, Pr
                 None => Some(super::model::SANDBOX_GLOBAL_VHOST.to_string()),
                 Some(v) if v.get_ref().is_empty() => None,
                 Some(v) => crate::domain::Fqdn::parse(v.get_ref())
-                    .map_err(|e| p.push(file.problem(v, "host.sandbox.global_vhost", e.to_string())))
+                    .map_err(|e| {
+                        p.push(file.problem(v, "host.sandbox.global_vhost", e.to_string()))
+                    })
                     .ok()
                     .map(|f| f.to_string()),
             };

@@ -213,8 +213,16 @@ async fn noop() {
         )
         .unwrap();
     }
-    observe("fallback, plugin 0.1.0 (Dokku's commands, digest-vouched)", false).await;
-    observe("fallback, plugin 0.1.0, --deep (every fact, per-app commands)", true).await;
+    observe(
+        "fallback, plugin 0.1.0 (Dokku's commands, digest-vouched)",
+        false,
+    )
+    .await;
+    observe(
+        "fallback, plugin 0.1.0, --deep (every fact, per-app commands)",
+        true,
+    )
+    .await;
 }
 
 /// Seconds of Dokku time the plan's commands cost on `host`, without
