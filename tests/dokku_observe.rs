@@ -60,7 +60,7 @@ fn recorded_host() -> Host {
         recorded().join("disk-layout/i01-backend/home-dokku-app/CONTAINER.web.1"),
     )
     .unwrap();
-    h.write("containers", format!("{} true\n", cid.trim()));
+    h.write("containers", format!("{} running\n", cid.trim()));
     h
 }
 
@@ -365,3 +365,6 @@ fn observe_takes_no_arguments() {
 
 #[path = "dokku_observe/storage_export.rs"]
 mod storage_export;
+
+#[path = "dokku_observe/changes.rs"]
+mod changes;

@@ -2,20 +2,23 @@
 //! Dokku plugin 0.2.0 added (`dokku-plugin/roomctl/observe-functions` and
 //! `command-functions`), reading the emulated host's files exactly as the
 //! plugin reads a real host's. The output is byte-identical to the
-//! plugin's on the same files (`tests/emulator_roomctl/observe.rs` runs
-//! both); the format is documented in the plugin's README.
+//! plugin's on the same files (`tests/dokku_observe/emulator.rs` runs
+//! both); the format (2) is documented in the plugin's README.
 //!
-//! The one `docker container inspect` the plugin makes is answered from
-//! the fake Docker ([`super::state::docker`]), as the tests' stand-in
-//! `docker` answers it.
+//! The plugin's one `docker ps -a` is answered from the fake Docker
+//! ([`super::state::docker`]), as the tests' stand-in `docker` answers it.
+//! The emulated host never changes while it is read, so the output always
+//! ends with `end`, never `changed`.
 
 use super::io::Ctx;
 use super::state;
+use crate::dokku::observe::scan;
 use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The output format this emulates (`ROOMCTL_OBSERVE_FORMAT`).
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 /// roomctl's snippet in `nginx.conf.d/`.
 const SNIPPET: &str = "roomctl.conf";
 
@@ -44,14 +47,21 @@ pub fn run(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
         "roomctl:observe" => {
             let version = state::host::roomctl_plugin(&ctx.root).unwrap_or_default();
             let root = ctx.root.clone();
-            let out = observe(&state::fs_path(&root, "/"), &version, |ids| {
-                inspect(&root, ids)
+            let mut listed = 0;
+            let out = observe(&state::fs_path(&root, "/"), &version, || {
+                let (n, answer) = docker_ps(&root);
+                listed = n;
+                (0, answer)
             });
-            let (files, bytes) = (out.files, out.bytes.len());
             super::costs::charge_secs(
                 &ctx.root,
                 "roomctl:observe",
-                cost(out.apps, files, bytes, out.containers),
+                cost(&Work {
+                    apps: out.apps,
+                    files: out.files,
+                    bytes: out.bytes.len(),
+                    containers: out.asked.then_some(listed),
+                }),
             );
             ctx.flush_now();
             use std::io::Write;
@@ -64,41 +74,59 @@ pub fn run(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
     }
 }
 
-/// What the command costs on a host, in seconds: one dokku invocation
-/// (0.05 s, `TIMINGS.md`), the plugin's start (0.010 s with its one
-/// `sha256sum`), 0.1 ms per app, 0.11 ms per file sent and 45 ns per byte
-/// printed, plus, when any app has a container, one `docker` call (0.05 s
-/// and 1 ms per container). The per-app, per-file and per-byte constants
-/// were measured with the plugin's own script on a synthetic host of up to
-/// 300 apps shaped like `disk-layout/` (`dokku-plugin/bench/observe-cost.sh`);
-/// the Docker term is a GUESS (no real timing exists).
-pub fn cost(apps: usize, files: usize, bytes: usize, containers: usize) -> f64 {
-    let docker = if containers > 0 {
-        0.05 + 0.001 * containers as f64
-    } else {
-        0.0
-    };
-    0.05 + 0.010 + 0.0001 * apps as f64 + 0.00011 * files as f64 + 45e-9 * bytes as f64 + docker
+/// What one `roomctl:observe` did, for its cost.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Work {
+    /// Apps reported.
+    pub apps: usize,
+    /// Files sent (the `f` records: what `stat` and `cat` read).
+    pub files: usize,
+    /// Bytes printed.
+    pub bytes: usize,
+    /// Containers `docker ps -a` listed, when Docker was asked.
+    pub containers: Option<usize>,
 }
 
-/// The answer of `docker container inspect --format 'roomctl-cid {{.Id}}
-/// {{.State.Running}}' -- IDS…` (stdout and stderr as the plugin captures
-/// them, `2>&1`), and its exit code.
-fn inspect(root: &Path, ids: &[String]) -> (i32, String) {
-    let mut rc = 0;
-    let mut lines = Vec::new();
-    for id in ids {
-        match state::docker::container(root, id) {
-            Some(c) => lines.push(format!("roomctl-cid {} {}", c.id, c.running)),
-            None => {
-                lines.push(format!(
-                    "Error response from daemon: No such container: {id}"
-                ));
-                rc = 1;
-            }
-        }
-    }
-    (rc, lines.join("\n"))
+/// What the command costs on a host, in seconds (see
+/// `dokku-plugin/bench/observe-cost.sh` for how it was measured).
+pub fn cost(w: &Work) -> f64 {
+    let docker = w
+        .containers
+        .map_or(0.0, |n| DOCKER_BASE + DOCKER_PER_CONTAINER * n as f64);
+    super::costs::BASE
+        + PLUGIN_BASE
+        + PER_APP * w.apps as f64
+        + PER_FILE * w.files as f64
+        + PER_BYTE * w.bytes as f64
+        + docker
+}
+
+const PLUGIN_BASE: f64 = 0.010;
+const PER_APP: f64 = 0.0001;
+const PER_FILE: f64 = 0.00011;
+const PER_BYTE: f64 = 45e-9;
+const DOCKER_BASE: f64 = 0.05;
+const DOCKER_PER_CONTAINER: f64 = 0.00002;
+
+/// `docker ps -a --no-trunc --format '{{.ID}} {{.State}}'` over the fake
+/// Docker: how many containers it lists, and its output.
+fn docker_ps(root: &Path) -> (usize, String) {
+    let ids = std::fs::read_dir(root.join("docker/containers"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter_map(|n| n.strip_suffix(".json").map(str::to_string))
+                .collect::<BTreeSet<String>>()
+        })
+        .unwrap_or_default();
+    let lines: Vec<String> = ids
+        .iter()
+        .filter_map(|id| state::docker::container(root, id))
+        .map(|c| {
+            let status = if c.running { "running" } else { "exited" };
+            format!("{} {status}", c.id)
+        })
+        .collect();
+    (lines.len(), lines.join("\n"))
 }
 
 /// One `roomctl:observe` output and what it took.
@@ -107,61 +135,43 @@ pub struct Observed {
     pub bytes: Vec<u8>,
     /// Apps reported.
     pub apps: usize,
-    /// File records sent with content or a digest.
+    /// Files sent in the data section.
     pub files: usize,
-    /// Container ids asked about.
-    pub containers: usize,
+    /// Whether Docker was asked.
+    pub asked: bool,
 }
 
+/// The output being built: records, then the sent files.
 struct Out {
-    buf: Vec<u8>,
-    files: usize,
+    records: Vec<u8>,
+    sent: Vec<Vec<u8>>,
 }
 
 impl Out {
-    fn put(&mut self, tag: &str, key: &str, spec: &str, content: Option<&[u8]>) {
-        match content {
-            Some(c) => {
-                self.buf.extend_from_slice(
-                    format!("{tag} {} {spec}{}\n", key.len(), c.len()).as_bytes(),
-                );
-                self.buf.extend_from_slice(key.as_bytes());
-                self.buf.extend_from_slice(c);
-            }
-            None => {
-                self.buf
-                    .extend_from_slice(format!("{tag} {} {spec}\n", key.len()).as_bytes());
-                self.buf.extend_from_slice(key.as_bytes());
-            }
-        }
-        self.buf.push(b'\n');
+    fn put(&mut self, tag: &str, key: &str, kind: &str) {
+        self.records
+            .extend_from_slice(format!("{tag} {} {kind}\n", key.len()).as_bytes());
+        self.records.extend_from_slice(key.as_bytes());
+        self.records.push(b'\n');
     }
 
-    /// A file record: its bytes (base64 when it holds a NUL), `!` when it
-    /// exists but is not a readable file, `-` when it does not exist.
-    /// Returns the bytes sent raw.
-    fn file(&mut self, tag: &str, key: &str, path: &Path) -> Vec<u8> {
+    /// A file record: `f` (its bytes sent) when it is a readable regular
+    /// file, `!` when it exists otherwise, `-` when it does not exist.
+    /// Returns whether it was sent.
+    fn file(&mut self, tag: &str, key: &str, path: &Path) -> bool {
         if path.is_file() {
-            match std::fs::read(path) {
-                Ok(bytes) if !bytes.contains(&0) => {
-                    self.put(tag, key, "", Some(&bytes));
-                    self.files += 1;
-                    return bytes;
-                }
-                Ok(bytes) => {
-                    use base64::Engine;
-                    let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
-                    self.put(tag, key, "b", Some(b64.as_bytes()));
-                    self.files += 1;
-                }
-                Err(_) => self.put(tag, key, "!", None),
+            if let Ok(bytes) = std::fs::read(path) {
+                self.put(tag, key, "f");
+                self.sent.push(bytes);
+                return true;
             }
+            self.put(tag, key, "!");
         } else if path.exists() {
-            self.put(tag, key, "!", None);
+            self.put(tag, key, "!");
         } else {
-            self.put(tag, key, "-", None);
+            self.put(tag, key, "-");
         }
-        Vec::new()
+        false
     }
 
     /// The file's SHA-256 when it is a readable file, else the file record.
@@ -169,8 +179,7 @@ impl Out {
         match std::fs::read(path) {
             Ok(bytes) if path.is_file() => {
                 let hex = hex::encode(Sha256::digest(&bytes));
-                self.put("F", key, "s", Some(hex.as_bytes()));
-                self.files += 1;
+                self.put("F", key, &format!("s{hex}"));
             }
             _ => {
                 self.file("F", key, path);
@@ -179,8 +188,8 @@ impl Out {
     }
 
     fn exists(&mut self, key: &str, path: &Path) {
-        let spec = if path.exists() { "+" } else { "-" };
-        self.put("F", key, spec, None);
+        let kind = if path.exists() { "+" } else { "-" };
+        self.put("F", key, kind);
     }
 
     /// Every regular file of `dir`, dotfiles too, in byte order.
@@ -191,6 +200,11 @@ impl Out {
                 self.file("F", &format!("{prefix}/{name}"), &path);
             }
         }
+    }
+
+    /// The last sent file's bytes.
+    fn last(&self) -> &[u8] {
+        self.sent.last().map_or(&[], Vec::as_slice)
     }
 }
 
@@ -220,37 +234,6 @@ fn apps(home: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The storage entry names a `mounts` property names, in order, once each.
-fn entry_names(mounts: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(mounts);
-    let mut names: Vec<String> = Vec::new();
-    let needle = "\"entry_name\"";
-    let mut from = 0;
-    while let Some(at) = text[from..].find(needle) {
-        let start = from + at;
-        let rest = &text[start + needle.len()..];
-        let parsed = (|| {
-            let rest = rest.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
-            let rest = rest.strip_prefix(':')?;
-            let rest = rest.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
-            let rest = rest.strip_prefix('"')?;
-            let end = rest.find('"')?;
-            let consumed = text.len() - rest.len() + end + 1;
-            Some((rest[..end].to_string(), consumed))
-        })();
-        match parsed {
-            Some((name, end)) => {
-                if !names.contains(&name) {
-                    names.push(name);
-                }
-                from = end;
-            }
-            None => from = start + 1,
-        }
-    }
-    names
-}
-
 /// A storage entry name Dokku would create (a DNS-1123 label).
 fn entry_name_ok(name: &str) -> bool {
     let b = name.as_bytes();
@@ -261,70 +244,82 @@ fn entry_name_ok(name: &str) -> bool {
         && b[b.len() - 1] != b'-'
 }
 
+/// The `docker` record's body for the ids `ids` (in order, repeats
+/// skipped), from `docker ps`'s exit code and output, as the plugin builds
+/// it: each id's state, that of the one container it is a prefix of, or
+/// `-`.
+fn docker_body(ids: &[String], rc: i32, answer: &str) -> String {
+    if rc != 0 {
+        return format!("{rc}\n{answer}");
+    }
+    let mut states: BTreeMap<&str, &str> = BTreeMap::new();
+    for line in answer.split('\n').filter(|l| !l.is_empty()) {
+        if let Some((id, state)) = line.split_once(' ')
+            && !id.is_empty()
+        {
+            states.insert(id, state);
+        }
+    }
+    let mut body = String::from("0");
+    let mut seen = BTreeSet::new();
+    for id in ids {
+        if !seen.insert(id.as_str()) {
+            continue;
+        }
+        let state = states.get(id.as_str()).copied().unwrap_or_else(|| {
+            let mut prefixed = states
+                .iter()
+                .filter(|(full, _)| full.starts_with(id.as_str()));
+            match (prefixed.next(), prefixed.next()) {
+                (Some((_, state)), None) => state,
+                _ => "-",
+            }
+        });
+        body.push_str(&format!("\n{id} {state}"));
+    }
+    body
+}
+
 /// `roomctl:observe` over the host file tree `fs` (what `/` is on the
-/// host), the plugin at `version`, Docker answering through `docker`.
-pub fn observe(
-    fs: &Path,
-    version: &str,
-    docker: impl FnOnce(&[String]) -> (i32, String),
-) -> Observed {
+/// host), the plugin at `version`, Docker answering `docker ps -a` through
+/// `docker` (exit code and output).
+pub fn observe(fs: &Path, version: &str, docker: impl FnOnce() -> (i32, String)) -> Observed {
     let home = fs.join("home/dokku");
     let lib = fs.join("var/lib/dokku");
     let config = lib.join("config");
     let mut out = Out {
-        buf: format!("roomctl-observe {FORMAT} {version}\n").into_bytes(),
-        files: 0,
+        records: format!("roomctl-observe {FORMAT} {version}\n").into_bytes(),
+        sent: Vec::new(),
     };
     out.file("H", "VHOST", &home.join("VHOST"));
     let apps = apps(&home);
-    let mut cids: Vec<String> = Vec::new();
+    let mut mounts: Vec<Vec<u8>> = Vec::new();
+    let mut ids: Vec<String> = Vec::new();
     for app in &apps {
         let root = home.join(app);
-        out.put("A", app, "+", None);
-        out.file("F", "ENV", &config.join(app).join("ENV"));
-        out.file("F", "VHOST", &root.join("VHOST"));
-        out.file(
-            "F",
-            "ports/map",
-            &config.join("ports").join(app).join("map"),
-        );
-        let mounts = out.file(
-            "F",
-            "storage/mounts",
-            &config.join("storage").join(app).join("mounts"),
-        );
-        for name in entry_names(&mounts) {
-            let key = format!("storage-entry/{name}");
-            if entry_name_ok(&name) {
-                let path = lib.join(format!("data/storage-registry/entries/{name}.json"));
-                out.file("F", &key, &path);
-            } else {
-                out.put("F", &key, "!", None);
+        let prop = |plugin: &str, name: &str| config.join(plugin).join(app).join(name);
+        out.put("A", app, "+");
+        for (key, path) in [
+            ("ENV", config.join(app).join("ENV")),
+            ("VHOST", root.join("VHOST")),
+            ("ports/map", prop("ports", "map")),
+            ("storage/mounts", prop("storage", "mounts")),
+            ("apps/deploy-source", prop("apps", "deploy-source")),
+            (
+                "apps/deploy-source-metadata",
+                prop("apps", "deploy-source-metadata"),
+            ),
+            ("git/source-image", prop("git", "source-image")),
+            ("common/deployed", prop("common", "deployed")),
+            ("ps/restore", prop("ps", "restore")),
+            ("ps/scale", prop("ps", "scale")),
+            ("tls/server.crt", root.join("tls/server.crt")),
+        ] {
+            if out.file("F", key, &path) && key == "storage/mounts" {
+                mounts.push(out.last().to_vec());
             }
         }
         out.dir("resource", &config.join("resource").join(app));
-        for (key, path) in [
-            (
-                "apps/deploy-source",
-                config.join("apps").join(app).join("deploy-source"),
-            ),
-            (
-                "apps/deploy-source-metadata",
-                config.join("apps").join(app).join("deploy-source-metadata"),
-            ),
-            (
-                "git/source-image",
-                config.join("git").join(app).join("source-image"),
-            ),
-            (
-                "common/deployed",
-                config.join("common").join(app).join("deployed"),
-            ),
-            ("ps/restore", config.join("ps").join(app).join("restore")),
-            ("ps/scale", config.join("ps").join(app).join("scale")),
-        ] {
-            out.file("F", key, &path);
-        }
         out.dir("nginx", &config.join("nginx").join(app));
         out.digest(
             &format!("nginx.conf.d/{SNIPPET}"),
@@ -337,17 +332,10 @@ pub fn observe(
         );
         for name in containers {
             let path = root.join(&name);
-            if !path.exists() {
-                continue;
+            if path.exists() && out.file("F", &name, &path) {
+                ids.extend(scan::container_ids(out.last()));
             }
-            let sent = out.file("F", &name, &path);
-            cids.extend(
-                String::from_utf8_lossy(&sent)
-                    .split_whitespace()
-                    .map(str::to_string),
-            );
         }
-        out.file("F", "tls/server.crt", &root.join("tls/server.crt"));
         out.exists("tls/server.key", &root.join("tls/server.key"));
         if root.join("tls/server.crt").exists() && root.join("tls/server.key").exists() {
             out.file(
@@ -377,26 +365,46 @@ pub fn observe(
             }
         }
     }
-    let containers = cids.len();
-    if cids.is_empty() {
-        out.put("H", "docker", "-", None);
-    } else {
-        let (rc, answer) = docker(&cids);
-        out.put(
-            "H",
-            "docker",
-            "",
-            Some(format!("{rc}\n{answer}").as_bytes()),
-        );
+    let mut seen = BTreeSet::new();
+    for name in mounts.iter().flat_map(|m| scan::entry_names(m)) {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let key = format!("storage-entry/{name}");
+        if entry_name_ok(&name) {
+            let path = lib.join(format!("data/storage-registry/entries/{name}.json"));
+            out.file("H", &key, &path);
+        } else {
+            out.put("H", &key, "!");
+        }
     }
-    let total = out.buf.len();
-    out.buf
-        .extend_from_slice(format!("end {} {total}\n", apps.len()).as_bytes());
+    let asked = !ids.is_empty();
+    if asked {
+        let (rc, answer) = docker();
+        let body = docker_body(&ids, rc, &answer);
+        out.put("H", "docker", &format!("i{}", body.len()));
+        out.records.extend_from_slice(body.as_bytes());
+        out.records.push(b'\n');
+    } else {
+        out.put("H", "docker", "-");
+    }
+    let files = out.sent.len();
+    let mut bytes = out.records;
+    bytes.extend_from_slice(format!("sizes {files}\n").as_bytes());
+    for file in &out.sent {
+        bytes.extend_from_slice(format!("{}\n", file.len()).as_bytes());
+    }
+    for file in &out.sent {
+        bytes.extend_from_slice(file);
+    }
+    bytes.push(b'\n');
+    let total = bytes.len();
+    bytes.extend_from_slice(format!("end {} {total}\n", apps.len()).as_bytes());
     Observed {
-        bytes: out.buf,
+        bytes,
         apps: apps.len(),
-        files: out.files,
-        containers,
+        files,
+        asked,
     }
 }
 

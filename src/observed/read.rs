@@ -56,7 +56,9 @@ impl ReadError {
             ReadError::Shell(e) => e.is_transient(),
             // Exit 20 during a read means an app vanished between two commands.
             ReadError::Exit { code, .. } => *code == 20,
-            ReadError::Parse(e) => e.detail.contains("apps changed during the read"),
+            // The apps listed and reported differ, or roomctl:observe saw
+            // the host's files change (`ObserveError::Changed`).
+            ReadError::Parse(e) => e.detail.contains("changed during the read"),
         }
     }
 }
@@ -324,4 +326,29 @@ pub async fn read_details(
         out.insert(name, detail);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dokku::observe::ObserveError;
+
+    fn parse_error(e: ObserveError) -> ReadError {
+        parse::ParseError {
+            command: "roomctl:observe",
+            detail: e.to_string(),
+        }
+        .into()
+    }
+
+    #[test]
+    fn files_that_changed_during_observe_are_read_again_and_garbage_is_not() {
+        assert!(parse_error(ObserveError::Changed).is_transient());
+        let garbled = ObserveError::Garbled {
+            at: 3,
+            what: "a key length is not a number".into(),
+        };
+        assert!(!parse_error(garbled).is_transient());
+        assert!(!parse_error(ObserveError::Truncated(9)).is_transient());
+    }
 }

@@ -54,7 +54,7 @@ impl Emu {
         std::fs::write(
             &docker,
             format!(
-                "#!/bin/sh\n[ \"$1 $2\" = \"container inspect\" ] || exit 2\nshift 4\n[ \"$1\" = \"--\" ] && shift\nrc=0\nfor id in \"$@\"; do\n  f={}/docker/containers/$id.json\n  if [ -f \"$f\" ]; then\n    running=$(grep -o '\"Running\":[a-z]*' \"$f\" | cut -d: -f2)\n    echo \"roomctl-cid $id $running\"\n  else\n    echo \"Error response from daemon: No such container: $id\" >&2\n    rc=1\n  fi\ndone\nexit $rc\n",
+                "#!/bin/sh\n[ \"$1 $2 $3 $4 $5\" = \"ps -a --no-trunc --format {{{{.ID}}}} {{{{.State}}}}\" ] || exit 2\nfor f in {}/docker/containers/*.json; do\n  [ -f \"$f\" ] || continue\n  id=$(basename \"$f\" .json)\n  if grep -q '\"Running\":true' \"$f\"; then echo \"$id running\"; else echo \"$id exited\"; fi\ndone\n",
                 self.0.path().display()
             ),
         )
@@ -128,6 +128,70 @@ fn the_emulator_prints_what_the_plugin_prints_over_the_same_files() {
         String::from_utf8_lossy(&emulated),
         String::from_utf8_lossy(&plugin)
     );
+}
+
+#[test]
+fn the_emulator_prints_what_the_plugin_prints_over_hand_edited_files() {
+    require_tools();
+    let e = busy_host();
+    e.ok("git:from-image handmade mindroom/backend:1");
+    e.ok("ps:stop handmade");
+    let write = |path: &str, body: &[u8]| {
+        let f = e.fs(path);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, body).unwrap();
+    };
+    let id = std::fs::read_to_string(e.fs("/home/dokku/acme-backend/CONTAINER.web.1")).unwrap();
+    // A prefix of a live container, ids Docker does not know (one with a
+    // NUL byte), an empty CONTAINER file.
+    write(
+        "/home/dokku/acme-backend/CONTAINER.web.2",
+        &id.as_bytes()[..12],
+    );
+    write(
+        "/home/dokku/acme-backend/CONTAINER.web.3",
+        b"deadbeef\0cafe x\ty\n\n",
+    );
+    write("/home/dokku/acme-matrix/CONTAINER", b"");
+    // Mounts naming an entry that is not a DNS label, one that does not
+    // exist, one twice; a property holding NUL bytes; a dangling VHOST.
+    write(
+        "/var/lib/dokku/config/storage/handmade/mounts",
+        b"{\"entry_name\" : \"Bad_Name\",\"container_path\":\"/a\",\"phases\":[\"deploy\"]}\n{\"entry_name\":\"gone-entry\",\"container_path\":\"/b\",\"phases\":[\"deploy\"]} {\"entry_name\":\"gone-entry\"}",
+    );
+    write(
+        "/var/lib/dokku/config/resource/handmade/.hidden",
+        b"\0\x01\xff",
+    );
+    let vhost = e.fs("/home/dokku/broken/VHOST");
+    let _ = std::fs::remove_file(&vhost);
+    std::os::unix::fs::symlink("/nonexistent", vhost).unwrap();
+    let emulated = e.ok("roomctl:observe");
+    let plugin = e.plugin_observe();
+    assert_eq!(
+        String::from_utf8_lossy(&emulated),
+        String::from_utf8_lossy(&plugin)
+    );
+    let wire = observe::wire::unframe(&emulated).unwrap();
+    use observe::wire::Record;
+    assert_eq!(wire.host["storage-entry/Bad_Name"], Record::Unreadable);
+    assert_eq!(wire.host["storage-entry/gone-entry"], Record::Absent);
+    let Record::Bytes(docker) = &wire.host["docker"] else {
+        panic!("{:?}", wire.host["docker"]);
+    };
+    let docker = String::from_utf8_lossy(docker);
+    for line in [
+        format!("{} running", &id[..12]),
+        "deadbeefcafe -".into(),
+        "x -".into(),
+    ] {
+        assert!(docker.lines().any(|l| l == line), "{line} in {docker}");
+    }
+    let host = observe::parse(&emulated).unwrap();
+    let app = |n: &str| host.apps.iter().find(|a| a.name == n).unwrap();
+    assert_eq!(app("acme-backend").running, Some(observe::Running::Mixed));
+    assert_eq!(app("handmade").running, Some(observe::Running::False));
+    assert!(app("handmade").mounts.is_err());
 }
 
 #[test]

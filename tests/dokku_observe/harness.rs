@@ -1,7 +1,8 @@
 //! A stand-in Dokku host for running the roomctl plugin's scripts: Dokku's
 //! two roots (`home/` as `/home/dokku`, `lib/` as `/var/lib/dokku`), the log
 //! helpers the scripts source, and a stand-in `docker` that answers
-//! `container inspect` from `containers` (one `ID true|false` per line).
+//! `ps -a` with the file `containers` (one `ID STATE` per line, as
+//! `docker ps -a --no-trunc --format '{{.ID}} {{.State}}'` prints them).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -15,21 +16,9 @@ pub fn recorded() -> PathBuf {
 pub struct Host(pub tempfile::TempDir);
 
 const DOCKER: &str = r#"#!/bin/sh
-# docker container inspect --format 'roomctl-cid {{.Id}} {{.State.Running}}' -- ID...
-[ "$1 $2" = "container inspect" ] || exit 2
-shift 4
-[ "$1" = "--" ] && shift
-rc=0
-for id in "$@"; do
-  line="$(grep "^$id" "$DOCKER_STATE" | head -n 1)"
-  if [ -n "$line" ]; then
-    echo "roomctl-cid $line"
-  else
-    echo "Error response from daemon: No such container: $id" >&2
-    rc=1
-  fi
-done
-exit $rc
+# docker ps -a --no-trunc --format '{{.ID}} {{.State}}'
+[ "$1 $2 $3 $4 $5" = "ps -a --no-trunc --format {{.ID}} {{.State}}" ] || exit 2
+cat "$DOCKER_STATE"
 "#;
 
 impl Host {

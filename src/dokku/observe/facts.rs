@@ -8,6 +8,7 @@
 //! [`AppFacts::unreadable`] when it existed but could not be read.
 
 use super::run_state::{Docker, running};
+use super::scan;
 use super::storage::mounts;
 use super::wire::{Files, Record, Wire};
 use super::{AppFacts, GlobalVhost, HostFacts, PortMap, cert};
@@ -22,7 +23,7 @@ pub fn host_facts(wire: Wire) -> HostFacts {
     let apps = wire
         .apps
         .into_iter()
-        .map(|(name, files)| app_facts(name, &files, &global_vhost, &docker))
+        .map(|(name, files)| app_facts(name, &files, &wire.host, &global_vhost, &docker))
         .collect();
     HostFacts {
         format: wire.format,
@@ -85,9 +86,12 @@ fn global_vhost(file: &[u8]) -> GlobalVhost {
     }
 }
 
-/// One app's files, and the keys found unreadable while reading them.
+/// One app's files, the host's, and the keys found unreadable while
+/// reading them.
 pub(super) struct App<'a> {
     pub(super) files: &'a Files,
+    /// The host's records (the storage entries the mounts name).
+    pub(super) host: &'a Files,
     pub(super) unreadable: BTreeSet<String>,
 }
 
@@ -144,22 +148,32 @@ impl App<'_> {
         }
     }
 
-    /// The container ids of `CONTAINER` and `CONTAINER.*`, whitespace
-    /// separated (plugins/common/functions, `get_app_container_ids`).
+    /// The container ids of `CONTAINER` and `CONTAINER.*`
+    /// (plugins/common/functions, `get_app_container_ids`: see
+    /// [`scan::container_ids`]).
     fn container_ids(&mut self) -> Vec<String> {
         let keys: Vec<String> = self
             .files
             .keys()
-            .filter(|k| *k == "CONTAINER" || k.starts_with("CONTAINER."))
+            .filter(|k| scan::is_container_file(k))
             .cloned()
             .collect();
-        keys.iter().flat_map(|k| fields(&self.bytes(k))).collect()
+        keys.iter()
+            .flat_map(|k| scan::container_ids(&self.bytes(k)))
+            .collect()
     }
 }
 
-fn app_facts(name: String, files: &Files, global: &GlobalVhost, docker: &Docker) -> AppFacts {
+fn app_facts(
+    name: String,
+    files: &Files,
+    host: &Files,
+    global: &GlobalVhost,
+    docker: &Docker,
+) -> AppFacts {
     let mut app = App {
         files,
+        host,
         unreadable: BTreeSet::new(),
     };
     let env = match files.get("ENV") {

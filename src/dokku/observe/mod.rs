@@ -2,11 +2,14 @@
 //! host, and this module turns them into the facts Dokku's report commands
 //! would print, parsing each file the way Dokku 0.38.27 does. No I/O.
 //!
-//! - [`wire`]: the plugin's framed output back into files (format 1, see
+//! - [`wire`]: the plugin's framed output back into files (format 2, see
 //!   `dokku-plugin/roomctl/README.md`). A truncated, garbled or
 //!   unknown-format output is an [`ObserveError`]; there is never a partial
 //!   result, so the caller marks the host unknown (or falls back to
 //!   per-command reads for an older plugin).
+//! - [`scan`]: what the plugin reads out of `mounts` and `CONTAINER*` files
+//!   before printing them, and the check that they did not change in
+//!   between ([`ObserveError::Changed`]: the caller reads again).
 //! - [`facts`]: files into [`AppFacts`]: the ENV through
 //!   [`crate::dokku::envfile::parse`] (an unreadable ENV is a per-app error
 //!   value, not a failed host), VHOST, the ports map, storage attachments
@@ -23,6 +26,7 @@
 pub mod cert;
 pub mod facts;
 mod run_state;
+pub mod scan;
 mod storage;
 pub mod wire;
 
@@ -40,8 +44,14 @@ pub enum ObserveError {
     #[error("not roomctl:observe output (no `roomctl-observe` header)")]
     NotObserveOutput,
     /// The plugin speaks a format this roomctl does not read.
-    #[error("roomctl:observe output format {0} is not supported (this roomctl reads format 1)")]
+    #[error("roomctl:observe output format {0} is not supported (this roomctl reads format 2)")]
     UnknownFormat(u32),
+    /// The plugin saw a file change or vanish while it read the host, or
+    /// what it printed names an entry or a container it did not look up:
+    /// nothing in the output is to be trusted, but reading again may
+    /// succeed.
+    #[error("roomctl:observe output is inconsistent: the host's files changed during the read")]
+    Changed,
     /// The output stops before its trailer.
     #[error("roomctl:observe output is truncated ({0} bytes, no trailer)")]
     Truncated(usize),
@@ -181,5 +191,6 @@ pub struct AppFacts {
 /// Parses a whole `roomctl:observe` output into facts.
 pub fn parse(output: &[u8]) -> Result<HostFacts, ObserveError> {
     let wire = wire::unframe(output)?;
+    scan::check(&wire)?;
     Ok(facts::host_facts(wire))
 }

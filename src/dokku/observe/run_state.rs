@@ -1,63 +1,56 @@
-//! An app's run state from the plugin's one `docker container inspect`.
+//! An app's run state from the plugin's one `docker ps -a` call.
 
 use super::Running;
 use super::facts::lossy;
 use super::wire::Record;
+use std::collections::BTreeMap;
 
 /// The run state Docker gave for the containers named in CONTAINER files.
 pub(super) enum Docker {
     /// No app has a container: Docker was not asked.
     NotAsked,
-    /// Docker could not be asked or did not answer for every container.
+    /// Docker could not be asked (no docker binary, no daemon).
     Unknown,
-    /// Container id → `.State.Running`.
-    Known(Vec<(String, bool)>),
+    /// Container id (as a CONTAINER file names it) → whether it runs.
+    Known(BTreeMap<String, bool>),
 }
 
 impl Docker {
+    /// Reads the `docker` record: `RC`, then when RC is 0 one `ID STATE`
+    /// line per id the CONTAINER files name, STATE being `docker ps`'s
+    /// `.State` or `-` when Docker lists no such container.
+    ///
     /// Modelled from Dokku's source (plugins/common/functions,
     /// `is_container_status`): a container runs when `docker container
-    /// inspect` says `.State.Running` is `true`; one Docker does not know
-    /// ("No such container") does not run. Any other failure (no docker
-    /// binary, no daemon) makes the run state unknown.
+    /// inspect` says `.State.Running` is `true`, which is when `docker ps`
+    /// shows its state as `running`, `paused` or `restarting` (moby's
+    /// `State.StateString`); one Docker does not know does not run.
     pub(super) fn from_record(r: Option<&Record>) -> Docker {
         let body = match r {
             None | Some(Record::Absent) => return Docker::NotAsked,
             Some(Record::Bytes(b)) => lossy(b),
             Some(_) => return Docker::Unknown,
         };
-        let mut lines = body.lines();
-        let Some(Ok(rc)) = lines.next().map(str::parse::<i32>) else {
+        let mut lines = body.split('\n');
+        if lines.next() != Some("0") {
             return Docker::Unknown;
-        };
-        let mut known = Vec::new();
+        }
+        let mut known = BTreeMap::new();
         for line in lines {
-            if let Some(data) = line.strip_prefix("roomctl-cid ") {
-                match data.split_once(' ') {
-                    Some((id, "true")) => known.push((id.to_string(), true)),
-                    Some((id, "false")) => known.push((id.to_string(), false)),
-                    _ => return Docker::Unknown,
-                }
-            } else if !line.trim().is_empty() {
-                let missing = line.contains("No such container") || line.contains("No such object");
-                if rc == 0 || !missing {
-                    return Docker::Unknown;
-                }
-            }
+            let Some((id, state)) = line.split_once(' ') else {
+                return Docker::Unknown;
+            };
+            let running = matches!(state, "running" | "paused" | "restarting");
+            known.insert(id.to_string(), running);
         }
         Docker::Known(known)
     }
 
-    /// Whether the container `cid` (a full id or a prefix, as Docker
-    /// resolves it) runs; `None` when unknown.
+    /// Whether the container `cid` runs; `None` when unknown.
     fn running(&self, cid: &str) -> Option<bool> {
         match self {
             Docker::NotAsked | Docker::Unknown => None,
-            Docker::Known(known) => Some(
-                known
-                    .iter()
-                    .any(|(id, running)| *running && (id == cid || id.starts_with(cid))),
-            ),
+            Docker::Known(known) => known.get(cid).copied(),
         }
     }
 }

@@ -26,7 +26,7 @@ struct Entry {
 /// `ListAppMountEntries`): one JSON attachment per non-blank line of the
 /// `mounts` list property, those of the `deploy` phase, sorted by entry
 /// name then container path, each joined with its entry
-/// (`data/storage-registry/entries/NAME.json`); the host path is the
+/// (`data/storage-registry/entries/NAME.json`, a host record); the host path is the
 /// entry's, or its name when it has none. A line that does not parse or an
 /// entry that is missing fails the whole list, as `storage:list` fails.
 pub(super) fn mounts(app: &mut App<'_>) -> Result<Vec<MountFact>, String> {
@@ -51,13 +51,15 @@ pub(super) fn mounts(app: &mut App<'_>) -> Result<Vec<MountFact>, String> {
     for a in attachments {
         let key = format!("storage-entry/{}", a.entry_name);
         let missing = || format!("attachment references missing entry {:?}", a.entry_name);
-        let entry: Entry = match app.files.get(&key) {
+        let entry: Entry = match app.host.get(&key) {
             Some(Record::Bytes(b)) => serde_json::from_slice(b)
                 .map_err(|e| format!("unable to parse storage entry {:?}: {e}", a.entry_name))?,
             Some(Record::Unreadable) => {
                 app.unreadable.insert(key);
                 return Err(format!("unable to read storage entry {:?}", a.entry_name));
             }
+            // Absent, or not looked up: a name JSON escapes so that the
+            // plugin's grep does not see it, which Dokku never writes.
             _ => return Err(missing()),
         };
         out.push(MountFact {

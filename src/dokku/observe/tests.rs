@@ -1,41 +1,63 @@
 use super::wire::{Record, unframe};
 use super::*;
-use base64::Engine;
 
-/// Builds an output the way the plugin frames it.
+/// Builds an output the way the plugin frames it: records, then the sent
+/// files' sizes and bytes, then the trailer.
 #[derive(Default)]
-struct Out(Vec<u8>, usize);
+struct Out {
+    records: Vec<u8>,
+    data: Vec<Vec<u8>>,
+    apps: usize,
+}
 
 impl Out {
     fn new() -> Self {
-        Out(b"roomctl-observe 1 0.2.0\n".to_vec(), 0)
+        Out {
+            records: b"roomctl-observe 2 0.2.0\n".to_vec(),
+            ..Out::default()
+        }
     }
-    fn rec(mut self, tag: &str, key: &str, spec: &str, body: &[u8]) -> Self {
-        self.0
-            .extend_from_slice(format!("{tag} {} {spec}\n{key}", key.len()).as_bytes());
-        self.0.extend_from_slice(body);
-        self.0.push(b'\n');
+    fn rec(mut self, tag: &str, key: &str, kind: &str) -> Self {
+        self.records
+            .extend_from_slice(format!("{tag} {} {kind}\n{key}\n", key.len()).as_bytes());
+        self
+    }
+    fn sent(mut self, tag: &str, key: &str, body: &[u8]) -> Self {
+        self.data.push(body.to_vec());
+        self.rec(tag, key, "f")
+    }
+    fn inline(mut self, tag: &str, key: &str, body: &[u8]) -> Self {
+        self = self.rec(tag, key, &format!("i{}", body.len()));
+        self.records.extend_from_slice(body);
+        self.records.push(b'\n');
         self
     }
     fn app(mut self, name: &str) -> Self {
-        self.1 += 1;
-        self.rec("A", name, "+", b"")
+        self.apps += 1;
+        self.rec("A", name, "+")
     }
     fn file(self, key: &str, body: &[u8]) -> Self {
-        let spec = body.len().to_string();
-        self.rec("F", key, &spec, body)
+        self.sent("F", key, body)
     }
-    fn mark(self, key: &str, spec: &str) -> Self {
-        self.rec("F", key, spec, b"")
+    fn mark(self, key: &str, kind: &str) -> Self {
+        self.rec("F", key, kind)
     }
     fn host(self, key: &str, body: &[u8]) -> Self {
-        let spec = body.len().to_string();
-        self.rec("H", key, &spec, body)
+        self.sent("H", key, body)
     }
-    fn end(mut self) -> Vec<u8> {
-        let t = format!("end {} {}\n", self.1, self.0.len());
-        self.0.extend_from_slice(t.as_bytes());
-        self.0
+    fn end(self) -> Vec<u8> {
+        let mut out = self.records;
+        out.extend_from_slice(format!("sizes {}\n", self.data.len()).as_bytes());
+        for d in &self.data {
+            out.extend_from_slice(format!("{}\n", d.len()).as_bytes());
+        }
+        for d in &self.data {
+            out.extend_from_slice(d);
+        }
+        out.push(b'\n');
+        let t = format!("end {} {}\n", self.apps, out.len());
+        out.extend_from_slice(t.as_bytes());
+        out
     }
 }
 
@@ -88,12 +110,21 @@ fn every_truncation_of_a_valid_output_is_an_error() {
 fn a_wrong_trailer_count_or_a_bad_length_is_garbled() {
     let good = Out::new().app("a").file("ENV", b"A=1\n").end();
     let text = String::from_utf8(good.clone()).unwrap();
+    assert!(
+        text.contains("F 3 f\nENV\nsizes 1\n4\nA=1\n\nend 1 "),
+        "{text}"
+    );
     for bad in [
         text.replace("end 1 ", "end 2 "),
-        text.replace("F 3 4\n", "F 3 5\n"),
-        text.replace("F 3 4\n", "F 3 3\n"),
-        text.replace("F 3 4\n", "X 3 4\n"),
-        text.replace("F 3 4\n", "F 3 +4\n"),
+        text.replace("sizes 1\n4\n", "sizes 1\n5\n"),
+        text.replace("sizes 1\n4\n", "sizes 1\n3\n"),
+        text.replace("sizes 1\n4\n", "sizes 1\n+4\n"),
+        text.replace("sizes 1\n4\n", "sizes 2\n4\n"),
+        text.replace("sizes 1\n4\n", "sizes 0\n"),
+        text.replace("F 3 f\n", "X 3 f\n"),
+        text.replace("F 3 f\n", "F 3 q\n"),
+        text.replace("F 3 f\n", "F 4 f\n"),
+        text.replace("F 3 f\n", "F 3 s12\n"),
     ] {
         let err = parse(bad.as_bytes()).unwrap_err();
         assert!(
@@ -108,10 +139,12 @@ fn a_wrong_trailer_count_or_a_bad_length_is_garbled() {
 
 #[test]
 fn another_format_or_no_header_is_refused_before_anything_is_read() {
-    assert_eq!(
-        parse(b"roomctl-observe 2 9.9.9\nwhatever").unwrap_err(),
-        ObserveError::UnknownFormat(2)
-    );
+    for (out, format) in [
+        (&b"roomctl-observe 1 0.2.0\nF 3 4\nENV"[..], 1),
+        (b"roomctl-observe 3 9.9.9\nwhatever\nchanged\n", 3),
+    ] {
+        assert_eq!(parse(out).unwrap_err(), ObserveError::UnknownFormat(format));
+    }
     assert_eq!(parse(b"").unwrap_err(), ObserveError::NotObserveOutput);
     assert_eq!(
         parse(b" !     roomctl:observe is not a dokku command.\n").unwrap_err(),
@@ -120,13 +153,52 @@ fn another_format_or_no_header_is_refused_before_anything_is_read() {
 }
 
 #[test]
-fn a_file_with_a_nul_byte_arrives_as_base64_and_reads_as_its_bytes() {
-    let env = b"A=\"x\"\nB=1\n\0";
-    let b64 = base64::engine::general_purpose::STANDARD.encode(env);
-    let out = Out::new()
+fn a_plugin_that_saw_files_change_is_refused_as_changed() {
+    let good = Out::new().app("a").file("ENV", b"A=1\n").end();
+    let cut = good.len() - b"end 1 NN\n".len();
+    let mut changed = good[..cut].to_vec();
+    changed.extend_from_slice(b"changed\n");
+    assert_eq!(parse(&changed).unwrap_err(), ObserveError::Changed);
+    assert_eq!(
+        parse(b"roomctl-observe 2 0.2.0\nA 1 +\na\n\nchanged\n").unwrap_err(),
+        ObserveError::Changed
+    );
+    assert!(
+        ObserveError::Changed
+            .to_string()
+            .contains("changed during the read")
+    );
+}
+
+#[test]
+fn a_file_that_changed_size_between_stat_and_cat_is_never_read_as_files() {
+    // stat said 4 and 6 bytes; cat then found the first file grown by two
+    // bytes and the second shrunk by two: the trailer moved (the sum is
+    // the same only if the plugin's second stat is skipped, which it is
+    // not: see the plugin's `changed`).
+    let good = Out::new()
         .app("a")
-        .rec("F", "ENV", &format!("b{}", b64.len()), b64.as_bytes())
+        .file("ENV", b"A=1\n")
+        .file("VHOST", b"a.com\n")
         .end();
+    let text = String::from_utf8(good).unwrap();
+    for data in ["A=1\nB=a.com\n", "A=1a.com\n", "A=1\nXXa.com\n"] {
+        let bad = text.replace("A=1\na.com\n", data);
+        let err = parse(bad.as_bytes()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ObserveError::Garbled { .. } | ObserveError::Truncated(_)
+            ),
+            "{data:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn any_byte_a_nul_included_arrives_as_is_in_the_data_section() {
+    let env = b"A=\"x\"\nB=1\n\0\xff\nend 0 0\n";
+    let out = Out::new().app("a").file("ENV", env).end();
     let wire = unframe(&out).unwrap();
     assert_eq!(wire.apps[0].1["ENV"], Record::Bytes(env.to_vec()));
 }
@@ -183,7 +255,7 @@ fn the_global_vhost_is_enabled_only_by_a_valid_hostname_line() {
     );
     assert!(!host(b"not a host!\n").enabled);
     assert!(host(b"_\n").enabled);
-    let none = parse(&Out::new().rec("H", "VHOST", "-", b"").end()).unwrap();
+    let none = parse(&Out::new().rec("H", "VHOST", "-").end()).unwrap();
     assert_eq!(none.global_vhost, GlobalVhost::default());
 }
 
@@ -206,14 +278,15 @@ const MOUNT: &[u8] = br#"{"entry_name":"legacy-aa","container_path":"/data","pha
 fn mounts_join_their_entries_in_storage_lists_order() {
     let app = one_app(|o| {
         o.file("storage/mounts", MOUNT)
-            .file(
+            .host(
                 "storage-entry/legacy-aa",
                 b"{\n  \"name\": \"legacy-aa\",\n  \"scheduler\": \"docker-local\",\n  \"host_path\": \"/var/lib/dokku/data/storage/a\",\n  \"schema_version\": 1\n}",
             )
-            .file(
+            .host(
                 "storage-entry/legacy-0b",
                 br#"{"name":"legacy-0b","scheduler":"k3s","size":"1Gi","schema_version":1}"#,
             )
+            .rec("H", "storage-entry/legacy-rr", "-")
     });
     let mounts = app.mounts.unwrap();
     assert_eq!(
@@ -239,7 +312,23 @@ fn mounts_join_their_entries_in_storage_lists_order() {
 fn a_mount_whose_entry_is_missing_fails_the_list_as_storage_list_does() {
     let app = one_app(|o| {
         o.file("storage/mounts", MOUNT)
-            .mark("storage-entry/legacy-aa", "-")
+            .rec("H", "storage-entry/legacy-aa", "-")
+            .rec("H", "storage-entry/legacy-0b", "!")
+            .rec("H", "storage-entry/legacy-rr", "-")
+    });
+    let err = app.mounts.unwrap_err();
+    assert!(err.contains("unable to read storage entry"), "{err}");
+    assert_eq!(app.unreadable, ["storage-entry/legacy-0b"]);
+    let two: Vec<u8> = MOUNT
+        .split_inclusive(|&b| b == b'\n')
+        .take(2)
+        .flatten()
+        .copied()
+        .collect();
+    let app = one_app(|o| {
+        o.file("storage/mounts", &two)
+            .rec("H", "storage-entry/legacy-aa", "-")
+            .rec("H", "storage-entry/legacy-0b", "-")
     });
     let err = app.mounts.unwrap_err();
     assert!(err.contains("missing entry"), "{err}");
@@ -249,67 +338,95 @@ fn a_mount_whose_entry_is_missing_fails_the_list_as_storage_list_does() {
     );
 }
 
-fn docker(body: &str) -> Vec<u8> {
-    body.as_bytes().to_vec()
+#[test]
+fn a_mount_naming_an_entry_the_plugin_did_not_look_up_means_the_files_changed() {
+    let out = Out::new()
+        .app("a")
+        .file("storage/mounts", MOUNT)
+        .rec("H", "storage-entry/legacy-aa", "-")
+        .rec("H", "storage-entry/legacy-0b", "-")
+        .end();
+    assert_eq!(parse(&out).unwrap_err(), ObserveError::Changed);
+}
+
+#[test]
+fn entry_names_are_found_as_the_plugins_grep_finds_them() {
+    let names = super::scan::entry_names(
+        b"{\"entry_name\" :\t\"a\",\"x\":1}{\"entry_name\":\"b\0c\"}\n\"entry_name\"\n: \"no\"\n\"entry_name\": \"\" \"entry_name\":\"a\"",
+    );
+    assert_eq!(names, ["a", "bc", "", "a"]);
+    assert_eq!(
+        super::scan::container_ids(b"abc def\r\n\tg\0h\x0bi\n"),
+        ["abc", "def\r", "gh\x0bi"]
+    );
+}
+
+/// The apps `up` (one running container), `half` (one running, one
+/// stopped) and `none` (no container), with the `docker` record `d`.
+fn run_states(d: Option<Record>) -> Result<Vec<Option<Running>>, ObserveError> {
+    let mut out = Out::new()
+        .app("up")
+        .file("CONTAINER.web.1", b"aaaa1111\n")
+        .app("half")
+        .file("CONTAINER.web.1", b"aaaa1111\n")
+        .file("CONTAINER.web.2", b"bbbb2222")
+        .app("none");
+    match d {
+        Some(Record::Bytes(b)) => out = out.inline("H", "docker", &b),
+        Some(Record::Unreadable) => out = out.rec("H", "docker", "!"),
+        _ => out = out.rec("H", "docker", "-"),
+    }
+    let host = parse(&out.end())?;
+    Ok(host.apps.iter().map(|a| a.running).collect())
 }
 
 #[test]
 fn run_state_comes_from_one_docker_answer_and_is_unknown_without_one() {
-    let facts = |d: Option<Record>| {
-        let mut out = Out::new()
-            .app("up")
-            .file("CONTAINER.web.1", b"aaaa1111\n")
-            .app("half")
-            .file("CONTAINER.web.1", b"aaaa1111\n")
-            .file("CONTAINER.web.2", b"bbbb2222\n")
-            .app("none");
-        match d {
-            Some(Record::Bytes(b)) => out = out.host("docker", &b),
-            Some(Record::Unreadable) => out = out.rec("H", "docker", "!", b""),
-            _ => {}
-        }
-        let host = parse(&out.end()).unwrap();
-        host.apps.iter().map(|a| a.running).collect::<Vec<_>>()
-    };
-    let answer = docker("0\nroomctl-cid aaaa1111ffff true\nroomctl-cid bbbb2222ffff false");
+    let facts = |body: &str| run_states(Some(Record::Bytes(body.as_bytes().to_vec()))).unwrap();
+    let want = [
+        Some(Running::True),
+        Some(Running::Mixed),
+        Some(Running::False),
+    ];
+    assert_eq!(facts("0\naaaa1111 running\nbbbb2222 exited"), want);
+    assert_eq!(facts("0\naaaa1111 paused\nbbbb2222 -"), want);
+    assert_eq!(facts("0\naaaa1111 restarting\nbbbb2222 dead"), want);
     assert_eq!(
-        facts(Some(Record::Bytes(answer))),
-        [
-            Some(Running::True),
-            Some(Running::Mixed),
-            Some(Running::False)
-        ]
+        facts("0\naaaa1111 created\nbbbb2222 exited")[..2],
+        [Some(Running::False), Some(Running::False)]
     );
-    let gone = docker("1\nroomctl-cid aaaa1111ffff true\nError: No such container: bbbb2222");
+    let down = "1\nCannot connect to the Docker daemon at unix:///var/run/docker.sock.";
+    assert_eq!(facts(down), [None, None, Some(Running::False)]);
     assert_eq!(
-        facts(Some(Record::Bytes(gone))),
-        [
-            Some(Running::True),
-            Some(Running::Mixed),
-            Some(Running::False)
-        ]
-    );
-    let down = docker("1\nCannot connect to the Docker daemon at unix:///var/run/docker.sock.");
-    assert_eq!(
-        facts(Some(Record::Bytes(down))),
-        [None, None, Some(Running::False)]
-    );
-    assert_eq!(
-        facts(Some(Record::Unreadable)),
+        run_states(Some(Record::Unreadable)).unwrap(),
         [None, None, Some(Running::False)]
     );
 }
 
 #[test]
+fn a_container_the_plugin_did_not_ask_docker_about_means_the_files_changed() {
+    let facts = |body: &str| run_states(Some(Record::Bytes(body.as_bytes().to_vec())));
+    assert_eq!(
+        facts("0\naaaa1111 running").unwrap_err(),
+        ObserveError::Changed
+    );
+    assert_eq!(run_states(None).unwrap_err(), ObserveError::Changed);
+}
+
+#[test]
 fn deployed_follows_the_property_and_falls_back_to_container_files() {
+    let docker = |o: Out| o.inline("H", "docker", b"0\nx exited");
     assert!(one_app(|o| o.file("common/deployed", b"true")).deployed);
     assert!(
-        !one_app(|o| o
-            .file("common/deployed", b"false")
-            .file("CONTAINER.web.1", b"x"))
+        !one_app(|o| docker(
+            o.file("common/deployed", b"false")
+                .file("CONTAINER.web.1", b"x")
+        ))
         .deployed
     );
-    assert!(one_app(|o| o.mark("common/deployed", "-").file("CONTAINER.web.1", b"x")).deployed);
+    assert!(
+        one_app(|o| docker(o.mark("common/deployed", "-").file("CONTAINER.web.1", b"x"))).deployed
+    );
     assert!(!one_app(|o| o.mark("common/deployed", "-")).deployed);
 }
 
@@ -341,7 +458,7 @@ fn properties_keep_their_bytes_and_the_snippet_digest_is_taken_either_way() {
     assert_eq!(sent.nginx["client-max-body-size"], "100m");
     let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"gzip on;\n"));
     assert_eq!(sent.snippet_sha256.as_deref(), Some(digest.as_str()));
-    let hashed = one_app(|o| o.rec("F", "nginx.conf.d/roomctl.conf", "s64", digest.as_bytes()));
+    let hashed = one_app(|o| o.mark("nginx.conf.d/roomctl.conf", &format!("s{digest}")));
     assert_eq!(hashed.snippet_sha256, Some(digest));
 }
 
@@ -363,7 +480,7 @@ fn a_certificate_is_read_and_lets_encrypt_manages_it_only_when_its_copy_matches(
         o.file("VHOST", b"example.com\n")
             .file("tls/server.crt", pem.as_bytes())
             .mark("tls/server.key", "+")
-            .rec("F", "letsencrypt/fullchain.pem", "s64", digest.as_bytes())
+            .mark("letsencrypt/fullchain.pem", &format!("s{digest}"))
     });
     let cert = app.certificate.clone().unwrap().unwrap();
     assert_eq!(cert.dns_names, ["*.example.com", "example.com"]);

@@ -1,27 +1,35 @@
-//! The framing of `roomctl:observe`'s output (format 1), undone: records
+//! The framing of `roomctl:observe`'s output (format 2), undone: records
 //! back into files, per host and per app. No Dokku semantics here.
 //!
 //! ```text
 //! roomctl-observe FORMAT VERSION\n
-//! TAG KEYLEN SPEC\nKEY[CONTENT]\n      (repeated)
-//! end APPS BYTES\n
+//! TAG KEYLEN KIND\nKEY\n[INLINE\n]      (one record, repeated)
+//! sizes N\n
+//! SIZE\n                                (N times)
+//! DATA                                  (the N files' bytes, concatenated)
+//! \n
+//! end APPS BYTES\n                      (or `changed\n`)
 //! ```
 //!
-//! `TAG` is `H` (a host file), `A` (an app starts; `KEY` is its name, `SPEC`
+//! `TAG` is `H` (a host file), `A` (an app starts; `KEY` is its name, `KIND`
 //! is `+`) or `F` (a file of the last app). `KEYLEN` is the key's length in
-//! bytes. `SPEC` says what follows the key: `N` (N raw bytes of the file),
-//! `bN` (N bytes of standard base64 of the file, used when it holds a NUL
-//! byte), `sN` (the file's SHA-256, N hex digits), `-` (no such file), `!`
-//! (exists but is not a readable regular file) or `+` (exists, not sent).
-//! The trailer counts the apps and every byte before it, so any truncation
-//! is detected.
+//! bytes. `KIND` is `f` (a file whose size is the next line of the sizes
+//! section and whose bytes are the next ones of the data section), `-` (no
+//! such file), `!` (exists but is not a readable regular file), `+`
+//! (exists, not sent), `s` and 64 hex digits (the file's SHA-256) or `i`
+//! and a length (that many bytes the plugin wrote itself follow the key).
+//!
+//! The sizes come from one `stat` and the data from one `cat`, so a file
+//! that changed size between the two moves the trailer away from where the
+//! sizes put it: the trailer counts every byte before it, so that (and any
+//! truncation) is an error. A plugin that saw a file change or vanish ends
+//! with `changed` instead, read as [`ObserveError::Changed`].
 
 use super::ObserveError;
-use base64::Engine;
 use std::collections::BTreeMap;
 
 /// The output format this reader understands.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// One file as the plugin reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +41,7 @@ pub enum Record {
     /// The file exists; its content was deliberately not sent (private
     /// keys, marker files).
     Present,
-    /// The file's exact bytes.
+    /// The file's exact bytes (or, for `i` records, the plugin's text).
     Bytes(Vec<u8>),
     /// The lowercase hex SHA-256 of the file's bytes.
     Sha256(String),
@@ -49,7 +57,7 @@ pub struct Wire {
     pub format: u32,
     /// The plugin's version from the header.
     pub plugin_version: String,
-    /// Host files (`VHOST`, `docker`).
+    /// Host files (`VHOST`, `storage-entry/NAME`, `docker`).
     pub host: Files,
     /// Every app in the plugin's (`apps:list`) order, with its files.
     pub apps: Vec<(String, Files)>,
@@ -92,10 +100,10 @@ impl<'a> Cursor<'a> {
         Ok(out)
     }
 
-    fn newline(&mut self) -> Result<(), ObserveError> {
+    fn newline(&mut self, what: &str) -> Result<(), ObserveError> {
         match self.take(1)? {
             b"\n" => Ok(()),
-            _ => Err(self.garbled("a record does not end where its length says")),
+            _ => Err(self.garbled(what.to_string())),
         }
     }
 }
@@ -112,9 +120,67 @@ fn text(c: &Cursor<'_>, b: &[u8], what: &str) -> Result<String, ObserveError> {
     String::from_utf8(b.to_vec()).map_err(|_| c.garbled(format!("{what} is not UTF-8")))
 }
 
+/// The output's last line, without its newline; `None` when the output
+/// does not end with a newline.
+fn last_line(src: &[u8]) -> Option<&[u8]> {
+    let body = src.strip_suffix(b"\n")?;
+    let start = body.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    Some(&body[start..])
+}
+
+/// Where a record belongs.
+#[derive(Clone, Copy)]
+enum Owner {
+    Host,
+    App(usize),
+}
+
+struct Unframed {
+    host: Files,
+    apps: Vec<(String, Files)>,
+}
+
+impl Unframed {
+    fn files(&mut self, owner: Owner) -> &mut Files {
+        match owner {
+            Owner::Host => &mut self.host,
+            Owner::App(i) => &mut self.apps[i].1,
+        }
+    }
+}
+
+/// One record's header and what it says about its content.
+enum Kind {
+    /// Known now.
+    Now(Record),
+    /// Its bytes are in the data section.
+    Sent,
+}
+
+fn kind(c: &mut Cursor<'_>, spec: &[u8]) -> Result<Kind, ObserveError> {
+    Ok(Kind::Now(match spec {
+        b"f" => return Ok(Kind::Sent),
+        b"-" => Record::Absent,
+        b"!" => Record::Unreadable,
+        b"+" => Record::Present,
+        [b's', hex @ ..] => {
+            if hex.len() != 64 || !hex.iter().all(u8::is_ascii_hexdigit) {
+                return Err(c.garbled("a digest is not 64 hex digits"));
+            }
+            Record::Sha256(String::from_utf8_lossy(hex).to_ascii_lowercase())
+        }
+        [b'i', n @ ..] => {
+            let n = count(n).ok_or_else(|| c.garbled("an inline length is not a number"))?;
+            Record::Bytes(c.take(n)?.to_vec())
+        }
+        _ => return Err(c.garbled("unknown record kind")),
+    }))
+}
+
 /// Splits the output into host and app files. Any deviation from the
-/// format (a missing trailer, a count that does not match, bytes after the
-/// trailer) is an error: a partial result is never returned.
+/// format (a missing trailer, a count or size that does not match, bytes
+/// after the trailer) is an error, and so is a plugin that saw files
+/// change: a partial result is never returned.
 pub fn unframe(src: &[u8]) -> Result<Wire, ObserveError> {
     let mut c = Cursor { src, at: 0 };
     if !src.starts_with(b"roomctl-observe ") {
@@ -131,91 +197,95 @@ pub fn unframe(src: &[u8]) -> Result<Wire, ObserveError> {
         return Err(ObserveError::UnknownFormat(format));
     }
     let plugin_version = text(&c, version, "the plugin version")?;
-    let mut host = Files::new();
-    let mut apps: Vec<(String, Files)> = Vec::new();
-    loop {
-        let start = c.at;
+    if last_line(src) == Some(b"changed") {
+        return Err(ObserveError::Changed);
+    }
+    let mut out = Unframed {
+        host: Files::new(),
+        apps: Vec::new(),
+    };
+    let mut sent: Vec<(Owner, String)> = Vec::new();
+    let files = loop {
         let line = c.line()?;
-        if let Some(trailer) = line.strip_prefix(b"end ") {
-            let (n, bytes) = trailer
-                .iter()
-                .position(|&b| b == b' ')
-                .map(|i| (&trailer[..i], &trailer[i + 1..]))
-                .ok_or_else(|| c.garbled("the trailer is not `end APPS BYTES`"))?;
-            if count(n) != Some(apps.len()) || count(bytes) != Some(start) {
-                return Err(c.garbled("the trailer's counts do not match what came before"));
-            }
-            if c.at != src.len() {
-                return Err(c.garbled("bytes follow the trailer"));
-            }
-            return Ok(Wire {
-                format,
-                plugin_version,
-                host,
-                apps,
-                bytes: src.len(),
-            });
+        if let Some(n) = line.strip_prefix(b"sizes ") {
+            break count(n).ok_or_else(|| c.garbled("the file count is not a number"))?;
         }
         let words: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
         let [tag, keylen, spec] = words.as_slice() else {
-            return Err(c.garbled("a record header is not `TAG KEYLEN SPEC`"));
+            return Err(c.garbled("a record header is not `TAG KEYLEN KIND`"));
         };
         let keylen = count(keylen).ok_or_else(|| c.garbled("a key length is not a number"))?;
         let key = c.take(keylen)?;
         let key = text(&c, key, "a key")?;
-        let record = match *spec {
-            b"-" => Record::Absent,
-            b"!" => Record::Unreadable,
-            b"+" => Record::Present,
-            _ => {
-                let (kind, n) = match spec.first() {
-                    Some(b'b') | Some(b's') => (spec[0], &spec[1..]),
-                    _ => (b'r', *spec),
-                };
-                let n = count(n).ok_or_else(|| c.garbled("a content length is not a number"))?;
-                let body = c.take(n)?;
-                match kind {
-                    b'b' => Record::Bytes(
-                        base64::engine::general_purpose::STANDARD
-                            .decode(body)
-                            .map_err(|_| c.garbled("base64 content does not decode"))?,
-                    ),
-                    b's' => {
-                        let hex = text(&c, body, "a digest")?;
-                        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                            return Err(c.garbled("a digest is not 64 hex digits"));
-                        }
-                        Record::Sha256(hex.to_ascii_lowercase())
-                    }
-                    _ => Record::Bytes(body.to_vec()),
-                }
-            }
-        };
-        c.newline()?;
-        match *tag {
-            b"H" => {
-                if host.insert(key, record).is_some() {
-                    return Err(c.garbled("a host file is reported twice"));
-                }
-            }
+        c.newline("a key does not end where its length says")?;
+        let kind = kind(&mut c, spec)?;
+        if matches!(kind, Kind::Now(Record::Bytes(_))) {
+            c.newline("inline content does not end where its length says")?;
+        }
+        let owner = match *tag {
+            b"H" => Owner::Host,
             b"A" => {
-                if record != Record::Present {
-                    return Err(c.garbled("an app record carries content"));
+                if !matches!(kind, Kind::Now(Record::Present)) {
+                    return Err(c.garbled("an app record is not `+`"));
                 }
-                if apps.iter().any(|(name, _)| *name == key) {
+                if out.apps.iter().any(|(name, _)| *name == key) {
                     return Err(c.garbled("an app is reported twice"));
                 }
-                apps.push((key, Files::new()));
+                out.apps.push((key, Files::new()));
+                continue;
             }
-            b"F" => {
-                let (_, files) = apps
-                    .last_mut()
-                    .ok_or_else(|| c.garbled("a file record comes before any app"))?;
-                if files.insert(key, record).is_some() {
-                    return Err(c.garbled("an app file is reported twice"));
-                }
+            b"F" if out.apps.is_empty() => {
+                return Err(c.garbled("a file record comes before any app"));
             }
+            b"F" => Owner::App(out.apps.len() - 1),
             _ => return Err(c.garbled("unknown record tag")),
+        };
+        let record = match kind {
+            Kind::Now(r) => r,
+            Kind::Sent => {
+                sent.push((owner, key.clone()));
+                // Filled in from the data section below.
+                Record::Absent
+            }
+        };
+        if out.files(owner).insert(key, record).is_some() {
+            return Err(c.garbled("a file is reported twice"));
         }
+    };
+    if files != sent.len() {
+        return Err(c.garbled("the file count does not match the `f` records"));
     }
+    let mut sizes = Vec::with_capacity(files);
+    for _ in 0..files {
+        let line = c.line()?;
+        sizes.push(count(line).ok_or_else(|| c.garbled("a file size is not a number"))?);
+    }
+    for ((owner, key), size) in sent.into_iter().zip(sizes) {
+        let bytes = c.take(size)?.to_vec();
+        out.files(owner).insert(key, Record::Bytes(bytes));
+    }
+    c.newline("the data does not end where the sizes say")?;
+    let start = c.at;
+    let line = c.line()?;
+    let trailer = line
+        .strip_prefix(b"end ")
+        .ok_or_else(|| c.garbled("no trailer where the sizes say the data ends"))?;
+    let (n, bytes) = trailer
+        .iter()
+        .position(|&b| b == b' ')
+        .map(|i| (&trailer[..i], &trailer[i + 1..]))
+        .ok_or_else(|| c.garbled("the trailer is not `end APPS BYTES`"))?;
+    if count(n) != Some(out.apps.len()) || count(bytes) != Some(start) {
+        return Err(c.garbled("the trailer's counts do not match what came before"));
+    }
+    if c.at != src.len() {
+        return Err(c.garbled("bytes follow the trailer"));
+    }
+    Ok(Wire {
+        format,
+        plugin_version,
+        host: out.host,
+        apps: out.apps,
+        bytes: src.len(),
+    })
 }
