@@ -13,6 +13,7 @@
 use super::io::Ctx;
 use super::state;
 use crate::dokku::observe::scan;
+use crate::dokku::observe::wire::FIXED;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -155,23 +156,28 @@ impl Out {
         self.records.push(b'\n');
     }
 
-    /// A file record: `f` (its bytes sent) when it is a readable regular
+    /// A file's kind: `f` (its bytes sent) when it is a readable regular
     /// file, `!` when it exists otherwise, `-` when it does not exist.
-    /// Returns whether it was sent.
-    fn file(&mut self, tag: &str, key: &str, path: &Path) -> bool {
+    fn send(&mut self, path: &Path) -> char {
         if path.is_file() {
             if let Ok(bytes) = std::fs::read(path) {
-                self.put(tag, key, "f");
                 self.sent.push(bytes);
-                return true;
+                return 'f';
             }
-            self.put(tag, key, "!");
+            '!'
         } else if path.exists() {
-            self.put(tag, key, "!");
+            '!'
         } else {
-            self.put(tag, key, "-");
+            '-'
         }
-        false
+    }
+
+    /// A file record of the file's kind ([`Out::send`]); whether it was
+    /// sent.
+    fn file(&mut self, tag: &str, key: &str, path: &Path) -> bool {
+        let kind = self.send(path);
+        self.put(tag, key, &kind.to_string());
+        kind == 'f'
     }
 
     /// The file's SHA-256 when it is a readable file, else the file record.
@@ -298,7 +304,7 @@ pub fn observe(fs: &Path, version: &str, docker: impl FnOnce() -> (i32, String))
     for app in &apps {
         let root = home.join(app);
         let prop = |plugin: &str, name: &str| config.join(plugin).join(app).join(name);
-        out.put("A", app, "+");
+        let mut kinds = String::new();
         for (key, path) in [
             ("ENV", config.join(app).join("ENV")),
             ("VHOST", root.join("VHOST")),
@@ -315,16 +321,16 @@ pub fn observe(fs: &Path, version: &str, docker: impl FnOnce() -> (i32, String))
             ("ps/scale", prop("ps", "scale")),
             ("tls/server.crt", root.join("tls/server.crt")),
         ] {
-            if out.file("F", key, &path) && key == "storage/mounts" {
+            debug_assert_eq!(key, FIXED[kinds.len()]);
+            let kind = out.send(&path);
+            if kind == 'f' && key == "storage/mounts" {
                 mounts.push(out.last().to_vec());
             }
+            kinds.push(kind);
         }
+        out.put("A", app, &kinds);
         out.dir("resource", &config.join("resource").join(app));
         out.dir("nginx", &config.join("nginx").join(app));
-        out.digest(
-            &format!("nginx.conf.d/{SNIPPET}"),
-            &root.join("nginx.conf.d").join(SNIPPET),
-        );
         let containers = std::iter::once("CONTAINER".to_string()).chain(
             sorted_names(&root)
                 .into_iter()
@@ -336,6 +342,10 @@ pub fn observe(fs: &Path, version: &str, docker: impl FnOnce() -> (i32, String))
                 ids.extend(scan::container_ids(out.last()));
             }
         }
+        out.digest(
+            &format!("nginx.conf.d/{SNIPPET}"),
+            &root.join("nginx.conf.d").join(SNIPPET),
+        );
         out.exists("tls/server.key", &root.join("tls/server.key"));
         if root.join("tls/server.crt").exists() && root.join("tls/server.key").exists() {
             out.file(

@@ -1,13 +1,22 @@
-use super::wire::{Record, unframe};
+use super::wire::{self, Record, unframe};
 use super::*;
 
-/// Builds an output the way the plugin frames it: records, then the sent
-/// files' sizes and bytes, then the trailer.
+/// Builds an output the way the plugin frames it: records (an app's
+/// fixed files as its `A` record's kinds), then the sent files' sizes and
+/// bytes, then the trailer.
 #[derive(Default)]
 struct Out {
     records: Vec<u8>,
     data: Vec<Vec<u8>>,
     apps: usize,
+    /// The app being described: its name and files, not yet written.
+    app: Option<(String, Vec<(String, File)>)>,
+}
+
+/// A file of [`Out`]'s pending app.
+enum File {
+    Sent(Vec<u8>),
+    Kind(String),
 }
 
 impl Out {
@@ -17,14 +26,50 @@ impl Out {
             ..Out::default()
         }
     }
-    fn rec(mut self, tag: &str, key: &str, kind: &str) -> Self {
+    fn raw(&mut self, tag: &str, key: &str, kind: &str) {
         self.records
             .extend_from_slice(format!("{tag} {} {kind}\n{key}\n", key.len()).as_bytes());
-        self
     }
-    fn sent(mut self, tag: &str, key: &str, body: &[u8]) -> Self {
-        self.data.push(body.to_vec());
-        self.rec(tag, key, "f")
+    /// Writes the pending app: its `A` record, then its other files.
+    fn flush(&mut self) {
+        let Some((name, files)) = self.app.take() else {
+            return;
+        };
+        let mut kinds = String::new();
+        for fixed in wire::FIXED {
+            match files.iter().find(|(k, _)| k == fixed).map(|(_, f)| f) {
+                Some(File::Sent(body)) => {
+                    kinds.push('f');
+                    self.data.push(body.clone());
+                }
+                Some(File::Kind(k)) if k == "-" || k == "!" => kinds.push_str(k),
+                Some(File::Kind(k)) => panic!("{fixed} cannot be {k}"),
+                None => kinds.push('-'),
+            }
+        }
+        self.raw("A", &name, &kinds);
+        for (key, file) in files {
+            if wire::FIXED.contains(&key.as_str()) {
+                continue;
+            }
+            match file {
+                File::Sent(body) => {
+                    self.data.push(body);
+                    self.raw("F", &key, "f");
+                }
+                File::Kind(k) => self.raw("F", &key, &k),
+            }
+        }
+    }
+    fn pending(&mut self) -> &mut Vec<(String, File)> {
+        &mut self.app.as_mut().expect("a file record after an app").1
+    }
+    /// A host record without content.
+    fn rec(mut self, tag: &str, key: &str, kind: &str) -> Self {
+        assert_eq!(tag, "H");
+        self.flush();
+        self.raw(tag, key, kind);
+        self
     }
     fn inline(mut self, tag: &str, key: &str, body: &[u8]) -> Self {
         self = self.rec(tag, key, &format!("i{}", body.len()));
@@ -33,19 +78,29 @@ impl Out {
         self
     }
     fn app(mut self, name: &str) -> Self {
+        self.flush();
         self.apps += 1;
-        self.rec("A", name, "+")
+        self.app = Some((name.to_string(), Vec::new()));
+        self
     }
-    fn file(self, key: &str, body: &[u8]) -> Self {
-        self.sent("F", key, body)
+    fn file(mut self, key: &str, body: &[u8]) -> Self {
+        self.pending()
+            .push((key.to_string(), File::Sent(body.to_vec())));
+        self
     }
-    fn mark(self, key: &str, kind: &str) -> Self {
-        self.rec("F", key, kind)
+    fn mark(mut self, key: &str, kind: &str) -> Self {
+        self.pending()
+            .push((key.to_string(), File::Kind(kind.to_string())));
+        self
     }
-    fn host(self, key: &str, body: &[u8]) -> Self {
-        self.sent("H", key, body)
+    fn host(mut self, key: &str, body: &[u8]) -> Self {
+        self.flush();
+        self.data.push(body.to_vec());
+        self.raw("H", key, "f");
+        self
     }
-    fn end(self) -> Vec<u8> {
+    fn end(mut self) -> Vec<u8> {
+        self.flush();
         let mut out = self.records;
         out.extend_from_slice(format!("sizes {}\n", self.data.len()).as_bytes());
         for d in &self.data {
@@ -108,23 +163,32 @@ fn every_truncation_of_a_valid_output_is_an_error() {
 
 #[test]
 fn a_wrong_trailer_count_or_a_bad_length_is_garbled() {
-    let good = Out::new().app("a").file("ENV", b"A=1\n").end();
+    let good = Out::new()
+        .app("a")
+        .file("ENV", b"A=1\n")
+        .file("resource/m", b"1g")
+        .end();
     let text = String::from_utf8(good.clone()).unwrap();
     assert!(
-        text.contains("F 3 f\nENV\nsizes 1\n4\nA=1\n\nend 1 "),
+        text.contains("A 1 f----------\na\nF 10 f\nresource/m\nsizes 2\n4\n2\nA=1\n1g\nend 1 "),
         "{text}"
     );
+    assert!(parse(&good).is_ok());
     for bad in [
         text.replace("end 1 ", "end 2 "),
-        text.replace("sizes 1\n4\n", "sizes 1\n5\n"),
-        text.replace("sizes 1\n4\n", "sizes 1\n3\n"),
-        text.replace("sizes 1\n4\n", "sizes 1\n+4\n"),
-        text.replace("sizes 1\n4\n", "sizes 2\n4\n"),
-        text.replace("sizes 1\n4\n", "sizes 0\n"),
-        text.replace("F 3 f\n", "X 3 f\n"),
-        text.replace("F 3 f\n", "F 3 q\n"),
-        text.replace("F 3 f\n", "F 4 f\n"),
-        text.replace("F 3 f\n", "F 3 s12\n"),
+        text.replace("sizes 2\n4\n", "sizes 2\n5\n"),
+        text.replace("sizes 2\n4\n", "sizes 2\n3\n"),
+        text.replace("sizes 2\n4\n", "sizes 2\n+4\n"),
+        text.replace("sizes 2\n4\n", "sizes 3\n4\n"),
+        text.replace("sizes 2\n4\n2\n", "sizes 1\n4\n"),
+        text.replace("F 10 f\n", "X 10 f\n"),
+        text.replace("F 10 f\n", "F 10 q\n"),
+        text.replace("F 10 f\n", "F 11 f\n"),
+        text.replace("F 10 f\n", "F 10 s12\n"),
+        text.replace("F 10 f\nresource/m\n", "F 3 f\nENV\n"),
+        text.replace("A 1 f----------\n", "A 1 f---------\n"),
+        text.replace("A 1 f----------\n", "A 1 f---------+\n"),
+        text.replace("A 1 f----------\n", "A 1 +\n"),
     ] {
         let err = parse(bad.as_bytes()).unwrap_err();
         assert!(
@@ -160,7 +224,7 @@ fn a_plugin_that_saw_files_change_is_refused_as_changed() {
     changed.extend_from_slice(b"changed\n");
     assert_eq!(parse(&changed).unwrap_err(), ObserveError::Changed);
     assert_eq!(
-        parse(b"roomctl-observe 2 0.2.0\nA 1 +\na\n\nchanged\n").unwrap_err(),
+        parse(b"roomctl-observe 2 0.2.0\nA 1 -----------\na\n\nchanged\n").unwrap_err(),
         ObserveError::Changed
     );
     assert!(

@@ -11,13 +11,15 @@
 //! end APPS BYTES\n                      (or `changed\n`)
 //! ```
 //!
-//! `TAG` is `H` (a host file), `A` (an app starts; `KEY` is its name, `KIND`
-//! is `+`) or `F` (a file of the last app). `KEYLEN` is the key's length in
-//! bytes. `KIND` is `f` (a file whose size is the next line of the sizes
-//! section and whose bytes are the next ones of the data section), `-` (no
-//! such file), `!` (exists but is not a readable regular file), `+`
-//! (exists, not sent), `s` and 64 hex digits (the file's SHA-256) or `i`
-//! and a length (that many bytes the plugin wrote itself follow the key).
+//! `TAG` is `H` (a host file), `A` (an app starts; `KEY` is its name) or `F`
+//! (a file of the last app). `KEYLEN` is the key's length in bytes. `KIND`
+//! is `f` (a file whose size is the next line of the sizes section and
+//! whose bytes are the next ones of the data section), `-` (no such file),
+//! `!` (exists but is not a readable regular file), `+` (exists, not sent),
+//! `s` and 64 hex digits (the file's SHA-256) or `i` and a length (that
+//! many bytes the plugin wrote itself follow the key). An `A` record's
+//! `KIND` is one of `f`, `!` and `-` for each of the [`FIXED`] files, in
+//! that order: their records, without their keys.
 //!
 //! The sizes come from one `stat` and the data from one `cat`, so a file
 //! that changed size between the two moves the trailer away from where the
@@ -30,6 +32,21 @@ use std::collections::BTreeMap;
 
 /// The output format this reader understands.
 pub const FORMAT: u32 = 2;
+
+/// The files every app may have, in the order of an `A` record's kinds.
+pub const FIXED: [&str; 11] = [
+    "ENV",
+    "VHOST",
+    "ports/map",
+    "storage/mounts",
+    "apps/deploy-source",
+    "apps/deploy-source-metadata",
+    "git/source-image",
+    "common/deployed",
+    "ps/restore",
+    "ps/scale",
+    "tls/server.crt",
+];
 
 /// One file as the plugin reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,6 +194,33 @@ fn kind(c: &mut Cursor<'_>, spec: &[u8]) -> Result<Kind, ObserveError> {
     }))
 }
 
+/// The [`FIXED`] files of app number `app` from its `A` record's kinds;
+/// those sent are added to `sent`, to be filled from the data section.
+fn fixed_files(
+    c: &Cursor<'_>,
+    kinds: &[u8],
+    app: usize,
+    sent: &mut Vec<(Owner, String)>,
+) -> Result<Files, ObserveError> {
+    if kinds.len() != FIXED.len() {
+        return Err(c.garbled("an app record does not have one kind per fixed file"));
+    }
+    let mut files = Files::new();
+    for (kind, name) in kinds.iter().zip(FIXED) {
+        let record = match kind {
+            b'f' => {
+                sent.push((Owner::App(app), name.to_string()));
+                Record::Absent
+            }
+            b'!' => Record::Unreadable,
+            b'-' => Record::Absent,
+            _ => return Err(c.garbled("unknown fixed file kind")),
+        };
+        files.insert(name.to_string(), record);
+    }
+    Ok(files)
+}
+
 /// Splits the output into host and app files. Any deviation from the
 /// format (a missing trailer, a count or size that does not match, bytes
 /// after the trailer) is an error, and so is a plugin that saw files
@@ -218,22 +262,20 @@ pub fn unframe(src: &[u8]) -> Result<Wire, ObserveError> {
         let key = c.take(keylen)?;
         let key = text(&c, key, "a key")?;
         c.newline("a key does not end where its length says")?;
+        if *tag == b"A" {
+            if out.apps.iter().any(|(name, _)| *name == key) {
+                return Err(c.garbled("an app is reported twice"));
+            }
+            let files = fixed_files(&c, spec, out.apps.len(), &mut sent)?;
+            out.apps.push((key, files));
+            continue;
+        }
         let kind = kind(&mut c, spec)?;
         if matches!(kind, Kind::Now(Record::Bytes(_))) {
             c.newline("inline content does not end where its length says")?;
         }
         let owner = match *tag {
             b"H" => Owner::Host,
-            b"A" => {
-                if !matches!(kind, Kind::Now(Record::Present)) {
-                    return Err(c.garbled("an app record is not `+`"));
-                }
-                if out.apps.iter().any(|(name, _)| *name == key) {
-                    return Err(c.garbled("an app is reported twice"));
-                }
-                out.apps.push((key, Files::new()));
-                continue;
-            }
             b"F" if out.apps.is_empty() => {
                 return Err(c.garbled("a file record comes before any app"));
             }
