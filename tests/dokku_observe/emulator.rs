@@ -194,6 +194,54 @@ fn the_emulator_prints_what_the_plugin_prints_over_hand_edited_files() {
     assert!(app("handmade").mounts.is_err());
 }
 
+/// The documented cost (`cmd_observe::cost`) of an observe that printed
+/// `out`, Docker listing `containers` containers when asked.
+fn documented_cost(out: &[u8], containers: Option<usize>) -> f64 {
+    let text = String::from_utf8_lossy(out);
+    let files: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("sizes "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let apps: f64 = text.lines().filter(|l| l.starts_with("A ")).count() as f64;
+    let docker = containers.map_or(0.0, |n| 0.06 + 0.000_033 * n as f64);
+    0.05 + 0.009 + 0.000_36 * apps + 0.000_063 * files + 10e-9 * out.len() as f64 + docker
+}
+
+#[test]
+fn observe_is_charged_from_the_apps_files_bytes_and_containers_it_saw() {
+    let charged = |e: &Emu| {
+        let out = Command::new(env!("CARGO_BIN_EXE_dokku-emu"))
+            .arg("--root")
+            .arg(e.0.path())
+            .env("SSH_ORIGINAL_COMMAND", "roomctl:observe")
+            .env("DOKKU_EMU_COSTS", "report")
+            .env_remove("DOKKU_EMU_COST_SCALE")
+            .output()
+            .unwrap();
+        let log = e.0.path().join(".costs.log");
+        let text = std::fs::read_to_string(&log).unwrap();
+        std::fs::remove_file(log).unwrap();
+        let secs: f64 = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("roomctl:observe "))
+            .map(|s| s.parse::<f64>().unwrap())
+            .sum();
+        (out.stdout, secs)
+    };
+    let e = busy_host();
+    let (out, secs) = charged(&e);
+    assert!(
+        (secs - documented_cost(&out, Some(1))).abs() < 1e-5,
+        "{secs}"
+    );
+    let quiet = Emu::new();
+    quiet.ok("apps:create only");
+    let (out, secs) = charged(&quiet);
+    assert!((secs - documented_cost(&out, None)).abs() < 1e-5, "{secs}");
+}
+
 #[test]
 fn facts_read_through_observe_equal_what_dokkus_commands_print() {
     let e = busy_host();
