@@ -13,11 +13,6 @@ use crate::emulator::{Emu, normalise, transcripts};
 
 const APPS: [&str; 4] = ["i01-backend", "i05-backend", "i13-matrix", "handmade"];
 
-/// The recorded reports the emulator does not reproduce yet.
-const REPORT_SKIPS: &[(&str, &str)] = &[(
-    "nginx:report",
-    "nginx properties are not emulated yet (nginx helper)",
-)];
 
 fn layout(app: &str) -> PathBuf {
     transcripts().join("disk-layout").join(app)
@@ -229,9 +224,6 @@ fn the_report_commands_print_what_dokku_printed_for_the_same_apps() {
             .filter_map(|f| f.strip_suffix(".rc").map(str::to_string))
             .collect();
         for stem in stems {
-            if REPORT_SKIPS.iter().any(|(cmd, _)| stem.starts_with(cmd)) {
-                continue;
-            }
             let cmd = stem.replace('_', " ");
             let got = emu.run(&cmd);
             compared += 1;
@@ -254,6 +246,6 @@ fn the_report_commands_print_what_dokku_printed_for_the_same_apps() {
             }
         }
     }
-    assert_eq!(compared, 4 * 8);
+    assert_eq!(compared, 4 * 9);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -5,9 +5,6 @@
 
 use crate::emulator::{Emu, Setup, Skip, Tally, replay_with, transcripts};
 
-const NGINX: Skip = Skip::Uncompared(
-    "nginx: Dokku's nginx properties (nginx:set, nginx:report) and `nginx -t` on its generated nginx.conf are not emulated yet",
-);
 const NGINX_T: Skip = Skip::NotRun(
     "nginx: roomctl:nginx-set refused by `nginx -t` on Dokku's generated nginx.conf (not generated yet; the emulator would accept it)",
 );
@@ -28,13 +25,7 @@ const REGISTRY: Skip =
 
 /// `real-edge-cases/`: recorded commands not compared.
 const EDGE_SKIPS: &[(usize, Skip)] = &[
-    (11, NGINX),
     (12, NGINX_T),
-    (13, NGINX),
-    (14, NGINX),
-    (15, NGINX),
-    (23, NGINX),
-    (24, NGINX),
 ];
 
 /// `real-edge-cases/`: the app the clone at 016 copies.
@@ -78,14 +69,6 @@ const DIFF_SKIPS: &[(usize, Skip)] = &[
     (50, STORAGE),
     (51, STORAGE),
     (52, STORAGE),
-    (54, NGINX),
-    (55, NGINX),
-    (56, NGINX),
-    (57, NGINX),
-    (58, NGINX),
-    (59, NGINX),
-    (60, NGINX),
-    (61, NGINX),
     (62, NGINX_T),
     (63, NGINX_T),
     (65, NGINX_T),
@@ -98,7 +81,6 @@ const DIFF_SKIPS: &[(usize, Skip)] = &[
     (102, REGISTRY),
     (108, STORAGE),
     (114, DEPLOY),
-    (116, NGINX),
     (117, DEPLOY),
     (145, PORTS),
     (146, PORTS),
