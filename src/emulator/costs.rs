@@ -83,7 +83,8 @@ pub fn cost(root: &Path, args: &[String]) -> f64 {
         "apps:rename" => 5.0 + 10.0,
         "apps:destroy" => 10.0,
         "domains:add" | "domains:set" | "domains:remove" | "domains:clear" => 3.0,
-        "ports:set" | "ports:add" | "ports:clear" => 3.0,
+        // GUESS for ports:remove: a rebuild like ports:set.
+        "ports:set" | "ports:add" | "ports:clear" | "ports:remove" => 3.0,
         "config:set" | "config:unset" => 0.1,
         "resource:limit" | "storage:mount" | "storage:unmount" | "nginx:set" => 0.08,
         // GUESS: regenerates nginx.conf and reloads nginx, like domains:set.

@@ -45,11 +45,14 @@ impl Emu {
         emu
     }
 
-    /// A host without a global vhost, as the `differential/`,
-    /// `real-edge-cases/` and `disk-layout/` recording host.
+    /// A host without a global vhost, with Docker networking and without
+    /// a registry, as the `differential/`, `real-edge-cases/` and
+    /// `disk-layout/` recording host.
     pub fn without_vhost() -> Emu {
         Emu::with_host(&roomctl::emulator::HostConfig {
             global_vhost: None,
+            docker_network: true,
+            registry: false,
             ..roomctl::emulator::HostConfig::default()
         })
     }

@@ -1,6 +1,6 @@
 //! The emulated host as a whole: its first-use initialisation, its
-//! configuration (global vhost, roomctl's plugin), and the refusal of a
-//! state root in the emulator's old JSON layout.
+//! configuration (global vhost, roomctl's plugin, Docker networking), and
+//! the refusal of a state root in the emulator's old JSON layout.
 
 use std::path::Path;
 
@@ -15,6 +15,11 @@ const PLUGIN_PATH: &str = "/var/lib/dokku/plugins/enabled/roomctl/plugin.toml";
 /// The global vhost of a default host (what the older recordings show).
 pub const DEFAULT_VHOST: &str = "dokku.me";
 
+/// The host's name (`/home/dokku/HOSTNAME`, which Dokku's installer
+/// writes): the later recording host's, `vm` (`differential/093` lists
+/// `http://vm` for an app without domains).
+pub const DEFAULT_HOSTNAME: &str = "vm";
+
 /// How an emulated host is set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostConfig {
@@ -24,15 +29,32 @@ pub struct HostConfig {
     /// The version of roomctl's Dokku plugin installed on the host; `None`
     /// when it is not installed (`roomctl:*` are then unknown commands).
     pub roomctl_plugin: Option<String>,
+    /// Containers get an address on Docker's bridge network, as on the
+    /// later recording host (`differential/`, `disk-layout/`): deployed
+    /// apps then have `IP.web.1` and an nginx `upstream`, and their deploy
+    /// logs are that host's. `false` is the first recording host
+    /// (`docker-notty/`), whose Docker ran with IPv4 forwarding disabled:
+    /// no container address, "No web listeners" on every rebuild. Kept
+    /// as the emulator-only marker `ROOT/docker/network`.
+    pub docker_network: bool,
+    /// Docker can pull images the host does not have. `false` is both
+    /// recording hosts, which could not reach a registry: `git:from-image`
+    /// of an image not on the host then fails as they recorded
+    /// (`docker-notty/078`, `differential/102`). Kept as the emulator-only
+    /// marker `ROOT/docker/no-registry`.
+    pub registry: bool,
 }
 
 impl Default for HostConfig {
-    /// A host with the global vhost `dokku.me` and roomctl's plugin at the
-    /// version this build ships.
+    /// A host with the global vhost `dokku.me`, roomctl's plugin at the
+    /// version this build ships, Docker without networking (as the first
+    /// recordings), and a registry to pull any image from.
     fn default() -> HostConfig {
         HostConfig {
             global_vhost: Some(DEFAULT_VHOST.to_string()),
             roomctl_plugin: Some(shipped_plugin_version()),
+            docker_network: false,
+            registry: true,
         }
     }
 }
@@ -117,7 +139,39 @@ pub fn init_host(root: &Path, config: &HostConfig) -> Result<(), HostError> {
             }
         }
     }
+    let hostname = files::fs_path(root, "/home/dokku/HOSTNAME");
+    if !hostname.is_file() {
+        files::write_if_changed(&hostname, format!("{DEFAULT_HOSTNAME}\n").as_bytes())
+            .map_err(io)?;
+    }
+    let network = network_marker(root);
+    if config.docker_network {
+        files::write_if_changed(&network, b"bridge\n").map_err(io)?;
+    } else {
+        files::remove(&network).map_err(io)?;
+    }
+    let no_registry = root.join("docker/no-registry");
+    if config.registry {
+        files::remove(&no_registry).map_err(io)?;
+    } else {
+        files::write_if_changed(&no_registry, b"").map_err(io)?;
+    }
     files::write_if_changed(&ready(root), b"").map_err(io)
+}
+
+/// Whether Docker can pull images (see [`HostConfig::registry`]).
+pub fn registry(root: &Path) -> bool {
+    !root.join("docker/no-registry").is_file()
+}
+
+fn network_marker(root: &Path) -> std::path::PathBuf {
+    root.join("docker/network")
+}
+
+/// Whether containers get an address on Docker's bridge network (see
+/// [`HostConfig::docker_network`]).
+pub fn docker_network(root: &Path) -> bool {
+    network_marker(root).is_file()
 }
 
 /// Initialise `root` with [`HostConfig::default`] unless it already is a
@@ -151,6 +205,16 @@ pub fn global_vhost(root: &Path) -> Option<String> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
+}
+
+/// The host's name (`/home/dokku/HOSTNAME`, first line), [`DEFAULT_HOSTNAME`]
+/// when the file is missing.
+pub fn hostname(root: &Path) -> String {
+    std::fs::read_to_string(files::fs_path(root, "/home/dokku/HOSTNAME"))
+        .ok()
+        .and_then(|t| t.lines().next().map(str::trim).map(str::to_string))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| DEFAULT_HOSTNAME.to_string())
 }
 
 /// The installed version of roomctl's plugin, if it is installed.

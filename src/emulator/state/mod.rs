@@ -12,7 +12,7 @@
 //! | `/home/dokku/VHOST` | the global vhost ([`host`]); absent on a host without one |
 //! | `/home/dokku/APP/` | the app: an app is a directory here ([`list`]) |
 //! | `/home/dokku/APP/VHOST` | its domains, one per line (absent when none) |
-//! | `/home/dokku/APP/CONTAINER.web.1` | the live container's id (deployed apps), plus `IP.web.1`, `PORT.web.1` |
+//! | `/home/dokku/APP/CONTAINER.web.1` | the live container's id (deployed apps), plus `IP.web.1`, `PORT.web.1` (its address and port, on a host with Docker networking) |
 //! | `/home/dokku/APP/refs/heads/master`, `HEAD` | the deployed git revision (`git:from-image`) |
 //! | `/home/dokku/APP/tls/`, `/home/dokku/APP/letsencrypt/` | certificates ([`tls`]) |
 //! | `/home/dokku/APP/nginx.conf.d/roomctl.conf` | roomctl's snippet |
@@ -300,7 +300,9 @@ pub fn save(root: &Path, a: &App) -> std::io::Result<()> {
 
 /// Keep `CONTAINER.web.1` and the fake Docker in step with the view: the
 /// live container is recorded with its run state, and any other container
-/// of the app is gone (retired).
+/// of the app is gone (retired). `IP.web.1` and `PORT.web.1` (what Dokku
+/// reads its web listeners from) exist only when the container has an
+/// address, that is on a host with Docker networking.
 fn save_container(root: &Path, a: &App) -> std::io::Result<()> {
     let app = a.name.as_str();
     for c in docker::app_containers(root, app) {
@@ -314,7 +316,13 @@ fn save_container(root: &Path, a: &App) -> std::io::Result<()> {
         files::remove(&app_file(root, app, "IP.web.1"))?;
         return files::remove(&app_file(root, app, "PORT.web.1"));
     }
-    let created = docker::container(root, &a.container_id).map_or_else(now, |c| c.created);
+    let existing = docker::container(root, &a.container_id);
+    let created = existing.as_ref().map_or_else(now, |c| c.created);
+    let ip = match existing {
+        Some(c) if !c.ip.is_empty() => c.ip,
+        _ if a.running && host::docker_network(root) => docker::free_ip(root),
+        _ => String::new(),
+    };
     docker::put_container(
         root,
         &docker::Container {
@@ -322,10 +330,15 @@ fn save_container(root: &Path, a: &App) -> std::io::Result<()> {
             app: app.to_string(),
             running: a.running,
             created,
+            ip: ip.clone(),
         },
     )?;
     files::write_if_changed(&cfile, format!("{}\n", a.container_id).as_bytes())?;
-    files::write_if_changed(&app_file(root, app, "IP.web.1"), b"172.17.0.2")?;
+    if ip.is_empty() {
+        files::remove(&app_file(root, app, "IP.web.1"))?;
+        return files::remove(&app_file(root, app, "PORT.web.1"));
+    }
+    files::write_if_changed(&app_file(root, app, "IP.web.1"), ip.as_bytes())?;
     let port = a
         .ports
         .iter()
