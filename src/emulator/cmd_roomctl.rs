@@ -68,7 +68,9 @@ pub fn forget(root: &Path, app: &str) {
 }
 
 /// What the command costs on a host (see `costs.rs`): a rebuild is an nginx
-/// reload; an unchanged or refused snippet is one invocation.
+/// reload; an unchanged or syntax-refused snippet is one invocation (one
+/// `nginx -t` refuses is charged as a change: the cost is charged before
+/// it runs).
 pub fn cost(root: &Path, sub: &str, args: &[String]) -> f64 {
     const RELOAD: f64 = 0.08 + 3.0;
     let Some(app) = args.first().filter(|a| state::exists(root, a)) else {
