@@ -15,7 +15,10 @@
 //! root and this nginx runs as whoever runs the emulator: in `app.conf`
 //! every other `/home/dokku/` path (certificates) points under the state
 //! root and `/var/log/nginx/` into the work directory (nginx -t opens log
-//! files), both put back in nginx's output; nginx runs as
+//! files), both put back in nginx's output; when not run as root (a host
+//! runs it through sudo), each `listen` address of `app.conf` becomes a
+//! unix socket in the work directory, since nginx -t binds what it listens
+//! on and only root may bind ports below 1024; nginx runs as
 //! `nginx -e stderr -g "pid WORK/nginx.pid;" -t -c WORK/validate.conf`, so
 //! it reports on stderr with the timestamped prefix the recordings show
 //! and needs neither root nor its own pid file (nginx 1.19.5 or later).
@@ -90,6 +93,45 @@ fn work_dir() -> std::io::Result<PathBuf> {
     Err(std::io::Error::other("no free temporary directory"))
 }
 
+/// Whether the emulator runs as root (effective uid 0, from
+/// `/proc/self/status`).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let uids = s.lines().find_map(|l| l.strip_prefix("Uid:"))?.to_string();
+            uids.split_whitespace().nth(1).map(|e| e == "0")
+        })
+        .unwrap_or(false)
+}
+
+/// `conf` with the address of each `listen` directive (Dokku's, one per
+/// line) replaced by a unix socket under `work`, one per distinct address.
+fn unix_listens(conf: &str, work: &str) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    conf.split_inclusive('\n')
+        .map(|line| {
+            let indent = line.len() - line.trim_start().len();
+            let Some(rest) = line[indent..].strip_prefix("listen") else {
+                return line.to_string();
+            };
+            let args = rest.trim_start();
+            let addr_end = args
+                .find(|c: char| c.is_whitespace() || c == ';')
+                .unwrap_or(args.len());
+            let (addr, tail) = args.split_at(addr_end);
+            if addr.is_empty() || addr.starts_with("unix:") {
+                return line.to_string();
+            }
+            let n = seen.iter().position(|a| a == addr).unwrap_or_else(|| {
+                seen.push(addr.to_string());
+                seen.len() - 1
+            });
+            format!("{}listen unix:{work}/listen-{n}.sock{tail}", &line[..indent])
+        })
+        .collect()
+}
+
 /// Removes the work directory when dropped.
 struct Work(PathBuf);
 
@@ -139,6 +181,11 @@ pub fn check(root: &Path, app: &str, snippet: &[u8]) -> std::io::Result<Outcome>
             .replace('\u{0}', &format!("include {d}/*.conf;")),
         None => format!("server {{\n  listen unix:{w}/validate.sock;\n  include {d}/*.conf;\n}}\n"),
     };
+    let body = if is_root() {
+        body
+    } else {
+        unix_listens(&body, &w)
+    };
     std::fs::create_dir_all(work.join("log"))?;
     std::fs::write(work.join("app.conf"), body)?;
     let validate = work.join("validate.conf");
@@ -173,4 +220,18 @@ pub fn check(root: &Path, app: &str, snippet: &[u8]) -> std::io::Result<Outcome>
         .replace(&fs_home, "/home/dokku/")
         .replace(&format!("{w}/log/"), "/var/log/nginx/");
     Ok(Outcome::Rejected(text.lines().map(str::to_string).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unix_listens;
+
+    #[test]
+    fn each_listen_address_becomes_one_unix_socket_and_keeps_its_parameters() {
+        let conf = "server {\n  listen      [::]:443 ssl http2;\n  listen      443 ssl http2;\n}\nserver {\n  listen      [::]:80;\n  listen unix:/x.sock;\n}\n";
+        assert_eq!(
+            unix_listens(conf, "/w"),
+            "server {\n  listen unix:/w/listen-0.sock ssl http2;\n  listen unix:/w/listen-1.sock ssl http2;\n}\nserver {\n  listen unix:/w/listen-2.sock;\n  listen unix:/x.sock;\n}\n"
+        );
+    }
 }

@@ -63,7 +63,9 @@ impl PluginHost {
     }
     /// A stand-in host for `apps` whose files mirror `emu`'s: each app's
     /// `nginx.conf` copied from the emulator (its `/home/dokku/` and
-    /// `/var/log/nginx/` paths moved under the stand-in), and `nginx` this
+    /// `/var/log/nginx/` paths moved under the stand-in, and when not run
+    /// as root its `listen` addresses made unix sockets, as the emulator's
+    /// own nginx -t does, since only root binds port 80), and `nginx` this
     /// machine's nginx run as `nginx -e stderr -g "pid …;" …` (as the
     /// emulator runs it, needing neither root nor the system's pid file),
     /// or none when the machine has none.
@@ -94,6 +96,21 @@ impl PluginHost {
             let text = text
                 .replace("/home/dokku/", &format!("{}/home/", p.display()))
                 .replace("/var/log/nginx/", &format!("{}/log/", p.display()));
+            let text = if is_root() {
+                text
+            } else {
+                text.lines()
+                    .enumerate()
+                    .map(|(i, l)| match l.strip_prefix("  listen      ") {
+                        Some(rest) => {
+                            let params = rest.split_once(' ').map_or(";", |(_, ps)| ps);
+                            let params = if params == ";" { ";".to_string() } else { format!(" {params}") };
+                            format!("  listen unix:{}/{a}-{i}.sock{params}\n", p.display())
+                        }
+                        None => format!("{l}\n"),
+                    })
+                    .collect()
+            };
             std::fs::write(p.join(format!("home/{a}/nginx.conf")), text).unwrap();
         }
         h
@@ -140,6 +157,17 @@ impl PluginHost {
             .path()
             .join(format!("home/{app}/nginx.conf.d/roomctl.conf"))
     }
+}
+
+/// Whether the tests run as root (effective uid 0).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let uids = s.lines().find_map(|l| l.strip_prefix("Uid:"))?.to_string();
+            uids.split_whitespace().nth(1).map(|e| e == "0")
+        })
+        .unwrap_or(false)
 }
 
 fn have(tool: &str) -> bool {
