@@ -277,7 +277,11 @@ fn nginx_t_refuses_a_snippet_repeating_what_dokkus_server_block_sets_and_install
     assert!(lines[2].starts_with(" !     nginx: configuration file /tmp/dokku-"));
     assert!(!h.snippet("alpha").exists());
     assert_eq!(h.run("nginx:set alpha client-max-body-size 50m").code, 0);
-    assert_eq!(h.run(&format!("roomctl:nginx-set alpha {}", b64(SNIPPET))).code, 0);
+    assert_eq!(
+        h.run(&format!("roomctl:nginx-set alpha {}", b64(SNIPPET)))
+            .code,
+        0
+    );
 }
 
 #[test]
@@ -293,7 +297,9 @@ fn without_nginx_the_snippet_is_installed_after_the_plugins_warning() {
     assert!(o.stdout.ends_with(&out), "{}", o.stdout);
     assert_eq!(
         o.stderr,
-        format!(" !     nginx -t is not available to the dokku user; only the snippet's syntax was checked\n{err}")
+        format!(
+            " !     nginx -t is not available to the dokku user; only the snippet's syntax was checked\n{err}"
+        )
     );
     assert!(h.snippet("alpha").exists());
 }

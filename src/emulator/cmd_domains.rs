@@ -69,8 +69,7 @@ fn enable_vhost(ctx: &mut Ctx, a: &mut App) -> std::io::Result<bool> {
 /// rejected: `docker-quiet-notty/032`, `differential/028`, `docker-notty/041`).
 fn valid_domain(d: &str) -> bool {
     !d.is_empty()
-        && d
-            .chars()
+        && d.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '*'))
 }
 

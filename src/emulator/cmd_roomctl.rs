@@ -289,7 +289,10 @@ fn set(ctx: &mut Ctx, args: &[String]) -> i32 {
             "nginx -t is not available to the dokku user; only the snippet's syntax was checked",
         ),
         Ok(Outcome::Rejected(lines)) => {
-            ctx.err(&format!(" !     nginx -t rejected the snippet for {}:\n", a.name));
+            ctx.err(&format!(
+                " !     nginx -t rejected the snippet for {}:\n",
+                a.name
+            ));
             for l in lines {
                 ctx.err(&format!(" !     {l}\n"));
             }

@@ -64,12 +64,14 @@ pub fn listeners(root: &Path, app: &str) -> Vec<String> {
 /// True when `domain` matches one of the certificate's names (`*` stands
 /// for one label).
 fn covered(domain: &str, names: &str) -> bool {
-    names.split_whitespace().any(|n| match n.strip_prefix("*.") {
-        Some(rest) => domain
-            .split_once('.')
-            .is_some_and(|(label, tail)| !label.is_empty() && tail == rest),
-        None => n == domain,
-    })
+    names
+        .split_whitespace()
+        .any(|n| match n.strip_prefix("*.") {
+            Some(rest) => domain
+                .split_once('.')
+                .is_some_and(|(label, tail)| !label.is_empty() && tail == rest),
+            None => n == domain,
+        })
 }
 
 /// The template's variables for `app`, and the warnings the port maps

@@ -188,7 +188,9 @@ fn http_server(o: &mut String, v: &Vars, m: &PortMap) {
         error_location(o, "404");
         o.push_str("\n  ");
         if ssl {
-            o.push_str("\n  error_page 500 501 503 504 505 506 507 508 509 510 511 /500-error.html;\n  ");
+            o.push_str(
+                "\n  error_page 500 501 503 504 505 506 507 508 509 510 511 /500-error.html;\n  ",
+            );
         } else {
             o.push_str("\n  error_page 500 501 502 503 504 505 506 507 508 509 510 511 /500-error.html;\n  ");
         }

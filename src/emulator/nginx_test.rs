@@ -127,7 +127,10 @@ fn unix_listens(conf: &str, work: &str) -> String {
                 seen.push(addr.to_string());
                 seen.len() - 1
             });
-            format!("{}listen unix:{work}/listen-{n}.sock{tail}", &line[..indent])
+            format!(
+                "{}listen unix:{work}/listen-{n}.sock{tail}",
+                &line[..indent]
+            )
         })
         .collect()
 }
@@ -216,10 +219,15 @@ pub fn check(root: &Path, app: &str, snippet: &[u8]) -> std::io::Result<Outcome>
             &format!("{d}/{}", super::cmd_roomctl::FILE),
             &format!("{conf_d}/{}", super::cmd_roomctl::FILE),
         )
-        .replace(&format!("{w}/app.conf"), &format!("/home/dokku/{app}/nginx.conf"))
+        .replace(
+            &format!("{w}/app.conf"),
+            &format!("/home/dokku/{app}/nginx.conf"),
+        )
         .replace(&fs_home, "/home/dokku/")
         .replace(&format!("{w}/log/"), "/var/log/nginx/");
-    Ok(Outcome::Rejected(text.lines().map(str::to_string).collect()))
+    Ok(Outcome::Rejected(
+        text.lines().map(str::to_string).collect(),
+    ))
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ use crate::emulator::{Emu, normalise, transcripts};
 
 const APPS: [&str; 4] = ["i01-backend", "i05-backend", "i13-matrix", "handmade"];
 
-
 fn layout(app: &str) -> PathBuf {
     transcripts().join("disk-layout").join(app)
 }

@@ -22,7 +22,10 @@ fn a_deployed_app_gets_the_recorded_nginx_conf_with_its_containers_address_upstr
     let emu = Emu::without_vhost();
     // The recording host's i01-matrix ran in its fourth container on
     // Docker's bridge network (172.17.0.5).
-    for (i, app) in ["i01-backend", "i01-frontend", "i01-other"].iter().enumerate() {
+    for (i, app) in ["i01-backend", "i01-frontend", "i01-other"]
+        .iter()
+        .enumerate()
+    {
         deployed(&emu, app, &format!("x{i}.example.com"), 3000);
     }
     deployed(&emu, "i01-matrix", "matrix.i01.mindroom.chat", 8008);
@@ -74,7 +77,10 @@ fn without_docker_networking_a_running_app_answers_502_and_rebuilds_print_no_war
     let o = emu.ok("domains:add a b.example.com");
     assert!(!o.err().contains("No web listeners"), "{}", o.err());
     let c = conf(&emu, "a");
-    assert!(c.contains("    return 502;\n") && !c.contains("upstream"), "{c}");
+    assert!(
+        c.contains("    return 502;\n") && !c.contains("upstream"),
+        "{c}"
+    );
     assert!(!emu.root().join("fs/home/dokku/a/IP.web.1").exists());
 }
 
@@ -100,7 +106,10 @@ fn a_certificate_gives_a_redirecting_port_80_block_and_an_https_block_nginx_acce
     assert!(https.contains("    proxy_pass  http://t-5000;\n    http2_push_preload on; \n"));
     assert!(https.contains("  client_max_body_size 1m;\n"));
     assert!(https.contains("  error_page 502 /502-error.html;\n"));
-    assert!(c.ends_with("upstream t-5000 {\n\n  server 172.17.0.2:5000;\n}\n\n"), "{c}");
+    assert!(
+        c.ends_with("upstream t-5000 {\n\n  server 172.17.0.2:5000;\n}\n\n"),
+        "{c}"
+    );
     let hsts = emu.root().join("fs/home/dokku/t/nginx.conf.d/hsts.conf");
     assert_eq!(
         std::fs::read_to_string(&hsts).unwrap(),
@@ -111,10 +120,17 @@ fn a_certificate_gives_a_redirecting_port_80_block_and_an_https_block_nginx_acce
     // https block, as in the http one.
     let ok = emu.run("roomctl:nginx-set t bG9jYXRpb24gL3ggeyByZXR1cm4gMjA0OyB9Cg==");
     assert_eq!(ok.code, 0, "{}{}", ok.out(), ok.err());
-    assert!(!ok.err().contains("not available"), "nginx is needed: {}", ok.err());
+    assert!(
+        !ok.err().contains("not available"),
+        "nginx is needed: {}",
+        ok.err()
+    );
     let dup = emu.run("roomctl:nginx-set t Y2xpZW50X21heF9ib2R5X3NpemUgMTBtOwo=");
     assert_eq!(dup.code, 1);
-    assert!(dup.err().contains("\"client_max_body_size\" directive is duplicate"));
+    assert!(
+        dup.err()
+            .contains("\"client_max_body_size\" directive is duplicate")
+    );
     emu.ok("letsencrypt:disable t");
     assert!(!hsts.exists());
     assert!(!conf(&emu, "t").contains("ssl"));

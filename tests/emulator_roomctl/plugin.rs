@@ -104,7 +104,11 @@ impl PluginHost {
                     .map(|(i, l)| match l.strip_prefix("  listen      ") {
                         Some(rest) => {
                             let params = rest.split_once(' ').map_or(";", |(_, ps)| ps);
-                            let params = if params == ";" { ";".to_string() } else { format!(" {params}") };
+                            let params = if params == ";" {
+                                ";".to_string()
+                            } else {
+                                format!(" {params}")
+                            };
                             format!("  listen unix:{}/{a}-{i}.sock{params}\n", p.display())
                         }
                         None => format!("{l}\n"),
