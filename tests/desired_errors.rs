@@ -70,7 +70,7 @@ fn unknown_tier_names_the_file_line_and_field() {
     );
     let e = f.error();
     assert!(
-        e.contains("platform.toml:7:16: field `platform.default_tier`: unknown tier `gold`"),
+        e.contains("platform.toml:8:16: field `platform.default_tier`: unknown tier `gold`"),
         "{e}"
     );
 }

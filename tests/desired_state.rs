@@ -8,6 +8,7 @@ use roomctl::domain::{EnvKey, MemoryMb, RunState};
 
 #[test]
 fn shipped_desired_state_and_templates_load_cleanly() {
+    common::require::nginx();
     let d = desired::load(
         &repo().join("desired-state"),
         &repo().join("templates"),

@@ -6,6 +6,9 @@
 #[path = "dokku_observe/harness.rs"]
 mod harness;
 
+#[path = "dokku_observe/emulator.rs"]
+mod emulator;
+
 use harness::{Host, recorded, require_tools};
 use roomctl::dokku::observe::{self, AppFacts, HostFacts, ObserveError, Running, wire};
 use serde_json::{Map, Value, json};

@@ -116,13 +116,6 @@ fn rebuild(app: &str) -> (String, String) {
 /// such as `client_max_body_size`).
 const SNIPPET: &[u8] = b"location ^~ /ws {\n  proxy_read_timeout 600s;\n  add_header X-Note \"a;b {c}\" always; # \xc3\xa9\n}\n";
 
-/// Whether this machine has the nginx the emulator and the plugin run.
-fn have_nginx() -> bool {
-    ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
-        .iter()
-        .any(|p| Path::new(p).is_file())
-}
-
 #[test]
 fn set_then_report_shows_the_sha256_of_the_exact_content() {
     let h = Host::with_apps(&["alpha", "beta"]);
@@ -260,7 +253,7 @@ fn apps_destroy_forgets_the_snippet_as_dokku_removes_the_app_directory() {
 
 #[test]
 fn nginx_t_refuses_a_snippet_repeating_what_dokkus_server_block_sets_and_installs_nothing() {
-    assert!(have_nginx(), "nginx is needed (apt-get install nginx)");
+    common::require::nginx();
     let h = Host::with_apps(&["alpha"]);
     let o = h.run(&format!(
         "roomctl:nginx-set alpha {}",

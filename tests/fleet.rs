@@ -38,11 +38,55 @@ async fn apply_converges_two_hosts_and_a_second_apply_changes_nothing() {
     let (p, report) = r.apply(false).await.unwrap();
     assert!(!p.has_changes(), "{}", text(&p));
     assert!(report.rows.is_empty());
-    // The no-op read: apps:list, four bulk reports (the fourth is the
-    // nginx snippets'), one config:export per app.
+    // The no-op read: one roomctl:observe per host, every fact of every app.
     for c in &f.counters {
-        assert_eq!(c.total(), 5 + 3, "{:?}", c.by_subcommand());
+        assert_eq!(c.total(), 1, "{:?}", c.by_subcommand());
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_with_an_older_plugin_is_read_with_dokkus_commands_and_the_plan_says_so() {
+    let mut f = spawn_fleet();
+    roomctl::emulator::init_host(
+        &f.root(0),
+        &roomctl::emulator::HostConfig {
+            roomctl_plugin: Some("0.1.0".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    f.set_instances(TWO);
+    let (_, report) = f.reconciler().apply(false).await.unwrap();
+    assert_eq!(report.failed(), 0, "{}", report.table());
+    let r = f.reconciler();
+    let (_, p) = r.plan().await;
+    assert!(!p.has_changes(), "{}", text(&p));
+    assert!(
+        p.notes.iter().any(|n| n
+            .message
+            .contains("host-a was read with Dokku's own commands")),
+        "{}",
+        text(&p)
+    );
+    assert!(
+        !p.notes
+            .iter()
+            .any(|n| n.message.contains("host-b was read"))
+    );
+    // host-a: the failed roomctl:observe, apps:list, four bulk reports,
+    // one config:export per app; host-b: one roomctl:observe.
+    assert_eq!(
+        f.counters[0].total(),
+        1 + 5 + 3,
+        "{:?}",
+        f.counters[0].by_subcommand()
+    );
+    assert_eq!(
+        f.counters[1].total(),
+        1,
+        "{:?}",
+        f.counters[1].by_subcommand()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -113,7 +157,7 @@ async fn garbled_output_makes_the_host_unknown_not_empty() {
     f.reconciler().apply(false).await.unwrap();
     f.set_instances("");
     f.edit_platform("enabled = false", "enabled = true");
-    f.fault(0, "apps:report", Some("garble"));
+    f.fault(0, "roomctl:observe", Some("garble"));
     let (_, p) = f.reconciler().plan().await;
     assert!(
         matches!(&p.hosts["host-a"], HostPlan::Unknown { .. }),
@@ -202,6 +246,38 @@ async fn an_interrupted_create_is_finished_on_the_next_run() {
             .pending(&"host-a".parse().unwrap(), "acme-backend")
             .is_none()
     );
+    let (_, p) = f.reconciler().plan().await;
+    assert!(!p.has_changes(), "{}", text(&p));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_create_on_a_host_without_a_global_vhost_is_finished_too() {
+    let mut f = spawn_fleet();
+    // Such a host's apps:create writes NO_VHOST=1 into the new app's env
+    // (differential/001): that is Dokku's, not someone's configuration.
+    roomctl::emulator::init_host(
+        &f.root(0),
+        &roomctl::emulator::HostConfig {
+            global_vhost: None,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    f.set_instances("[[instance]]\nid = \"acme\"\nhost = \"host-a\"\n");
+    let journal = roomctl::apply::journal::Journal::new(f.state().join("journal"));
+    journal
+        .begin(
+            &"host-a".parse().unwrap(),
+            &"acme-backend".parse().unwrap(),
+            &"acme".parse().unwrap(),
+            &"backend".parse().unwrap(),
+        )
+        .unwrap();
+    assert_eq!(f.dokku(0, "apps:create acme-backend").code, 0);
+    assert_eq!(f.env(0, "acme-backend")["NO_VHOST"], "1");
+    let (_, report) = f.reconciler().apply(false).await.unwrap();
+    assert_eq!(report.failed(), 0, "{}", report.table());
+    assert_eq!(f.env(0, "acme-backend")["ROOMCTL_INSTANCE"], "acme");
     let (_, p) = f.reconciler().plan().await;
     assert!(!p.has_changes(), "{}", text(&p));
 }

@@ -6,8 +6,9 @@
 //! description's examples, so a call that parses reads Hetzner's shapes.
 //! The same answers are compared with the local fake's, field by field.
 //!
-//! Prism is required: without it these tests fail (install it with
-//! `npm install -g @stoplight/prism-cli@5.14`).
+//! Prism is required: without it these tests fail, naming the npm package.
+//! `scripts/test` installs it in `scripts/prism/` (`npm ci`, every
+//! dependency pinned by its lockfile); one on PATH is used otherwise.
 
 mod common;
 
@@ -25,7 +26,12 @@ const SPEC: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/hcloud-openapi/hcloud.json"
 );
-const INSTALL: &str = "npm install -g @stoplight/prism-cli@5.14";
+const INSTALL: &str = "scripts/test, or npm ci --prefix scripts/prism";
+/// Prism as `scripts/test` installs it, pinned by `scripts/prism/package-lock.json`.
+const PINNED: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/scripts/prism/node_modules/.bin/prism"
+);
 /// Prism needs ~5 s to load the description on an idle machine.
 const STARTUP: Duration = Duration::from_secs(90);
 
@@ -45,8 +51,12 @@ impl Drop for Prism {
     }
 }
 
-/// The command that runs Prism: `prism` on PATH, else `npx --no-install prism`.
+/// The command that runs Prism: the pinned one `scripts/test` installs in
+/// `scripts/prism/`, else `prism` on PATH, else `npx --no-install prism`.
 fn prism_command() -> Command {
+    if let Some(pinned) = common::require::find(PINNED) {
+        return Command::new(pinned);
+    }
     let on_path = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join("prism").is_file()))
         .unwrap_or(false);
@@ -60,7 +70,8 @@ fn prism_command() -> Command {
         .status();
     assert!(
         npx.is_ok_and(|s| s.success()),
-        "Prism is not installed; the Hetzner contract tests need it: {INSTALL}"
+        "{} (it runs on Node.js >= 18.20, Debian packages `nodejs` and `npm`)",
+        common::require::missing("prism", "npm package `@stoplight/prism-cli@5.14`")
     );
     let mut npx = Command::new("npx");
     npx.args(["--no-install", "prism"]);
@@ -71,6 +82,7 @@ impl Prism {
     /// Starts Prism on a free port and waits (bounded) until it listens.
     fn start() -> Self {
         use std::os::unix::process::CommandExt;
+        common::require::kill();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()

@@ -7,8 +7,8 @@ mod common;
 use common::desired::repo;
 use roomctl::domain::{AppName, Fqdn};
 use roomctl::nginx::{
-    BodySize, LocationPath, NginxDuration, NginxError, NginxSnippet, SnippetInputs, find_nginx,
-    nginx_test, render_snippets, validate_snippets,
+    BodySize, LocationPath, NginxDuration, NginxError, NginxSnippet, SnippetInputs, nginx_test,
+    render_snippets, validate_snippets,
 };
 use std::num::NonZeroU16;
 use std::path::Path;
@@ -41,7 +41,7 @@ fn snippet<'a>(all: &'a [NginxSnippet], app: &str) -> &'a NginxSnippet {
 
 /// nginx is part of the test environment; say so loudly rather than pass.
 fn require_nginx() {
-    find_nginx().unwrap_or_else(|e| panic!("{e} (install nginx-light)"));
+    common::require::nginx();
 }
 
 /// A copy of the shipped `templates/nginx/` in a temp dir.
@@ -200,7 +200,7 @@ fn hostile_values_are_refused_before_rendering() {
     // Only the validated text reaches a snippet.
     let all = shipped(true);
     let matrix = &snippet(&all, "acme-matrix").content;
-    assert_eq!(matrix.matches("client_max_body_size").count(), 1);
+    assert_eq!(matrix.matches("proxy_read_timeout 600s;").count(), 1);
 }
 
 #[test]
@@ -218,7 +218,7 @@ fn rendering_is_deterministic() {
         assert_eq!(s.digest, roomctl::nginx::digest(&s.content));
     }
     let mut other = inputs(true);
-    other.max_upload = BodySize::parse("20M").unwrap();
+    other.sync_timeout = NginxDuration::parse("900s").unwrap();
     let c = render_snippets(&repo().join("templates"), &other).unwrap();
     assert_ne!(
         snippet(&a, "acme-matrix").digest,

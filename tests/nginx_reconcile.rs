@@ -48,12 +48,6 @@ impl World {
             .join("nginx.conf.d/roomctl.conf")
     }
 
-    fn deep_reconciler(&self) -> Reconciler {
-        let mut r = self.reconciler();
-        r.observe.deep = true;
-        r
-    }
-
     /// The Dokku nginx property `key` of `app` on dokku-1, as the
     /// emulator keeps it (where Dokku keeps it).
     fn property(&self, app: &str, key: &str) -> Option<String> {
@@ -226,9 +220,9 @@ async fn an_nginx_property_changed_by_hand_is_drift_and_is_put_back() {
             .unwrap();
         assert!(out.status.success(), "{out:?}");
     }
-    // Until every fact is read on every run (roomctl:observe), only a deep
-    // plan reads an app whose applied-settings digest still matches.
-    let (_, plan) = w.deep_reconciler().plan().await;
+    // roomctl:observe reads every app's properties on every run: the
+    // default plan sees it (no --deep).
+    let (_, plan) = w.reconciler().plan().await;
     let shown = text(&plan);
     assert!(
         shown.contains("nginx client-max-body-size: 1m -> 100M"),
@@ -238,14 +232,14 @@ async fn an_nginx_property_changed_by_hand_is_drift_and_is_put_back() {
         shown.contains("nginx proxy-read-timeout: 5s -> (unset)"),
         "{shown}"
     );
-    let (_, report) = w.deep_reconciler().apply(false).await.unwrap();
+    let (_, report) = w.reconciler().apply(false).await.unwrap();
     assert_eq!(report.failed(), 0, "{}", report.table());
     assert_eq!(
         w.property("acme-matrix", "client-max-body-size").as_deref(),
         Some("100M")
     );
     assert_eq!(w.property("acme-backend", "proxy-read-timeout"), None);
-    let (_, again) = w.deep_reconciler().plan().await;
+    let (_, again) = w.reconciler().plan().await;
     assert!(again.apps().next().is_none(), "{}", text(&again));
 }
 

@@ -103,6 +103,7 @@ async fn serve_turns_a_signed_webhook_into_a_running_instance_and_stops_on_sigte
     let health = client.get(format!("{url}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
 
+    common::require::kill();
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")

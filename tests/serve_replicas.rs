@@ -313,6 +313,7 @@ async fn a_follower_forwards_work_to_the_leader_and_sigterm_releases_the_lock() 
     assert_eq!(none, 0, "the follower never reconciles");
 
     // SIGTERM: the leader exits 0 and releases the lock; the follower leads.
+    common::require::kill();
     let pid = a.child.id().to_string();
     assert!(
         Command::new("kill")

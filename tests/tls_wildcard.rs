@@ -152,6 +152,42 @@ async fn a_new_instance_gets_wildcard_certificates_and_a_second_apply_changes_no
 }
 
 #[tokio::test]
+async fn a_certificate_replaced_on_the_host_is_drift_and_is_put_back() {
+    let w = World::new().await;
+    let (_, report) = w.reconciler().apply(false).await.unwrap();
+    assert_eq!(report.failed(), 0, "{}", report.table());
+    // An operator installs another certificate on one app by hand; the
+    // app's ROOMCTL_CERT mark still names roomctl's.
+    let out = Command::new(common::emulator_bin())
+        .arg("--root")
+        .arg(w.sandbox.path().join("hosts/dokku-1"))
+        .env(
+            "SSH_ORIGINAL_COMMAND",
+            "emu:seed-cert acme-backend 1900000000",
+        )
+        .env("DOKKU_EMU_TEST_HOOKS", "1")
+        .env_remove("DOKKU_EMU_COSTS")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let (_, plan) = w.reconciler().plan().await;
+    assert_eq!(installs(&plan), ["acme-backend"], "{}", text(&plan));
+    assert!(
+        plan.cert_orders().next().is_none(),
+        "the stored one serves: no order"
+    );
+    let (_, report) = w.reconciler().apply(false).await.unwrap();
+    assert_eq!(report.failed(), 0, "{}", report.table());
+    let hostnames = w.certs_report("acme-backend")["hostnames"].clone();
+    assert!(
+        hostnames.as_str().unwrap().contains("*.acme.mindroom.chat"),
+        "{hostnames}"
+    );
+    let (_, again) = w.reconciler().plan().await;
+    assert!(!again.has_changes(), "{}", text(&again));
+}
+
+#[tokio::test]
 async fn an_unreadable_certificate_store_orders_and_installs_nothing() {
     let w = World::new().await;
     let certs = w.sandbox.path().join("state/certs/wildcard-0");

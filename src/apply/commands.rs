@@ -87,12 +87,20 @@ pub fn commands(app: &AppName, action: &Action) -> Vec<CommandLine> {
 }
 
 /// Whether a non-zero exit still means the desired result holds: a mount
-/// that already exists, or (on a retry only) an app our own earlier
-/// attempt created.
-pub fn already_done(action: &Action, attempt: u32, stderr: &str) -> bool {
+/// that already exists, (on a retry only) an app our own earlier attempt
+/// created, or a deploy of the image the app already runs (Dokku's
+/// `git:from-image` exits 1 with "No changes detected" on stdout, see
+/// `differential/095`).
+pub fn already_done(action: &Action, attempt: u32, out: &crate::ssh::Output) -> bool {
+    let stderr = out.stderr_text();
     match action {
         Action::Mount { .. } => stderr.contains("Mount path already exists"),
         Action::Create => attempt > 1 && stderr.contains("Name is already taken"),
+        Action::Deploy { .. } => {
+            out.code == 1
+                && String::from_utf8_lossy(&out.stdout)
+                    .contains(" !     No changes detected, skipping git commit")
+        }
         _ => false,
     }
 }
@@ -105,6 +113,36 @@ mod tests {
 
     fn app() -> AppName {
         AppName::parse("acme-backend").unwrap()
+    }
+
+    #[test]
+    fn a_redeploy_of_the_same_image_is_not_a_failure() {
+        let recorded = |ext: &str| {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/dokku-transcripts/differential");
+            let name = std::fs::read_dir(&dir)
+                .unwrap()
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .find(|n| n.starts_with("095-") && n.ends_with(ext))
+                .unwrap();
+            std::fs::read(dir.join(name)).unwrap()
+        };
+        let out = crate::ssh::Output {
+            stdout: recorded(".stdout"),
+            stderr: recorded(".stderr"),
+            code: 1,
+        };
+        let deploy = Action::Deploy {
+            from: None,
+            to: crate::domain::ImageRef::parse("roomctl-bench/app:1").unwrap(),
+        };
+        assert!(already_done(&deploy, 1, &out));
+        assert!(!already_done(&Action::Start, 1, &out));
+        let failed = crate::ssh::Output {
+            code: 1,
+            ..Default::default()
+        };
+        assert!(!already_done(&deploy, 1, &failed));
     }
 
     #[test]
@@ -160,15 +198,12 @@ mod tests {
 
     #[test]
     fn a_create_that_already_happened_counts_only_on_retry() {
-        assert!(!already_done(
-            &Action::Create,
-            1,
-            " !     Name is already taken"
-        ));
-        assert!(already_done(
-            &Action::Create,
-            2,
-            " !     Name is already taken"
-        ));
+        let taken = crate::ssh::Output {
+            stderr: b" !     Name is already taken\n".to_vec(),
+            code: 1,
+            ..Default::default()
+        };
+        assert!(!already_done(&Action::Create, 1, &taken));
+        assert!(already_done(&Action::Create, 2, &taken));
     }
 }

@@ -124,9 +124,7 @@ async fn exec_retrying(
     loop {
         attempt += 1;
         match shell.exec(c).await {
-            Ok(out)
-                if out.code == 0 || commands::already_done(action, attempt, &out.stderr_text()) =>
-            {
+            Ok(out) if out.code == 0 || commands::already_done(action, attempt, &out) => {
                 return Ok(out);
             }
             Ok(out) => {

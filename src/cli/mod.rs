@@ -76,8 +76,11 @@ pub struct Connect {
     /// known_hosts file to check host keys against (strict).
     #[arg(long, env = "ROOMCTL_KNOWN_HOSTS")]
     known_hosts: Option<PathBuf>,
-    /// Read every per-app fact of every app instead of trusting the
-    /// applied-settings digest (slower; catches changes made by hand).
+    /// On hosts whose roomctl plugin is older than 0.2.0 (read with
+    /// Dokku's own commands), read every per-app fact instead of trusting
+    /// the applied-settings digest. Hosts with plugin 0.2.0 or later are
+    /// read in full on every run (`roomctl:observe`): there it changes
+    /// nothing.
     #[arg(long)]
     deep: bool,
     /// Remove empty pool servers above the pool's minimum (under the

@@ -35,6 +35,30 @@ struct RawHost {
     memory: Spanned<toml::Value>,
     #[serde(default = "default_max_sessions")]
     max_sessions: Spanned<usize>,
+    sandbox: Option<RawSandbox>,
+}
+
+/// `[host.sandbox]`: how `--sandbox` emulates the host.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSandbox {
+    global_vhost: Option<Spanned<String>>,
+    roomctl_plugin: Option<Spanned<String>>,
+}
+
+fn check_plugin_version(s: &str) -> Result<String, String> {
+    let ok = s == "none"
+        || (!s.is_empty()
+            && s.split('.').count() <= 3
+            && s.split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} must be a version such as \"0.2.0\", or \"none\""
+        ))
+    }
 }
 
 fn default_port() -> u16 {
@@ -125,6 +149,29 @@ pub(crate) fn load_hosts(path: &Path) -> Result<BTreeMap<HostName, HostSpec>, Pr
         }
         lines.insert(name.clone(), file.at(&h.name));
         let max_sessions = *h.max_sessions.get_ref();
+        let sandbox = h.sandbox.as_ref().map(|s| {
+            let global_vhost = match &s.global_vhost {
+                None => Some(super::model::SANDBOX_GLOBAL_VHOST.to_string()),
+                Some(v) if v.get_ref().is_empty() => None,
+                Some(v) => crate::domain::Fqdn::parse(v.get_ref())
+                    .map_err(|e| {
+                        p.push(file.problem(v, "host.sandbox.global_vhost", e.to_string()))
+                    })
+                    .ok()
+                    .map(|f| f.to_string()),
+            };
+            let roomctl_plugin = match &s.roomctl_plugin {
+                None => Some(String::new()),
+                Some(v) => check_plugin_version(v.get_ref())
+                    .map_err(|m| p.push(file.problem(v, "host.sandbox.roomctl_plugin", m)))
+                    .ok()
+                    .filter(|v| v != "none"),
+            };
+            super::model::SandboxHost {
+                global_vhost,
+                roomctl_plugin,
+            }
+        });
         let (port, ipv4, ipv6) = (h.port, ipv4, ipv6);
         hosts.insert(
             name.clone(),
@@ -137,6 +184,7 @@ pub(crate) fn load_hosts(path: &Path) -> Result<BTreeMap<HostName, HostSpec>, Pr
                 ipv6,
                 memory,
                 max_sessions,
+                sandbox,
             },
         );
     }

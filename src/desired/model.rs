@@ -159,6 +159,27 @@ pub struct HostSpec {
     pub memory: MemoryMb,
     /// sshd's `MaxSessions` on the host; roomctl keeps below it.
     pub max_sessions: usize,
+    /// `[host.sandbox]`: how `--sandbox` emulates this host (ignored
+    /// against real hosts); `None` is the emulator's default host.
+    pub sandbox: Option<SandboxHost>,
+}
+
+/// The global vhost of a sandbox host unless `[host.sandbox]` says
+/// otherwise (the one Dokku's own examples use).
+pub const SANDBOX_GLOBAL_VHOST: &str = "dokku.me";
+
+/// How the sandbox emulates one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SandboxHost {
+    /// The host's global vhost (`/home/dokku/VHOST`); `None` for a host
+    /// installed without one (`global_vhost = ""`): new apps then get no
+    /// vhost and a random port until roomctl sets their domains.
+    pub global_vhost: Option<String>,
+    /// roomctl's plugin version on the host: `Some("")` for the version
+    /// shipped in `dokku-plugin/roomctl`, `None` when not installed
+    /// (`roomctl_plugin = "none"`); an older version has no
+    /// `roomctl:observe`, so roomctl reads the host with Dokku's commands.
+    pub roomctl_plugin: Option<String>,
 }
 
 /// A subscription tier (`desired-state/tiers.toml`).

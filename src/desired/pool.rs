@@ -224,6 +224,7 @@ impl PoolSpec {
             ipv6: server.ipv6,
             memory: self.memory,
             max_sessions: self.max_sessions,
+            sandbox: None,
         })
     }
 }

@@ -112,12 +112,23 @@ pub fn cost(root: &Path, args: &[String]) -> f64 {
         "roomctl:nginx-set" | "roomctl:nginx-unset" => super::cmd_roomctl::cost(root, sub, rest),
         // GUESS: one file read per app, like a cheap bulk report.
         "roomctl:nginx-report" => report(BASE, 0.06 / 41.0, BASE),
+        // Charged by the command itself from what it read and printed
+        // (`cmd_observe::cost`).
+        "roomctl:observe" => 0.0,
+        // GUESS: one tar of the mount's directory, streamed.
+        "roomctl:storage-export" => 0.5,
         _ => BASE,
     }
 }
 
 /// Charge the cost of this invocation according to the environment.
 pub fn charge(root: &Path, args: &[String]) {
+    charge_secs(root, &args[0], cost(root, args));
+}
+
+/// Charge `secs` (before `DOKKU_EMU_COST_SCALE`) for `subcommand`, for
+/// commands whose cost depends on what they did (`roomctl:observe`).
+pub fn charge_secs(root: &Path, subcommand: &str, secs: f64) {
     let mode = match std::env::var("DOKKU_EMU_COSTS") {
         Ok(m) if m == "real" || m == "report" => m,
         _ => return,
@@ -127,10 +138,10 @@ pub fn charge(root: &Path, args: &[String]) {
         .and_then(|s| s.parse().ok())
         .filter(|s: &f64| s.is_finite() && *s >= 0.0)
         .unwrap_or(1.0);
-    let secs = cost(root, args) * scale;
+    let secs = secs * scale;
     if mode == "real" {
-        let serial =
-            std::env::var("DOKKU_EMU_SERIAL_WRITES").is_ok_and(|v| v == "1") && is_write(&args[0]);
+        let serial = std::env::var("DOKKU_EMU_SERIAL_WRITES").is_ok_and(|v| v == "1")
+            && is_write(subcommand);
         let _guard = serial
             .then(|| {
                 let f = std::fs::OpenOptions::new()
@@ -149,7 +160,7 @@ pub fn charge(root: &Path, args: &[String]) {
         .append(true)
         .open(root.join(".costs.log"))
     {
-        let _ = f.write_all(format!("{} {secs:.6}\n", args[0]).as_bytes());
+        let _ = f.write_all(format!("{subcommand} {secs:.6}\n").as_bytes());
     }
 }
 

@@ -295,12 +295,18 @@ impl Drop for TempDir {
 mod tests {
     use super::*;
 
+    /// These tests run the real nginx: without it they fail, never skip.
+    fn require_nginx() {
+        if let Err(e) = find_nginx() {
+            panic!(
+                "nginx is not installed (Debian package `nginx-light`); run scripts/test to install it ({e})"
+            );
+        }
+    }
+
     #[test]
     fn nginx_accepts_the_bare_wrapper_and_names_a_broken_snippet() {
-        if find_nginx().is_err() {
-            eprintln!("skipped: no nginx on this machine");
-            return;
-        }
+        require_nginx();
         nginx_test(&[]).unwrap();
         nginx_test(&["add_header X-Roomctl-Test 1;\n"]).unwrap();
         let e = nginx_test(&[
@@ -323,9 +329,7 @@ mod tests {
     fn a_snippet_repeating_a_directive_dokku_writes_is_refused_as_on_a_host() {
         // real-edge-cases/012: Dokku's nginx.conf sets client_max_body_size
         // in every server block, so a snippet may not set it again.
-        if find_nginx().is_err() {
-            return;
-        }
+        require_nginx();
         let e = nginx_test(&["client_max_body_size 100M;\n"]).unwrap_err();
         assert!(
             e.to_string()
@@ -336,9 +340,7 @@ mod tests {
 
     #[test]
     fn http_level_directives_are_refused_in_server_context() {
-        if find_nginx().is_err() {
-            return;
-        }
+        require_nginx();
         let e = nginx_test(&["map $http_upgrade $c { default upgrade; }\n"]).unwrap_err();
         assert!(
             e.to_string()

@@ -54,11 +54,10 @@ pub async fn read_host(shell: &dyn RemoteShell, reads: &HostReads) -> Result<Out
             stderr: first.unwrap_or("").chars().take(200).collect(),
         });
     }
+    // An output without the header is garbage, not an older plugin (which
+    // Dokku answers with "not a dokku command"): the host is unknown.
     match observe::parse(&out.stdout) {
         Ok(facts) => Ok(Outcome::Read(host_state(facts, reads)?)),
-        Err(observe::ObserveError::NotObserveOutput) => Ok(Outcome::NoPlugin(
-            "roomctl:observe printed no observe header (an older roomctl plugin)".into(),
-        )),
         Err(e) => Err(parse::ParseError {
             command: "roomctl:observe",
             detail: e.to_string(),

@@ -29,14 +29,42 @@ fn emulator() -> anyhow::Result<PathBuf> {
 }
 
 /// One emulator-backed shell per desired host, each keeping its state in
-/// `dir/hosts/<host>`.
+/// `dir/hosts/<host>`, set up as its `[host.sandbox]` says (with or without
+/// a global vhost; roomctl's plugin at some version, or none).
 pub fn shells(desired: &Desired, dir: &Path) -> anyhow::Result<Shells> {
     let exe = emulator()?;
+    for (h, spec) in &desired.hosts {
+        set_up(dir, h, spec.sandbox.as_ref())?;
+    }
     Ok(desired
         .hosts
         .keys()
         .map(|h| (h.clone(), host_shell(&exe, dir, h)))
         .collect())
+}
+
+/// Makes `dir/hosts/{host}` the emulated host `config` describes (kept as it
+/// is when there is no `[host.sandbox]`: the emulator's default host).
+pub fn set_up(
+    dir: &Path,
+    host: &crate::domain::HostName,
+    config: Option<&crate::desired::SandboxHost>,
+) -> anyhow::Result<()> {
+    let Some(c) = config else {
+        return Ok(());
+    };
+    let root = dir.join("hosts").join(host.as_str());
+    let config = crate::emulator::HostConfig {
+        global_vhost: c.global_vhost.clone(),
+        roomctl_plugin: c.roomctl_plugin.as_ref().map(|v| match v.as_str() {
+            "" => crate::emulator::HostConfig::default()
+                .roomctl_plugin
+                .unwrap_or_default(),
+            v => v.to_string(),
+        }),
+    };
+    crate::emulator::init_host(&root, &config)
+        .with_context(|| format!("setting up sandbox host {host} in {}", root.display()))
 }
 
 /// The sandbox shell of one host: the emulator on `dir/hosts/{host}`.

@@ -6,10 +6,11 @@ use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-/// Per-subcommand execution counts.
+/// Per-subcommand execution counts, and the bytes the commands printed.
 #[derive(Debug, Default)]
 pub struct Counters {
     by_subcommand: Mutex<BTreeMap<String, u64>>,
+    bytes: std::sync::atomic::AtomicU64,
 }
 
 impl Counters {
@@ -25,9 +26,14 @@ impl Counters {
     pub fn by_subcommand(&self) -> BTreeMap<String, u64> {
         self.by_subcommand.lock().expect("counter lock").clone()
     }
+    /// Bytes received (standard output and error) from every execution.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
     /// Forgets all counts.
     pub fn reset(&self) {
         self.by_subcommand.lock().expect("counter lock").clear();
+        self.bytes.store(0, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -48,6 +54,16 @@ impl<S> Counting<S> {
         }
     }
 
+    fn received(&self, r: Result<Output, ShellError>) -> Result<Output, ShellError> {
+        if let Ok(o) = &r {
+            let n = (o.stdout.len() + o.stderr.len()) as u64;
+            self.counters
+                .bytes
+                .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        }
+        r
+    }
+
     fn count(&self, cmd: &CommandLine) {
         *self
             .counters
@@ -63,11 +79,11 @@ impl<S> Counting<S> {
 impl<S: RemoteShell> RemoteShell for Counting<S> {
     async fn exec(&self, cmd: &CommandLine) -> Result<Output, ShellError> {
         self.count(cmd);
-        self.inner.exec(cmd).await
+        self.received(self.inner.exec(cmd).await)
     }
     async fn exec_input(&self, cmd: &CommandLine, input: &[u8]) -> Result<Output, ShellError> {
         self.count(cmd);
-        self.inner.exec_input(cmd, input).await
+        self.received(self.inner.exec_input(cmd, input).await)
     }
     fn max_parallel(&self) -> usize {
         self.inner.max_parallel()

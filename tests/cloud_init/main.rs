@@ -2,11 +2,14 @@
 //! through `roomctl::hetzner::cloud_init::render`): it is cloud-config YAML
 //! with the expected keys, ships the repository's roomctl Dokku plugin byte
 //! for byte, installs pinned Dokku and dokku-letsencrypt, hardens sshd (the
-//! drop-in passes the real `sshd -t` when sshd is installed), and hostile
-//! inputs are refused before anything is rendered.
+//! drop-in passes the real `sshd -t`), and hostile inputs are refused before
+//! anything is rendered.
 
 mod inputs;
 mod rendered;
+#[allow(dead_code)]
+#[path = "../common/require.rs"]
+mod require;
 
 use roomctl::hetzner::cloud_init::{CloudInitInputs, DOKKU_VERSION, render};
 use serde_norway::Value;

@@ -46,6 +46,10 @@ pub struct SandboxShells {
 
 impl ShellSource for SandboxShells {
     fn shells(&self, desired: &Desired) -> Result<Shells, String> {
+        for (h, spec) in &desired.hosts {
+            roomctl::sandbox::set_up(&self.dir, h, spec.sandbox.as_ref())
+                .map_err(|e| format!("{e:#}"))?;
+        }
         Ok(desired
             .hosts
             .keys()
@@ -97,6 +101,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(o: AppOptions) -> TestApp {
+    super::require::tar();
     let db = test_db().await;
     let fixture = billing_fixture();
     if let Some(edit) = o.platform {
@@ -336,6 +341,7 @@ where
 /// A reconciler for `desired` on sandbox hosts under `sandbox` (the Dokku
 /// emulator), keeping its state in `sandbox/state`, without retries.
 pub fn sandbox_reconciler(desired: Desired, sandbox: &Path) -> roomctl::reconcile::Reconciler {
+    super::require::tar();
     let shells = SandboxShells {
         dir: sandbox.to_path_buf(),
     }

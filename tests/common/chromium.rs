@@ -27,11 +27,6 @@ pub const CHROMIUM: &str = "/usr/bin/chromium";
 /// How long any one CDP exchange or page load may take.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Whether this is a CI run (`CI` set, and not to `false` or `0`).
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "false" | "0"))
-}
-
 /// A running headless Chromium with its own profile directory.
 pub struct Chromium {
     child: Child,
@@ -42,24 +37,13 @@ pub struct Chromium {
 }
 
 impl Chromium {
-    /// Starts Chromium, or returns `None` after saying why on stderr when
-    /// it is not installed and this is not CI. Under CI a missing Chromium
-    /// fails the test, as does one that does not start.
-    pub fn launch() -> Option<Self> {
+    /// Starts Chromium. A missing browser fails the test (naming the
+    /// Debian package), as does one that does not start.
+    pub fn launch() -> Self {
         let bin = std::env::var_os("ROOMCTL_TEST_CHROMIUM")
             .map_or_else(|| PathBuf::from(CHROMIUM), PathBuf::from);
-        if !bin.exists() {
-            let msg = format!(
-                "{} is not installed (Debian/Ubuntu: `apt-get install chromium`)",
-                bin.display()
-            );
-            assert!(
-                !in_ci(),
-                "{msg}; CI is set, so this test must not be skipped"
-            );
-            eprintln!("SKIPPED: {msg}; this test needs a real browser (under CI=true it fails)");
-            return None;
-        }
+        super::require::program(&bin.to_string_lossy(), "chromium");
+        super::require::kill();
         let profile = tempfile::Builder::new()
             .prefix("roomctl-chromium-")
             .tempdir()
@@ -118,7 +102,7 @@ impl Chromium {
                 chromium.stderr_tail()
             ),
         }
-        Some(chromium)
+        chromium
     }
 
     /// The last lines Chromium wrote to stderr, for failure messages.

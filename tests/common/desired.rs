@@ -20,7 +20,10 @@ pub struct Fixture {
 }
 
 impl Fixture {
+    /// Loading it runs `nginx -t` on the rendered snippets, so nginx is
+    /// required.
     pub fn shipped() -> Self {
+        super::require::nginx();
         let dir = tempfile::tempdir().unwrap();
         for sub in [
             "desired-state",

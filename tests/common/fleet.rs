@@ -32,6 +32,7 @@ fn repo(p: &str) -> PathBuf {
 /// Starts sshd hosts `host-a` and `host-b` (16 GiB each) and a desired-state
 /// dir with no instances yet.
 pub fn spawn_fleet() -> TestFleet {
+    super::require::tar();
     let dir = tempfile::Builder::new()
         .prefix("roomctl-fleet-")
         .tempdir()
@@ -79,8 +80,9 @@ impl TestFleet {
         std::fs::write(p, text.replace(from, to)).unwrap();
     }
 
-    /// Loads the desired state.
+    /// Loads the desired state (which runs `nginx -t`).
     pub fn desired(&self) -> Desired {
+        super::require::nginx();
         let root = RootSecret::new("integration-test-root-secret-0123456789").unwrap();
         roomctl::desired::load(&self.desired_dir(), &repo("templates"), &root)
             .unwrap_or_else(|e| panic!("{e}"))

@@ -12,6 +12,7 @@ pub mod fleet;
 pub mod instances;
 pub mod pebble;
 pub mod pg;
+pub mod require;
 pub mod schema;
 pub mod sshd;
 

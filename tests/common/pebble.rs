@@ -1,7 +1,7 @@
 //! Pebble (Let's Encrypt's ACME test server) and `pebble-challtestsrv`
 //! (its DNS server) on free loopback ports, for the ACME tests. Needs
-//! Debian's `pebble` package on PATH; without it the tests fail, they do not
-//! skip.
+//! Debian's `pebble` package on PATH; without it the tests fail (naming the
+//! package), they do not skip.
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use roomctl::tls::acme::AcmeConfig;
@@ -23,17 +23,9 @@ pub struct Pebble {
     pub challtestsrv: String,
 }
 
+/// `name` on PATH (Debian's `pebble` ships pebble and pebble-challtestsrv).
 pub fn find_binary(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "`{name}` is not on PATH. These tests need Debian's `pebble` package \
-                 (apt-get install -y pebble), which ships pebble and pebble-challtestsrv."
-            )
-        })
+    super::require::program(name, "pebble")
 }
 
 pub fn free_port() -> u16 {

@@ -80,12 +80,26 @@ fn find_or_start_server() -> Result<String, String> {
         return Ok(url.trim().to_string());
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-postgres");
+    let installed = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|v| v.path().join("bin/postgres").is_file())
+        || super::require::find("postgres").is_some();
+    if !installed {
+        return Err(format!(
+            "{} (the database tests start a throwaway cluster with {}, or use \
+             ROOMCTL_TEST_DATABASE_URL, a superuser URL)",
+            super::require::missing("PostgreSQL's server", "Debian package `postgresql`"),
+            script.display()
+        ));
+    }
     let help = format!(
-        "The database tests need PostgreSQL (13 or later). Either install the server \
-         binaries (Debian/Ubuntu: `apt-get install postgresql`; as root the OS user \
-         `postgres` must exist, which that package creates) so that `{script}` can start \
-         a throwaway cluster on 127.0.0.1:${{ROOMCTL_TEST_PG_PORT:-55432}}, and check that \
-         running it by hand prints a postgres:// URL; or set \
+        "The database tests need PostgreSQL (13 or later): run scripts/test, which \
+         installs it (Debian package `postgresql`; as root the OS user `postgres` must \
+         exist, which that package creates) and starts `{script}`, a throwaway cluster \
+         on 127.0.0.1:${{ROOMCTL_TEST_PG_PORT:-55432}}; check that running it by hand \
+         prints a postgres:// URL. Or set \
          ROOMCTL_TEST_DATABASE_URL=postgres://USER@HOST:PORT/postgres to a server where \
          USER is a superuser (the tests create databases and roles).",
         script = script.display()

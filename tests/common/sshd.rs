@@ -32,6 +32,8 @@ impl SshdHost {
     /// command arrives in `SSH_ORIGINAL_COMMAND`). Panics if sshd does not
     /// come up.
     pub fn start(forced_command: &str) -> SshdHost {
+        super::require::openssh();
+        super::require::kill();
         let dir = tempfile::Builder::new()
             .prefix("roomctl-sshd-")
             .tempdir()
@@ -254,6 +256,7 @@ impl Drop for SshdHost {
 
 /// A target whose port nobody listens on: connecting is refused at once.
 pub fn unreachable_target(host_name: &str) -> SshTarget {
+    super::require::openssh_client();
     let mut t = SshTarget::new(host_name, "127.0.0.1");
     t.port = free_port();
     t.user = current_user();
@@ -265,6 +268,7 @@ pub fn unreachable_target(host_name: &str) -> SshTarget {
 /// hung host): connecting runs into the connect timeout (1 s here). The
 /// listener must be kept alive for as long as the target is used.
 pub fn silent_target(host_name: &str) -> (TcpListener, SshTarget) {
+    super::require::openssh_client();
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind :0");
     let mut t = SshTarget::new(host_name, "127.0.0.1");
     t.port = listener.local_addr().expect("local addr").port();

@@ -174,20 +174,18 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn have(tool: &str) -> bool {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output();
-    ok.is_ok_and(|o| o.status.success())
+/// The programs the plugin's scripts run (beyond coreutils).
+fn require_plugin_tools() {
+    use crate::common::require::program;
+    program("bash", "bash");
+    program("awk", "mawk");
+    program("flock", "util-linux");
+    program("column", "bsdextrautils");
 }
 
 #[test]
 fn the_emulator_prints_what_the_plugin_prints() {
-    if !have("bash") || !have("awk") {
-        eprintln!("skipped: bash and awk are needed to run the plugin");
-        return;
-    }
+    require_plugin_tools();
     let emu = Host::with_apps(&["alpha", "beta"]);
     let plugin = PluginHost::mirroring(&emu, &["alpha", "beta"]);
     let mut cmds: Vec<String> = [
@@ -238,20 +236,15 @@ fn the_emulator_prints_what_the_plugin_prints() {
         got.stderr = crate::normalise::normalise(&got.stderr);
         assert_eq!(want, got, "{cmd}");
     }
-    if have("column") {
-        assert_eq!(
-            plugin.run("commands", &["roomctl:help"]),
-            emu.run("roomctl:help")
-        );
-    }
+    assert_eq!(
+        plugin.run("commands", &["roomctl:help"]),
+        emu.run("roomctl:help")
+    );
 }
 
 #[test]
 fn the_plugin_refuses_what_nginx_refuses_and_puts_back_the_old_snippet_when_a_rebuild_fails() {
-    if !have("bash") || !have("awk") {
-        eprintln!("skipped: bash and awk are needed to run the plugin");
-        return;
-    }
+    require_plugin_tools();
     let h = PluginHost::new(&["alpha"]);
     let o = h.sub(&format!(
         "roomctl:nginx-set alpha {}",

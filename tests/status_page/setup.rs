@@ -191,8 +191,8 @@ async fn seed(pool: &PgPool) {
 
 /// Chromium, a tab with the page and network domains on, signed in at
 /// `/` through the login form (after `/` sent it to `/login`).
-pub async fn signed_in(app: &Served) -> Option<(Chromium, Page)> {
-    let chromium = Chromium::launch()?;
+pub async fn signed_in(app: &Served) -> (Chromium, Page) {
+    let chromium = Chromium::launch();
     let browser = chromium.connect().await;
     let page = browser.new_page().await;
     page.enable().await;
@@ -205,7 +205,7 @@ pub async fn signed_in(app: &Served) -> Option<(Chromium, Page)> {
     );
     page.eval_and_wait_load(&fill).await;
     assert_eq!(page.eval("location.pathname").await, json!("/"));
-    Some((chromium, page))
+    (chromium, page)
 }
 
 /// The cells' text of the rows `selector` matches, trimmed.

@@ -47,6 +47,7 @@ pub(super) fn host(name: &str, mem: u32) -> (HostName, HostSpec) {
             ipv6: None,
             memory: MemoryMb(mem),
             max_sessions: 10,
+            sandbox: None,
         },
     )
 }
