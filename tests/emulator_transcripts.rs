@@ -109,9 +109,9 @@ fn the_nodocker_recording_replays_byte_for_byte() {
 #[test]
 fn the_docker_quiet_seeded_and_bulk_recordings_replay_byte_for_byte_in_recorded_order() {
     // The recording host could not reach a registry (078 fails to pull).
-    let emu = Emu::with_host(&roomctl::emulator::HostConfig {
+    let emu = Emu::with_docker(&roomctl::emulator::DockerConfig {
         registry: false,
-        ..roomctl::emulator::HostConfig::default()
+        ..roomctl::emulator::DockerConfig::default()
     });
     // The recording host had the image deployed at 079 (it reports "Image
     // exists on host"); it listens on 8765 (`ports:report` at 101).

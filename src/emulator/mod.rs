@@ -74,13 +74,20 @@ use std::path::{Path, PathBuf};
 
 use io::Ctx;
 
-pub use state::host::{HostConfig, HostError};
+pub use state::host::{DockerConfig, HostConfig, HostError};
 
 /// Make `root` an emulated host configured by `config` (a fresh root, or
 /// an existing host reconfigured; its apps are kept). Without this, a root
 /// becomes a [`HostConfig::default`] host on first use.
 pub fn init_host(root: &Path, config: &HostConfig) -> Result<(), HostError> {
     state::host::init_host(root, config)
+}
+
+/// Give the emulated host `root` the Docker engine `config` describes
+/// (with or without container networking and a registry); without this a
+/// host has [`DockerConfig::default`].
+pub fn init_docker(root: &Path, config: &DockerConfig) -> Result<(), HostError> {
+    state::host::init_docker(root, config)
 }
 
 /// Run one emulated Dokku invocation. `argv` excludes the program name

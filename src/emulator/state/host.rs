@@ -29,32 +29,15 @@ pub struct HostConfig {
     /// The version of roomctl's Dokku plugin installed on the host; `None`
     /// when it is not installed (`roomctl:*` are then unknown commands).
     pub roomctl_plugin: Option<String>,
-    /// Containers get an address on Docker's bridge network, as on the
-    /// later recording host (`differential/`, `disk-layout/`): deployed
-    /// apps then have `IP.web.1` and an nginx `upstream`, and their deploy
-    /// logs are that host's. `false` is the first recording host
-    /// (`docker-notty/`), whose Docker ran with IPv4 forwarding disabled:
-    /// no container address, "No web listeners" on every rebuild. Kept
-    /// as the emulator-only marker `ROOT/docker/network`.
-    pub docker_network: bool,
-    /// Docker can pull images the host does not have. `false` is both
-    /// recording hosts, which could not reach a registry: `git:from-image`
-    /// of an image not on the host then fails as they recorded
-    /// (`docker-notty/078`, `differential/102`). Kept as the emulator-only
-    /// marker `ROOT/docker/no-registry`.
-    pub registry: bool,
 }
 
 impl Default for HostConfig {
-    /// A host with the global vhost `dokku.me`, roomctl's plugin at the
-    /// version this build ships, Docker without networking (as the first
-    /// recordings), and a registry to pull any image from.
+    /// A host with the global vhost `dokku.me` and roomctl's plugin at the
+    /// version this build ships.
     fn default() -> HostConfig {
         HostConfig {
             global_vhost: Some(DEFAULT_VHOST.to_string()),
             roomctl_plugin: Some(shipped_plugin_version()),
-            docker_network: false,
-            registry: true,
         }
     }
 }
@@ -144,22 +127,59 @@ pub fn init_host(root: &Path, config: &HostConfig) -> Result<(), HostError> {
         files::write_if_changed(&hostname, format!("{DEFAULT_HOSTNAME}\n").as_bytes())
             .map_err(io)?;
     }
+    files::write_if_changed(&ready(root), b"").map_err(io)
+}
+
+/// The host's Docker engine, as far as the recordings tell two hosts apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerConfig {
+    /// Containers get an address on Docker's bridge network, as on the
+    /// later recording host (`differential/`, `disk-layout/`): deployed
+    /// apps then have `IP.web.1` and an nginx `upstream`, and their deploy
+    /// logs are that host's. `false` is the first recording host
+    /// (`docker-notty/`), whose Docker ran with IPv4 forwarding disabled:
+    /// no container address, nginx answers 502. Kept as the emulator-only
+    /// marker `ROOT/docker/network`.
+    pub network: bool,
+    /// Docker can pull images the host does not have. `false` is both
+    /// recording hosts, which could not reach a registry: `git:from-image`
+    /// of an image not on the host then fails as they recorded
+    /// (`docker-notty/078`, `differential/102`). Kept as the emulator-only
+    /// marker `ROOT/docker/no-registry`.
+    pub registry: bool,
+}
+
+impl Default for DockerConfig {
+    /// Docker without networking (as the first recordings) that can pull
+    /// any image.
+    fn default() -> DockerConfig {
+        DockerConfig {
+            network: false,
+            registry: true,
+        }
+    }
+}
+
+/// Give the host `root` (made by [`init_host`] or on first use) the Docker
+/// engine `config` describes; its apps and containers are kept.
+pub fn init_docker(root: &Path, config: &DockerConfig) -> Result<(), HostError> {
+    ensure_host(root)?;
+    let io = |e| HostError::Io(root.display().to_string(), e);
     let network = network_marker(root);
-    if config.docker_network {
+    if config.network {
         files::write_if_changed(&network, b"bridge\n").map_err(io)?;
     } else {
         files::remove(&network).map_err(io)?;
     }
     let no_registry = root.join("docker/no-registry");
     if config.registry {
-        files::remove(&no_registry).map_err(io)?;
+        files::remove(&no_registry).map_err(io)
     } else {
-        files::write_if_changed(&no_registry, b"").map_err(io)?;
+        files::write_if_changed(&no_registry, b"").map_err(io)
     }
-    files::write_if_changed(&ready(root), b"").map_err(io)
 }
 
-/// Whether Docker can pull images (see [`HostConfig::registry`]).
+/// Whether Docker can pull images (see [`DockerConfig::registry`]).
 pub fn registry(root: &Path) -> bool {
     !root.join("docker/no-registry").is_file()
 }
@@ -169,7 +189,7 @@ fn network_marker(root: &Path) -> std::path::PathBuf {
 }
 
 /// Whether containers get an address on Docker's bridge network (see
-/// [`HostConfig::docker_network`]).
+/// [`DockerConfig::network`]).
 pub fn docker_network(root: &Path) -> bool {
     network_marker(root).is_file()
 }
