@@ -13,6 +13,8 @@ pub mod certs;
 pub mod digest;
 mod host;
 mod model;
+pub mod nginx;
+pub mod orphan;
 pub mod placement;
 pub mod render;
 mod scope;
