@@ -135,3 +135,19 @@ fn a_certificate_gives_a_redirecting_port_80_block_and_an_https_block_nginx_acce
     assert!(!hsts.exists());
     assert!(!conf(&emu, "t").contains("ssl"));
 }
+
+#[test]
+fn a_renamed_app_loses_the_old_apps_nginx_conf_until_its_next_rebuild() {
+    let emu = Emu::new();
+    emu.ok("apps:create old");
+    emu.ok("apps:rename old new");
+    let path = emu.root().join("fs/home/dokku/new/nginx.conf");
+    assert!(!path.exists());
+    emu.ok("proxy:build-config new");
+    let c = conf(&emu, "new");
+    assert!(
+        c.contains("  include /home/dokku/new/nginx.conf.d/*.conf;\n"),
+        "{c}"
+    );
+    assert!(!c.contains("/old"), "{c}");
+}
