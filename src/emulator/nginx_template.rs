@@ -16,8 +16,11 @@
 /// One `scheme:listen:upstream` port mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortMap {
+    /// `http`, `https`, `grpc`, `grpcs` (any other renders no server).
     pub scheme: String,
+    /// The port nginx listens on.
     pub listen: String,
+    /// The container port it proxies to.
     pub upstream: String,
 }
 

@@ -35,6 +35,7 @@ use super::state;
 /// What `nginx -t` made of the snippet.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
+    /// nginx -t passed.
     Accepted,
     /// nginx's output, one line each, paths as the plugin prints them.
     Rejected(Vec<String>),
