@@ -133,7 +133,11 @@ async fn an_unreadable_host_leaves_instance_rows_untouched_until_it_can_be_read(
     .await;
     let faults = app.sandbox.path().join("hosts/dokku-2/.faults");
     std::fs::create_dir_all(&faults).unwrap();
-    std::fs::write(faults.join("apps:list"), "exit:1").unwrap();
+    // Every read of the host fails: the focused one (apps:list) and the
+    // full one (roomctl:observe).
+    for read in ["apps:list", "roomctl:observe"] {
+        std::fs::write(faults.join(read), "exit:1").unwrap();
+    }
     app.deliver("03-subscription-created-starter").await;
     eventually(
         Duration::from_secs(60),
@@ -161,7 +165,9 @@ async fn an_unreadable_host_leaves_instance_rows_untouched_until_it_can_be_read(
         "nothing is placed while a host is unknown"
     );
 
-    std::fs::remove_file(faults.join("apps:list")).unwrap();
+    for read in ["apps:list", "roomctl:observe"] {
+        std::fs::remove_file(faults.join(read)).unwrap();
+    }
     app.queue.full(roomctl::server::Reason::Admin);
     wait_status(&app, "running").await;
 }
