@@ -160,6 +160,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
     notes.dedup();
     Plan {
         hosts: out,
+        held: placement.held,
         placements: placement.hosts,
         notes,
         dns,
