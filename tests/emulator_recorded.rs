@@ -12,5 +12,8 @@ mod recorded;
 #[path = "emulator/disk_layout.rs"]
 mod disk_layout;
 
+#[path = "emulator/nginx_conf.rs"]
+mod nginx_conf;
+
 #[path = "emulator/host.rs"]
 mod host;

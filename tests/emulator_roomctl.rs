@@ -112,7 +112,9 @@ fn rebuild(app: &str) -> (String, String) {
     )
 }
 
-const SNIPPET: &[u8] = b"client_max_body_size 50m;\nlocation ^~ /ws {\n  proxy_read_timeout 600s;\n  add_header X-Note \"a;b {c}\" always; # \xc3\xa9\n}\n";
+/// A snippet Dokku's server blocks accept (no directive they already set,
+/// such as `client_max_body_size`).
+const SNIPPET: &[u8] = b"location ^~ /ws {\n  proxy_read_timeout 600s;\n  add_header X-Note \"a;b {c}\" always; # \xc3\xa9\n}\n";
 
 #[test]
 fn set_then_report_shows_the_sha256_of_the_exact_content() {
@@ -248,6 +250,56 @@ fn apps_destroy_forgets_the_snippet_as_dokku_removes_the_app_directory() {
     assert_eq!(h.run("apps:create alpha").code, 0);
     assert_eq!(h.run("roomctl:nginx-report").stdout, "alpha -\n");
 }
+
+#[test]
+fn nginx_t_refuses_a_snippet_repeating_what_dokkus_server_block_sets_and_installs_nothing() {
+    common::require::nginx();
+    let h = Host::with_apps(&["alpha"]);
+    let o = h.run(&format!(
+        "roomctl:nginx-set alpha {}",
+        b64(b"client_max_body_size 50m;\n")
+    ));
+    assert_eq!((o.stdout.as_str(), o.code), ("", 1), "{}", o.stderr);
+    let lines: Vec<&str> = o.stderr.lines().collect();
+    assert_eq!(lines[0], " !     nginx -t rejected the snippet for alpha:");
+    assert!(
+        lines[1].ends_with(": \"client_max_body_size\" directive is duplicate in /home/dokku/alpha/nginx.conf.d/roomctl.conf:1"),
+        "{}",
+        o.stderr
+    );
+    assert!(lines[2].starts_with(" !     nginx: configuration file /tmp/dokku-"));
+    assert!(!h.snippet("alpha").exists());
+    assert_eq!(h.run("nginx:set alpha client-max-body-size 50m").code, 0);
+    assert_eq!(
+        h.run(&format!("roomctl:nginx-set alpha {}", b64(SNIPPET)))
+            .code,
+        0
+    );
+}
+
+#[test]
+fn without_nginx_the_snippet_is_installed_after_the_plugins_warning() {
+    let h = Host::with_apps(&["alpha"]);
+    let cmd = format!(
+        "roomctl:nginx-set alpha {}",
+        b64(b"client_max_body_size 50m;\n")
+    );
+    let o = collect(h.command(&cmd).env("DOKKU_EMU_NGINX", ""), None);
+    let (out, err) = rebuild("alpha");
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.ends_with(&out), "{}", o.stdout);
+    assert_eq!(
+        o.stderr,
+        format!(
+            " !     nginx -t is not available to the dokku user; only the snippet's syntax was checked\n{err}"
+        )
+    );
+    assert!(h.snippet("alpha").exists());
+}
+
+#[path = "emulator/normalise.rs"]
+#[allow(dead_code)]
+mod normalise;
 
 #[path = "emulator_roomctl/plugin.rs"]
 mod plugin;

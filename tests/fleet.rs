@@ -251,6 +251,38 @@ async fn an_interrupted_create_is_finished_on_the_next_run() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_create_on_a_host_without_a_global_vhost_is_finished_too() {
+    let mut f = spawn_fleet();
+    // Such a host's apps:create writes NO_VHOST=1 into the new app's env
+    // (differential/001): that is Dokku's, not someone's configuration.
+    roomctl::emulator::init_host(
+        &f.root(0),
+        &roomctl::emulator::HostConfig {
+            global_vhost: None,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    f.set_instances("[[instance]]\nid = \"acme\"\nhost = \"host-a\"\n");
+    let journal = roomctl::apply::journal::Journal::new(f.state().join("journal"));
+    journal
+        .begin(
+            &"host-a".parse().unwrap(),
+            &"acme-backend".parse().unwrap(),
+            &"acme".parse().unwrap(),
+            &"backend".parse().unwrap(),
+        )
+        .unwrap();
+    assert_eq!(f.dokku(0, "apps:create acme-backend").code, 0);
+    assert_eq!(f.env(0, "acme-backend")["NO_VHOST"], "1");
+    let (_, report) = f.reconciler().apply(false).await.unwrap();
+    assert_eq!(report.failed(), 0, "{}", report.table());
+    assert_eq!(f.env(0, "acme-backend")["ROOMCTL_INSTANCE"], "acme");
+    let (_, p) = f.reconciler().plan().await;
+    assert!(!p.has_changes(), "{}", text(&p));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn foreign_apps_are_never_changed_or_destroyed() {
     let mut f = spawn_fleet();
     f.edit_platform("enabled = false", "enabled = true");

@@ -133,7 +133,11 @@ async fn an_unreadable_host_leaves_instance_rows_untouched_until_it_can_be_read(
     .await;
     let faults = app.sandbox.path().join("hosts/dokku-2/.faults");
     std::fs::create_dir_all(&faults).unwrap();
-    std::fs::write(faults.join("apps:list"), "exit:1").unwrap();
+    // Every read of the host fails: the focused one (apps:list) and the
+    // full one (roomctl:observe).
+    for read in ["apps:list", "roomctl:observe"] {
+        std::fs::write(faults.join(read), "exit:1").unwrap();
+    }
     app.deliver("03-subscription-created-starter").await;
     eventually(
         Duration::from_secs(60),
@@ -161,7 +165,68 @@ async fn an_unreadable_host_leaves_instance_rows_untouched_until_it_can_be_read(
         "nothing is placed while a host is unknown"
     );
 
-    std::fs::remove_file(faults.join("apps:list")).unwrap();
+    for read in ["apps:list", "roomctl:observe"] {
+        std::fs::remove_file(faults.join(read)).unwrap();
+    }
     app.queue.full(roomctl::server::Reason::Admin);
     wait_status(&app, "running").await;
+}
+
+#[tokio::test]
+async fn a_held_instances_row_is_left_as_it_was() {
+    let app = spawn_app_with(AppOptions {
+        worker: true,
+        ..Default::default()
+    })
+    .await;
+    app.deliver("03-subscription-created-starter").await;
+    wait_status(&app, "running").await;
+    let before: (String, Option<i32>) =
+        sqlx::query_as("select status::text, memory_limit_mb from instances")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    // Someone leaves one of its apps with an env Dokku cannot read
+    // (real-edge-cases/002-005): the instance is held.
+    let backend = apps_on_sandbox(&app)
+        .into_iter()
+        .find(|a| a.ends_with("-backend"))
+        .unwrap();
+    let host = ["dokku-1", "dokku-2"]
+        .into_iter()
+        .find(|h| {
+            app.sandbox
+                .path()
+                .join(format!("hosts/{h}/fs/home/dokku/{backend}"))
+                .is_dir()
+        })
+        .unwrap();
+    let root = app.sandbox.path().join("hosts").join(host);
+    for cmd in [
+        format!("config:set --encoded --no-restart {backend} ZZ_A=ZW5kIg=="),
+        format!("config:set --no-restart {backend} ZZ_B=plain"),
+    ] {
+        let o = std::process::Command::new(common::emulator_bin())
+            .arg("--root")
+            .arg(&root)
+            .env("SSH_ORIGINAL_COMMAND", &cmd)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+    }
+    // The customer upgrades meanwhile: the pass runs, the instance is held.
+    let passes = app.status.lock().unwrap().passes_started;
+    app.deliver("05-subscription-updated-professional").await;
+    eventually(Duration::from_secs(60), "the triggered pass", || async {
+        let s = app.status.lock().unwrap().clone();
+        (s.passes_started > passes && s.passes_ok + s.passes_failed == s.passes_started)
+            .then_some(())
+    })
+    .await;
+    let after: (String, Option<i32>) =
+        sqlx::query_as("select status::text, memory_limit_mb from instances")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(after, before, "the held instance's row is untouched");
 }

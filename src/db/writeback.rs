@@ -113,7 +113,10 @@ pub fn outcomes(
             Some(h) => matches!(plan.hosts.get(h), Some(HostPlan::Unknown { .. })),
             None => any_unknown,
         };
-        if host_unknown {
+        // A held instance's apps cannot all be read: its row says what it
+        // said before.
+        let held = id.as_ref().is_some_and(|i| plan.held.contains_key(i));
+        if host_unknown || held {
             continue;
         }
         let mut update = InstanceUpdate {

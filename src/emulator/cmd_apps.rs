@@ -319,6 +319,10 @@ fn rename(ctx: &mut Ctx, args: &[String]) -> i32 {
                 clone_properties(&root, &name, &old, &new)?;
             }
         }
+        // Modelled from Dokku's source (plugins/nginx-vhosts/post-app-rename-setup,
+        // which runs proxy-clear-config): the copied nginx.conf, still the
+        // old app's, is removed; the next rebuild writes the new one.
+        files::remove(&state::app_file(&root, &new, "nginx.conf"))?;
         state::docker::rename_image(&root, &old, &new)
     })();
     if let Err(e) = moved {

@@ -156,8 +156,9 @@ fn set(ctx: &mut Ctx, args: &[String]) -> i32 {
     }
     if !p.has("no-restart") && a.deployed && a.running {
         ctx.info1(&format!("Restarting app {app}"));
-        super::cmd_deploy::restart_log(ctx, &mut a);
-        if let Err(e) = state::save(&ctx.root, &a) {
+        if let Err(e) =
+            super::cmd_deploy::restart_log(ctx, &mut a).and_then(|()| state::save(&ctx.root, &a))
+        {
             return io_fail(ctx, e);
         }
     }
@@ -210,8 +211,9 @@ fn unset(ctx: &mut Ctx, args: &[String]) -> i32 {
         }
         if !p.has("no-restart") && a.deployed && a.running {
             ctx.info1(&format!("Restarting app {app}"));
-            super::cmd_deploy::restart_log(ctx, &mut a);
-            if let Err(e) = state::save(&ctx.root, &a) {
+            if let Err(e) = super::cmd_deploy::restart_log(ctx, &mut a)
+                .and_then(|()| state::save(&ctx.root, &a))
+            {
                 return io_fail(ctx, e);
             }
         }

@@ -64,12 +64,13 @@ fn enable_vhost(ctx: &mut Ctx, a: &mut App) -> std::io::Result<bool> {
     Ok(true)
 }
 
-/// Loose hostname check (the recordings show `--quiet` accepted and
-/// `Invalid_Domain!` rejected).
+/// Loose hostname check (the recordings show `--quiet` and
+/// `UPPER.Example.COM` accepted, kept as given, and `Invalid_Domain!`
+/// rejected: `docker-quiet-notty/032`, `differential/028`, `docker-notty/041`).
 fn valid_domain(d: &str) -> bool {
     !d.is_empty()
         && d.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '*'))
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '*'))
 }
 
 fn modify(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
@@ -78,7 +79,10 @@ fn modify(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
     };
     let domains = &args[1..];
     if domains.is_empty() && sub != "domains:clear" {
-        ctx.warn("Please specify a domain name");
+        // Dokku's usage line, with its doubled space (differential/032, 033).
+        ctx.warn(&format!(
+            "Please specify a domain name. Usage: dokku {app}  <domain> [<domain> ...]"
+        ));
         return 1;
     }
     let _lock = match state::lock(&ctx.root, app) {
@@ -109,12 +113,8 @@ fn modify(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
             hint = true;
         }
         "domains:set" => {
-            a.domains.clear();
-            for d in domains {
-                if !a.domains.contains(d) {
-                    a.domains.push(d.clone());
-                }
-            }
+            // Duplicates are kept (differential/030).
+            a.domains = domains.to_vec();
             ctx.info1(&format!("Set {} for {app}", domains.join(" ")));
             hint = true;
         }
@@ -128,10 +128,7 @@ fn modify(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
                 }
             }
         }
-        _ => {
-            a.domains.clear();
-            ctx.info1(&format!("Cleared domains in {app}"));
-        }
+        _ => a.domains.clear(),
     }
     let enabled = if hint {
         match enable_vhost(ctx, &mut a) {
@@ -151,5 +148,9 @@ fn modify(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
         ctx.warn("Please run dokku letsencrypt:enable to add https support to the new domain");
     }
     ctx.nginx_rebuild(&a);
+    if sub == "domains:clear" {
+        // After the rebuild (differential/031).
+        ctx.info1(&format!("Cleared domains in {app}"));
+    }
     0
 }

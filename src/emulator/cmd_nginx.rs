@@ -81,6 +81,28 @@ pub fn properties(root: &std::path::Path, app: &str) -> BTreeMap<String, String>
         .collect()
 }
 
+/// Every field of `nginx:report APP --format json`: the recorded defaults,
+/// with each property set on the app as its value and computed value.
+fn report_fields(root: &std::path::Path, app: &str) -> BTreeMap<String, String> {
+    let mut fields: BTreeMap<String, String> =
+        serde_json::from_str(&REPORT.replace("APP", app)).unwrap_or_default();
+    for (k, v) in properties(root, app) {
+        fields.insert(format!("computed-{k}"), v.clone());
+        fields.insert(k, v);
+    }
+    fields
+}
+
+/// The computed value of every nginx property of `app` (what
+/// `nginx:report` shows as `computed-KEY`), by `KEY`: what Dokku's
+/// nginx.conf template is given.
+pub fn computed(root: &std::path::Path, app: &str) -> BTreeMap<String, String> {
+    report_fields(root, app)
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("computed-")?.to_string(), v)))
+        .collect()
+}
+
 /// Removes a destroyed app's properties, as Dokku does on `apps:destroy`.
 pub fn forget(root: &std::path::Path, app: &str) {
     if state::valid_name(app) {
@@ -136,12 +158,7 @@ fn report_cmd(ctx: &mut Ctx, args: &[String]) -> i32 {
     if let Err(c) = ctx.load(app) {
         return c;
     }
-    let mut fields: BTreeMap<String, String> =
-        serde_json::from_str(&REPORT.replace("APP", app)).expect("the recorded report parses");
-    for (k, v) in properties(&ctx.root, app) {
-        fields.insert(format!("computed-{k}"), v.clone());
-        fields.insert(k, v);
-    }
+    let fields = report_fields(&ctx.root, app);
     if let Some(flag) = rest.get(1).and_then(|f| f.strip_prefix("--nginx-")) {
         let value = fields.get(flag).cloned().unwrap_or_default();
         ctx.out(&format!("{value}\n"));

@@ -1,8 +1,16 @@
 //! `ports:*` and `proxy:report`. Mappings are `scheme:host:container` strings
-//! (the `ports/map` list). The "detected" map is `SCHEME:P:P` for a deployed
-//! app whose image exposes port P (https when the app has a certificate),
-//! else `http:PROXY_PORT:5000` (the proxy port, 80 when unset), as recorded
-//! (`docker-notty/`, `disk-layout/i01-backend`, `differential/038`).
+//! (the `ports/map` list, kept sorted). The "detected" map is `SCHEME:P:P`
+//! for a deployed app whose image exposes port P (https when the app has a
+//! certificate), else `http:PROXY_PORT:5000` (the proxy port, 80 when
+//! unset), as recorded (`docker-notty/`, `disk-layout/i01-backend`,
+//! `differential/038`).
+//!
+//! Maps are parsed as Dokku's ports plugin parses them (`differential/042`
+//! to `045`): `scheme:host:container` with ports 1 to 65535 and any
+//! scheme, or a bare host port (only `ports:remove` takes one: every map
+//! on that port). `ports:set` and `ports:add` refuse a list that uses one
+//! `scheme:host-port` twice (`036`, `145`, `146`); the map is kept sorted
+//! (`037`); `ports:remove` takes maps or host ports (`039`, `040`).
 
 use super::cmd_apps::{io_fail, no_app};
 use super::io::Ctx;
@@ -31,14 +39,67 @@ pub fn run(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
     }
 }
 
-/// Parse `scheme:host:container`.
+/// Parse a stored `scheme:host:container`.
 pub fn parse_map(m: &str) -> Option<(String, u32, u32)> {
-    let mut it = m.split(':');
-    let (s, h, c) = (it.next()?, it.next()?, it.next()?);
-    if it.next().is_some() || !matches!(s, "http" | "https" | "tcp" | "udp" | "grpc" | "grpcs") {
-        return None;
+    match parse_go(m) {
+        Ok(Parsed::Map(s, h, c)) => Some((s, h, c)),
+        _ => None,
     }
-    Some((s.to_string(), h.parse().ok()?, c.parse().ok()?))
+}
+
+/// One argument of `ports:*`, as Dokku's ports plugin reads it.
+enum Parsed {
+    Map(String, u32, u32),
+    /// A bare host port.
+    Port(u32),
+}
+
+/// Go's `strconv.Atoi` error text for `s`.
+fn atoi(s: &str) -> Result<u32, String> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("strconv.Atoi: parsing {s:?}: invalid syntax"));
+    }
+    match s.parse::<i64>() {
+        Ok(n) => Ok(u32::try_from(n.clamp(0, i64::from(u32::MAX))).unwrap_or(0)),
+        Err(_) => Err(format!("strconv.Atoi: parsing {s:?}: value out of range")),
+    }
+}
+
+/// Parse one port map the way Dokku's ports plugin does; `Err` is its
+/// message ("Invalid port map … […]").
+fn parse_go(m: &str) -> Result<Parsed, String> {
+    let bad = |why: String| format!("Invalid port map {m} [{why}]");
+    let valid = |p: u32| (1..=65535).contains(&p);
+    let parts: Vec<&str> = m.splitn(3, ':').collect();
+    if let [one] = parts[..] {
+        let port = atoi(one).map_err(|e| bad(format!("err={e}")))?;
+        if !valid(port) {
+            return Err(bad(format!("hostPort={port}")));
+        }
+        return Ok(Parsed::Port(port));
+    }
+    let [scheme, host, container] = parts[..] else {
+        return Err(bad(format!("len={}", parts.len())));
+    };
+    let host = atoi(host).map_err(|e| bad(format!("err={e}")))?;
+    let container = atoi(container).map_err(|e| bad(format!("err={e}")))?;
+    if !valid(host) {
+        return Err(bad(format!("hostPort={host}")));
+    }
+    if !valid(container) {
+        return Err(bad(format!("containerPort={container}")));
+    }
+    Ok(Parsed::Map(scheme.to_string(), host, container))
+}
+
+/// The first `scheme:host-port` used twice in `maps`, if any.
+fn reused(maps: &[String]) -> Option<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    maps.iter()
+        .filter_map(|m| parse_map(m))
+        .map(|(s, h, _)| format!("{s}:{h}"))
+        .find(|k| !seen.insert(k.clone()))
 }
 
 fn maps_json(maps: &[(String, u32, u32)]) -> String {
@@ -141,9 +202,21 @@ fn modify(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
         ctx.warn("No port mapping specified");
         return 1;
     }
-    if let Some(bad) = maps.iter().find(|m| parse_map(m).is_none()) {
-        ctx.warn(&format!("Invalid port mapping specified: {bad}"));
-        return 1;
+    let mut parsed = Vec::new();
+    for m in maps {
+        match parse_go(m) {
+            // A bare port is only `ports:remove`'s; elsewhere it is refused
+            // (not recorded: Dokku's message for it is unknown).
+            Ok(Parsed::Port(_)) if sub != "ports:remove" => {
+                ctx.warn(&format!("Invalid port map {m} [len=1]"));
+                return 1;
+            }
+            Ok(p) => parsed.push(p),
+            Err(msg) => {
+                ctx.warn(&msg);
+                return 1;
+            }
+        }
     }
     let _lock = match state::lock(&ctx.root, app) {
         Ok(l) => l,
@@ -153,14 +226,41 @@ fn modify(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
         Ok(a) => a,
         Err(c) => return c,
     };
-    if sub != "ports:add" {
-        a.ports.clear();
-    }
-    for m in maps {
-        if !a.ports.contains(m) {
-            a.ports.push(m.clone());
+    match sub {
+        "ports:remove" => {
+            a.ports.retain(|m| {
+                let Some((_, host, _)) = parse_map(m) else {
+                    return true;
+                };
+                !parsed.iter().any(|p| match p {
+                    Parsed::Port(port) => *port == host,
+                    Parsed::Map(..) => maps.contains(m),
+                })
+            });
+        }
+        "ports:add" => {
+            let mut all = a.ports.clone();
+            all.extend(maps.iter().cloned());
+            if let Some(k) = reused(&all) {
+                ctx.warn(&format!(
+                    "Error validating all port mappings: The same scheme:host-port is being reused: {k}"
+                ));
+                return 1;
+            }
+            a.ports = all;
+        }
+        _ => {
+            if let Some(k) = reused(maps) {
+                ctx.warn(&format!(
+                    "Error validating port mappings: The same scheme:host-port is being reused: {k}"
+                ));
+                return 1;
+            }
+            a.ports = maps.to_vec();
         }
     }
+    a.ports.sort();
+    a.ports.dedup();
     if let Err(e) = state::save(&ctx.root, &a) {
         return io_fail(ctx, e);
     }

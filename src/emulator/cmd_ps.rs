@@ -161,6 +161,29 @@ fn record_deploy(ctx: &Ctx, a: &App, image: &str) -> std::io::Result<()> {
     state::files::remove(&state::files::property_path(root, "ps", app, "scale.old"))
 }
 
+/// `git:from-image` of the image the app was last built from: Dokku's git
+/// commit of the unchanged build context fails (`differential/095`), on
+/// stdout, exit 1.
+fn no_changes(ctx: &mut Ctx) -> i32 {
+    ctx.info1("Generating build context");
+    ctx.info1("Image exists on host, skipping pull");
+    ctx.info1("Updating git repository with specified build context");
+    ctx.out(" !     No changes detected, skipping git commit\n");
+    ctx.out(" !     Call 'ps:rebuild' on app to rebuild the app from existing source\n");
+    1
+}
+
+/// `git:from-image` of an image the host lacks, on a host that cannot
+/// reach a registry (`docker-notty/078`, `differential/102`), on stdout,
+/// exit 1.
+fn pull_failed(ctx: &mut Ctx, image: &str) -> i32 {
+    ctx.info1("Generating build context");
+    ctx.info1("Pulling image");
+    ctx.out("Error response from daemon: Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io on 10.255.255.53:53: no such host\n");
+    ctx.out(&format!(" !     Failed to pull image: {image}\n"));
+    1
+}
+
 fn fake_sha(app: &str, image: &str, now: u64) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
@@ -188,7 +211,13 @@ fn modify(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
                 ctx.warn("Please specify a docker image");
                 return 1;
             };
-            cmd_deploy::deploy(ctx, &mut a, Kind::FromImage(image));
+            if !state::docker::has_image(&ctx.root, image) && !state::host::registry(&ctx.root) {
+                return pull_failed(ctx, image);
+            }
+            if a.source_image == **image {
+                return no_changes(ctx);
+            }
+            let first_branch = a.deploy_branch.is_empty();
             a.deploy_source = "docker-image".into();
             a.deploy_source_metadata = image.to_string();
             a.source_image = image.to_string();
@@ -199,6 +228,13 @@ fn modify(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
                 return io_fail(ctx, e);
             }
             a.ports_detected = super::cmd_ports::detected(&ctx.root, &a);
+            let kind = Kind::FromImage {
+                image,
+                first_branch,
+            };
+            if let Err(e) = cmd_deploy::deploy(ctx, &mut a, kind) {
+                return io_fail(ctx, e);
+            }
         }
         // ps:restart prints the warning on stdout (differential/091).
         "ps:restart" if !a.deployed => {
@@ -217,22 +253,27 @@ fn modify(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
             a.restore = false;
         }
         "ps:start" if a.running => {
+            // The rebuild as differential/097 records it; on a host
+            // without Docker networking none is recorded.
             ctx.warn(&format!("App {name} already running"));
+            if state::host::docker_network(&ctx.root) {
+                cmd_deploy::proxy_rebuild(ctx, &a, false);
+            }
             return 0;
         }
         "ps:start" => {
             ctx.warn("App has been detected as not running, releasing");
             a.restore = true;
-            cmd_deploy::deploy(ctx, &mut a, Kind::Start);
-            let quiet = ctx.quiet;
-            ctx.quiet = true;
-            ctx.nginx_rebuild(&a);
-            ctx.quiet = quiet;
-            if !ctx.quiet {
-                ctx.warn(&format!("No web listeners specified for {name}"));
+            if let Err(e) = cmd_deploy::deploy(ctx, &mut a, Kind::Start) {
+                return io_fail(ctx, e);
+            }
+            cmd_deploy::proxy_rebuild(ctx, &a, false);
+        }
+        _ => {
+            if let Err(e) = cmd_deploy::restart_log(ctx, &mut a) {
+                return io_fail(ctx, e);
             }
         }
-        _ => cmd_deploy::restart_log(ctx, &mut a),
     }
     if let Err(e) = state::save(&ctx.root, &a) {
         return io_fail(ctx, e);

@@ -3,8 +3,13 @@
 //!
 //! - `roomctl:nginx-set APP BASE64`: decodes the snippet (padded base64
 //!   only, at most [`MAX_BYTES`]), checks it with the plugin's lexer
-//!   ([`syntax`]), then installs it and rebuilds nginx; an identical snippet
-//!   is left alone ("unchanged", no rebuild).
+//!   ([`syntax`]); an identical snippet is left alone ("unchanged", no
+//!   rebuild); then `nginx -t` on the app's generated `nginx.conf` with the
+//!   snippet in place ([`nginx_test`](super::nginx_test)), so that a
+//!   snippet Dokku's server blocks reject (a second `client_max_body_size`)
+//!   is refused as on a host (`real-edge-cases/012`); without an nginx to
+//!   run, the plugin's warning and on. Then it installs the snippet and
+//!   rebuilds nginx.
 //! - `roomctl:nginx-unset APP`: removes it and rebuilds nginx.
 //! - `roomctl:nginx-report [APP]`: `APP SHA256` or `APP -`, one line per app,
 //!   every app in `apps:list` order when APP is omitted.
@@ -13,10 +18,6 @@
 //! State: the snippet is the file `ROOT/fs/home/dokku/APP/nginx.conf.d/roomctl.conf`
 //! (the host path under [`state::fs_path`]). `apps:destroy` removes
 //! `ROOT/fs/home/dokku/APP` ([`forget`]), as Dokku removes `/home/dokku/APP`.
-//!
-//! Not emulated: after its lexer the plugin runs `nginx -t` on the app's
-//! server blocks, so a snippet with, say, an unknown directive is accepted
-//! here and refused on a host.
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +26,7 @@ use sha2::{Digest, Sha256};
 
 use super::cmd_apps::{io_fail, no_app};
 use super::io::Ctx;
+use super::nginx_test::Outcome;
 use super::state::{self, App};
 
 /// The file the plugin owns in each app's `nginx.conf.d/`.
@@ -66,7 +68,9 @@ pub fn forget(root: &Path, app: &str) {
 }
 
 /// What the command costs on a host (see `costs.rs`): a rebuild is an nginx
-/// reload; an unchanged or refused snippet is one invocation.
+/// reload; an unchanged or syntax-refused snippet is one invocation (one
+/// `nginx -t` refuses is charged as a change: the cost is charged before
+/// it runs).
 pub fn cost(root: &Path, sub: &str, args: &[String]) -> f64 {
     const RELOAD: f64 = 0.08 + 3.0;
     let Some(app) = args.first().filter(|a| state::exists(root, a)) else {
@@ -278,6 +282,23 @@ fn set(ctx: &mut Ctx, args: &[String]) -> i32 {
             a.name
         ));
         return 0;
+    }
+    match super::nginx_test::check(&ctx.root, &a.name, &content) {
+        Ok(Outcome::Accepted) => {}
+        Ok(Outcome::Unavailable) => ctx.warn(
+            "nginx -t is not available to the dokku user; only the snippet's syntax was checked",
+        ),
+        Ok(Outcome::Rejected(lines)) => {
+            ctx.err(&format!(
+                " !     nginx -t rejected the snippet for {}:\n",
+                a.name
+            ));
+            for l in lines {
+                ctx.err(&format!(" !     {l}\n"));
+            }
+            return 1;
+        }
+        Err(e) => return io_fail(ctx, e),
     }
     ctx.info1(&format!(
         "Setting nginx snippet for {} (sha256 {sha})",

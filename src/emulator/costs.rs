@@ -83,7 +83,8 @@ pub fn cost(root: &Path, args: &[String]) -> f64 {
         "apps:rename" => 5.0 + 10.0,
         "apps:destroy" => 10.0,
         "domains:add" | "domains:set" | "domains:remove" | "domains:clear" => 3.0,
-        "ports:set" | "ports:add" | "ports:clear" => 3.0,
+        // GUESS for ports:remove: a rebuild like ports:set.
+        "ports:set" | "ports:add" | "ports:clear" | "ports:remove" => 3.0,
         "config:set" | "config:unset" => 0.1,
         "resource:limit" | "storage:mount" | "storage:unmount" | "nginx:set" => 0.08,
         // GUESS: regenerates nginx.conf and reloads nginx, like domains:set.
@@ -103,8 +104,11 @@ pub fn cost(root: &Path, args: &[String]) -> f64 {
         "run" => 2.0,
         // GUESS: copies the files, then rebuilds and reloads nginx (like domains:set).
         "certs:add" | "certs:remove" => 0.1 + 3.0,
-        // GUESS: like nginx:set plus an nginx reload when the snippet changes;
-        // an unchanged or refused snippet costs one invocation.
+        // GUESS: like nginx:set (its 0.08 s taken to cover the plugin's
+        // `nginx -t`) plus an nginx reload when the snippet changes; an
+        // unchanged or syntax-refused snippet costs one invocation. Charged
+        // before the command runs, so a snippet `nginx -t` refuses is
+        // charged as a change.
         "roomctl:nginx-set" | "roomctl:nginx-unset" => super::cmd_roomctl::cost(root, sub, rest),
         // GUESS: one file read per app, like a cheap bulk report.
         "roomctl:nginx-report" => report(BASE, 0.06 / 41.0, BASE),

@@ -1,5 +1,6 @@
 //! Per-invocation context: buffered stdout/stderr, global flags, clock, and the
-//! helpers that print Dokku's standard messages (missing app, nginx rebuild, ...).
+//! helpers that print Dokku's standard messages (missing app, ...; the nginx
+//! rebuild is in `nginx_build`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -87,21 +88,6 @@ impl Ctx {
         match state::load(&self.root, app) {
             Some(a) => Ok(a),
             None => Err(self.missing(app)),
-        }
-    }
-
-    /// The nginx rebuild block printed after domain and port changes.
-    pub fn nginx_rebuild(&mut self, app: &App) {
-        let mut domains = app.domains.clone();
-        domains.sort();
-        for d in &domains {
-            self.info1(&format!("Configuring {d}...(using built-in template)"));
-        }
-        let scheme = if app.ssl_enabled() { "https" } else { "http" };
-        self.info1(&format!("Creating {scheme} nginx.conf"));
-        self.verbose("Reloading nginx");
-        if !self.quiet && !app.running {
-            self.warn(&format!("No web listeners specified for {}", app.name));
         }
     }
 

@@ -17,6 +17,9 @@
 //!   instead of sleeping. `DOKKU_EMU_COST_SCALE` multiplies the charged time.
 //! - `DOKKU_EMU_LOG=1` appends `EXIT ARGS…` to `ROOT/.commands.log` after
 //!   each command (`KEY=value` arguments logged as `KEY`).
+//! - `DOKKU_EMU_NGINX`: the nginx binary `roomctl:nginx-set` runs `nginx -t`
+//!   with (empty: none, as on a host without nginx); unset, the one roomctl's
+//!   plugin would find (see [`nginx_test`]).
 //! - `DOKKU_EMU_TEST_HOOKS=1` enables the hidden `emu:seed-cert APP EXPIRY_EPOCH`
 //!   command that installs a certificate as if copied in outside Dokku, and
 //!   `emu:seed-image IMAGE [PORT]` that puts an image (exposing PORT) on the
@@ -59,6 +62,9 @@ pub mod costs;
 mod faults;
 mod goflags;
 mod io;
+mod nginx_build;
+mod nginx_template;
+mod nginx_test;
 mod report;
 mod sha1;
 mod state;
@@ -68,13 +74,20 @@ use std::path::{Path, PathBuf};
 
 use io::Ctx;
 
-pub use state::host::{HostConfig, HostError};
+pub use state::host::{DockerConfig, HostConfig, HostError};
 
 /// Make `root` an emulated host configured by `config` (a fresh root, or
 /// an existing host reconfigured; its apps are kept). Without this, a root
 /// becomes a [`HostConfig::default`] host on first use.
 pub fn init_host(root: &Path, config: &HostConfig) -> Result<(), HostError> {
     state::host::init_host(root, config)
+}
+
+/// Give the emulated host `root` the Docker engine `config` describes
+/// (with or without container networking and a registry); without this a
+/// host has [`DockerConfig::default`].
+pub fn init_docker(root: &Path, config: &DockerConfig) -> Result<(), HostError> {
+    state::host::init_docker(root, config)
 }
 
 /// Run one emulated Dokku invocation. `argv` excludes the program name
@@ -186,7 +199,7 @@ fn dispatch(ctx: &mut Ctx, sub: &str, rest: &[String]) -> i32 {
             cmd_domains::run(ctx, sub, rest)
         }
         "ports:set" | "ports:list" | "ports:report" | "ports:add" | "ports:clear"
-        | "proxy:report" => cmd_ports::run(ctx, sub, rest),
+        | "ports:remove" | "proxy:report" => cmd_ports::run(ctx, sub, rest),
         "storage:mount" | "storage:unmount" | "storage:list" | "storage:report"
         | "resource:limit" | "resource:report" | "run" => cmd_storage::run(ctx, sub, rest),
         "ps:stop" | "ps:start" | "ps:restart" | "ps:report" | "ps:scale" | "git:from-image"

@@ -53,11 +53,19 @@ where
     }
 }
 
-/// Marks unmarked apps that the create journal proves are roomctl's.
+/// Env keys Dokku itself sets on a new app: `NO_VHOST` on a host without a
+/// global vhost (`differential/001`).
+const SET_BY_APPS_CREATE: [&str; 1] = ["NO_VHOST"];
+
+/// Marks unmarked apps that the create journal proves are roomctl's: no
+/// marks, and no env but what `apps:create` itself sets.
 fn adopt_interrupted(host: &HostName, state: &mut HostState, journal: &Journal) {
     for (name, app) in state.apps.iter_mut() {
         if app.owner == Owner::Foreign
-            && app.env.is_empty()
+            && app
+                .env
+                .keys()
+                .all(|k| SET_BY_APPS_CREATE.contains(&k.as_str()))
             && let Some((instance, role)) = journal.pending(host, name)
         {
             app.owner = Owner::Interrupted { instance, role };

@@ -115,61 +115,6 @@ fn config_diff(
     (action, restart)
 }
 
-/// The nginx property changes that bring `observed` (the managed keys that
-/// are set) to `wanted`: every managed key is either desired or unset.
-fn nginx_diff(
-    wanted: &crate::nginx::properties::NginxProperties,
-    observed: &crate::nginx::properties::NginxProperties,
-) -> Option<Action> {
-    let set: BTreeMap<String, (Option<String>, Option<String>)> = observed
-        .keys()
-        .chain(wanted.keys())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .filter(|k| observed.get(*k) != wanted.get(*k))
-        .map(|k| {
-            (
-                k.clone(),
-                (observed.get(k).cloned(), wanted.get(k).cloned()),
-            )
-        })
-        .collect();
-    (!set.is_empty()).then_some(Action::NginxProperties {
-        set,
-        rebuild: false,
-    })
-}
-
-/// Sets [`Action::NginxProperties`]'s `rebuild` on `actions` (one app's,
-/// in order): the properties take effect when nginx's config is rebuilt,
-/// which a later domains, ports, deploy, start, restart, certificate or
-/// snippet change does anyway; otherwise `proxy:build-config` must run.
-pub fn settle_nginx_rebuild(actions: &mut [Action]) {
-    let Some(at) = actions
-        .iter()
-        .position(|a| matches!(a, Action::NginxProperties { .. }))
-    else {
-        return;
-    };
-    let later = actions[at + 1..].iter().any(|a| {
-        matches!(
-            a,
-            Action::Domains { .. }
-                | Action::Ports { .. }
-                | Action::Deploy { .. }
-                | Action::Start
-                | Action::Restart
-                | Action::EnableTls { .. }
-                | Action::RenewTls { .. }
-                | Action::InstallCert { .. }
-                | Action::Nginx { .. }
-        )
-    });
-    if let Action::NginxProperties { rebuild, .. } = &mut actions[at] {
-        *rebuild = !later;
-    }
-}
-
 /// Dokku adds `https:443:P` for every `http:80:P` once a certificate is
 /// active; those are Dokku's, not drift.
 fn normalised_ports(observed: &BTreeSet<PortMapping>, tls_active: bool) -> BTreeSet<PortMapping> {
@@ -213,14 +158,7 @@ pub fn plan_app(
             unset: BTreeSet::new(),
         });
         if platform.nginx.is_some() && !app.nginx_properties.is_empty() {
-            actions.push(Action::NginxProperties {
-                set: app
-                    .nginx_properties
-                    .iter()
-                    .map(|(k, v)| (k.clone(), (None, Some(v.clone()))))
-                    .collect(),
-                rebuild: false,
-            });
+            actions.push(super::nginx::set_all(app));
         }
         if !app.domains.is_empty() {
             actions.push(Action::Domains {
@@ -292,7 +230,7 @@ pub fn plan_app(
             nginx,
         } = d;
         if let (Some(_), Some(observed)) = (&platform.nginx, nginx) {
-            actions.extend(nginx_diff(&app.nginx_properties, observed));
+            actions.extend(super::nginx::diff(&app.nginx_properties, observed));
         }
         let want_domains: BTreeSet<String> = app.domains.iter().map(|d| d.to_string()).collect();
         if *domains != want_domains {
@@ -328,14 +266,7 @@ pub fn plan_app(
         // Not read and not vouched for by the digest: set everything again
         // (each command is idempotent).
         if platform.nginx.is_some() && !app.nginx_properties.is_empty() {
-            actions.push(Action::NginxProperties {
-                set: app
-                    .nginx_properties
-                    .iter()
-                    .map(|(k, v)| (k.clone(), (None, Some(v.clone()))))
-                    .collect(),
-                rebuild: false,
-            });
+            actions.push(super::nginx::set_all(app));
         }
         actions.push(Action::Domains {
             from: None,
@@ -394,91 +325,6 @@ pub fn plan_app(
         role: app.role.clone(),
         change: Change::Update,
         actions,
-    })
-}
-
-/// Plans an app of roomctl's whose instance (or role) left the desired set:
-/// stop it first; destroy it (after a backup) on a later run, once it is
-/// stopped, and only when destruction is enabled. `export` says whether
-/// the host's plugin can stream a mount (`roomctl:storage-export`); without
-/// it the backup needs a deployed image, so a never-deployed app with
-/// storage is kept (and `Err` says why).
-pub fn plan_orphan(
-    platform: &Platform,
-    instance: &InstanceId,
-    role: &Label,
-    obs: &ObservedApp,
-    export: bool,
-) -> Result<Option<AppPlan>, String> {
-    let Some(d) = obs.detail.as_ref() else {
-        return Ok(None);
-    };
-    if d.running {
-        return Ok(Some(AppPlan {
-            instance: instance.clone(),
-            role: role.clone(),
-            change: Change::Stop,
-            actions: vec![Action::Stop],
-        }));
-    }
-    if !platform.destroy_enabled {
-        return Ok(None);
-    }
-    let via = if export {
-        super::model::BackupVia::Plugin
-    } else if d.storage.is_empty() || obs.image.is_some() {
-        super::model::BackupVia::Run
-    } else {
-        return Err(
-            "it has storage but was never deployed, and the host's roomctl plugin is older than 0.2.0 (no roomctl:storage-export), so it cannot be backed up; it is kept".into(),
-        );
-    };
-    Ok(Some(AppPlan {
-        instance: instance.clone(),
-        role: role.clone(),
-        change: Change::Destroy,
-        actions: vec![
-            Action::Backup {
-                mounts: d.storage.clone(),
-                via,
-            },
-            Action::Destroy,
-        ],
-    }))
-}
-
-/// The nginx snippet action of `app` (of instance `spec`), if its
-/// installed snippet differs from the desired one. Only when the host's
-/// snippets were read (`read`): an unread snippet is never assumed absent.
-pub fn plan_nginx(
-    desired: &crate::desired::Desired,
-    spec: &crate::desired::InstanceSpec,
-    app: &AppSpec,
-    obs: Option<&ObservedApp>,
-    read: bool,
-) -> Option<Action> {
-    let installed = match obs {
-        Some(_) if !read => return None,
-        Some(o) => o.nginx.clone(),
-        None => None,
-    };
-    if installed == app.nginx {
-        return None;
-    }
-    let content = match &app.nginx {
-        Some(_) => Some(
-            desired
-                .nginx
-                .as_ref()?
-                .snippet(spec, app.role.as_str())?
-                .content,
-        ),
-        None => None,
-    };
-    Some(Action::Nginx {
-        from: installed,
-        to: app.nginx.clone(),
-        content,
     })
 }
 

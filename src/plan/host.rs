@@ -97,7 +97,8 @@ pub fn plan_host(
                 spec_app,
                 *obs_app,
             );
-            let nginx = app::plan_nginx(desired, spec, spec_app, *obs_app, state.nginx_read);
+            let nginx =
+                super::nginx::plan_nginx(desired, spec, spec_app, *obs_app, state.nginx_read);
             for action in install.into_iter().chain(nginx) {
                 let p = planned.get_or_insert_with(|| super::model::AppPlan {
                     instance: (*id).clone(),
@@ -108,7 +109,7 @@ pub fn plan_host(
                 app::insert_before_run(&mut p.actions, action);
             }
             if let Some(mut p) = planned {
-                app::settle_nginx_rebuild(&mut p.actions);
+                super::nginx::settle_nginx_rebuild(&mut p.actions);
                 apps.insert(name.clone(), p);
             }
         }
@@ -137,7 +138,7 @@ pub fn plan_host(
         let Ok(app_name) = AppName::listed(name) else {
             continue;
         };
-        match app::plan_orphan(&desired.platform, instance, role, o, state.can_export_storage()) {
+        match super::orphan::plan_orphan(&desired.platform, instance, role, o, state.can_export_storage()) {
             Ok(Some(p)) => {
                 apps.insert(app_name, p);
             }

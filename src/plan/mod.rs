@@ -13,6 +13,8 @@ pub mod certs;
 pub mod digest;
 mod host;
 mod model;
+pub mod nginx;
+pub mod orphan;
 pub mod placement;
 pub mod render;
 mod scope;
@@ -158,6 +160,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
     notes.dedup();
     Plan {
         hosts: out,
+        held: placement.held,
         placements: placement.hosts,
         notes,
         dns,

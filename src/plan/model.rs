@@ -235,6 +235,10 @@ pub struct Plan {
     pub hosts: BTreeMap<HostName, HostPlan>,
     /// Where each desired instance lives or will be created.
     pub placements: BTreeMap<InstanceId, HostName>,
+    /// Instances held this run, with why (an app of theirs has an env
+    /// Dokku cannot read): nothing of theirs is planned, and their
+    /// database rows are left as they are.
+    pub held: BTreeMap<InstanceId, String>,
     /// Notes: deferred placements, conflicts, unmanaged leftovers.
     pub notes: Vec<Note>,
     /// Per managed DNS zone (empty when roomctl manages no DNS).

@@ -46,6 +46,12 @@ impl Plan {
             .collect();
         Plan {
             hosts,
+            held: self
+                .held
+                .iter()
+                .filter(|(i, _)| scope.contains(i))
+                .map(|(i, w)| (i.clone(), w.clone()))
+                .collect(),
             placements: self
                 .placements
                 .iter()

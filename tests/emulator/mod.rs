@@ -45,13 +45,27 @@ impl Emu {
         emu
     }
 
-    /// A host without a global vhost, as the `differential/`,
-    /// `real-edge-cases/` and `disk-layout/` recording host.
+    /// A default host whose Docker engine is `docker`.
+    pub fn with_docker(docker: &roomctl::emulator::DockerConfig) -> Emu {
+        let emu = Emu::new();
+        roomctl::emulator::init_docker(emu.root(), docker).expect("init_docker");
+        emu
+    }
+
+    /// A host without a global vhost, with Docker networking and without
+    /// a registry, as the `differential/`, `real-edge-cases/` and
+    /// `disk-layout/` recording host.
     pub fn without_vhost() -> Emu {
-        Emu::with_host(&roomctl::emulator::HostConfig {
+        let emu = Emu::with_host(&roomctl::emulator::HostConfig {
             global_vhost: None,
             ..roomctl::emulator::HostConfig::default()
-        })
+        });
+        let docker = roomctl::emulator::DockerConfig {
+            network: true,
+            registry: false,
+        };
+        roomctl::emulator::init_docker(emu.root(), &docker).expect("init_docker");
+        emu
     }
 
     pub fn root(&self) -> &Path {

@@ -14,6 +14,10 @@
 //!   its time and pids (`<TIME> [emerg] <PID>#<PID>:`);
 //! - roomctl's plugin's temporary directory `/tmp/dokku-4331-roomctl.vGKQpA`
 //!   becomes `/tmp/dokku-PID-roomctl.XXXXXX` (as `differential/` records it);
+//! - the later recording host's `nginx-service-command` (in `nginx:report`)
+//!   ends in an escaped newline (`"/usr/local/bin/dokku-nginx-service\n"`):
+//!   that host ran a stand-in for systemd's nginx service, a host artefact,
+//!   so the newline is dropped;
 //! - the two stderr lines a systemd-less recording host printed during
 //!   `apps:destroy` ("System has not been booted with systemd ..." and "Failed to
 //!   connect to bus: Host is down") are dropped; they are host artefacts, not Dokku
@@ -24,12 +28,16 @@ const HOST_ARTEFACTS: [&str; 2] = [
     "Failed to connect to bus: Host is down",
 ];
 
+/// The later host's `nginx-service-command` value, as JSON shows it.
+const NGINX_SERVICE_ARTEFACT: &str = r#"/usr/local/bin/dokku-nginx-service\n""#;
+const NGINX_SERVICE: &str = r#"/usr/local/bin/dokku-nginx-service""#;
+
 pub fn normalise(s: &str) -> String {
     let kept: Vec<&str> = s
         .split_inclusive('\n')
         .filter(|l| !HOST_ARTEFACTS.contains(&l.trim_end()))
         .collect();
-    let s = countdowns(&kept.concat());
+    let s = countdowns(&kept.concat()).replace(NGINX_SERVICE_ARTEFACT, NGINX_SERVICE);
     let s = tmp_dirs(&nginx_prefix(&s));
     tokens(&s)
 }

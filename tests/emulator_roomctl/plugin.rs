@@ -1,6 +1,9 @@
 //! The plugin's own scripts, run under a stand-in Dokku (its log helpers,
 //! `plugn`, `nginx` and `sudo` faked in a temporary directory), against the
-//! emulator.
+//! emulator. For the comparison the stand-in mirrors the emulated host: its
+//! apps have the emulator's generated `nginx.conf` and its `nginx` is this
+//! machine's, run as the emulator runs it, so both test a snippet against
+//! the same server blocks with the same nginx.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -58,6 +61,78 @@ impl PluginHost {
         }
         PluginHost(d)
     }
+    /// A stand-in host for `apps` whose files mirror `emu`'s: each app's
+    /// `nginx.conf` copied from the emulator (its `/home/dokku/` and
+    /// `/var/log/nginx/` paths moved under the stand-in, and when not run
+    /// as root its `listen` addresses made unix sockets, as the emulator's
+    /// own nginx -t does, since only root binds port 80), and `nginx` this
+    /// machine's nginx run as `nginx -e stderr -g "pid …;" …` (as the
+    /// emulator runs it, needing neither root nor the system's pid file),
+    /// or none when the machine has none.
+    fn mirroring(emu: &Host, apps: &[&str]) -> PluginHost {
+        let h = PluginHost::new(apps);
+        let p = h.0.path().to_path_buf();
+        let nginx = p.join("bin/nginx");
+        std::fs::remove_file(&nginx).unwrap();
+        let real = ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
+            .into_iter()
+            .find(|n| Path::new(n).is_file());
+        if let Some(real) = real {
+            std::fs::write(
+                &nginx,
+                format!(
+                    "#!/bin/sh\nexec {real} -e stderr -g \"pid {}/nginx.pid;\" \"$@\"\n",
+                    p.display()
+                ),
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&nginx, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::create_dir_all(p.join("log")).unwrap();
+        for a in apps {
+            let conf = emu.root().join(format!("fs/home/dokku/{a}/nginx.conf"));
+            let text = std::fs::read_to_string(conf).unwrap();
+            let text = text
+                .replace("/home/dokku/", &format!("{}/home/", p.display()))
+                .replace("/var/log/nginx/", &format!("{}/log/", p.display()));
+            let text = if is_root() {
+                text
+            } else {
+                text.lines()
+                    .enumerate()
+                    .map(|(i, l)| match l.strip_prefix("  listen      ") {
+                        Some(rest) => {
+                            let params = rest.split_once(' ').map_or(";", |(_, ps)| ps);
+                            let params = if params == ";" {
+                                ";".to_string()
+                            } else {
+                                format!(" {params}")
+                            };
+                            format!("  listen unix:{}/{a}-{i}.sock{params}\n", p.display())
+                        }
+                        None => format!("{l}\n"),
+                    })
+                    .collect()
+            };
+            std::fs::write(p.join(format!("home/{a}/nginx.conf")), text).unwrap();
+        }
+        h
+    }
+    /// `o` with the stand-in's paths put back as the host's, and nginx's
+    /// times, pids and temporary directories normalised.
+    fn host_view(&self, o: Out) -> Out {
+        let p = self.0.path().display().to_string();
+        let paths = |s: &str| {
+            s.replace(&format!("{p}/home/"), "/home/dokku/")
+                .replace(&format!("{p}/log/"), "/var/log/nginx/")
+        };
+        Out {
+            stdout: paths(&o.stdout),
+            stderr: crate::normalise::normalise(&paths(&o.stderr)),
+            code: o.code,
+        }
+    }
     fn run(&self, script: &str, args: &[&str]) -> Out {
         let p = self.0.path();
         let path = format!(
@@ -88,6 +163,17 @@ impl PluginHost {
     }
 }
 
+/// Whether the tests run as root (effective uid 0).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let uids = s.lines().find_map(|l| l.strip_prefix("Uid:"))?.to_string();
+            uids.split_whitespace().nth(1).map(|e| e == "0")
+        })
+        .unwrap_or(false)
+}
+
 /// The programs the plugin's scripts run (beyond coreutils).
 fn require_plugin_tools() {
     use crate::common::require::program;
@@ -100,8 +186,8 @@ fn require_plugin_tools() {
 #[test]
 fn the_emulator_prints_what_the_plugin_prints() {
     require_plugin_tools();
-    let plugin = PluginHost::new(&["alpha", "beta"]);
     let emu = Host::with_apps(&["alpha", "beta"]);
+    let plugin = PluginHost::mirroring(&emu, &["alpha", "beta"]);
     let mut cmds: Vec<String> = [
         "roomctl:nginx-report",
         "roomctl:nginx-set",
@@ -116,9 +202,12 @@ fn the_emulator_prints_what_the_plugin_prints() {
     ]
     .map(String::from)
     .to_vec();
-    let texts: [&[u8]; 12] = [
+    let texts: [&[u8]; 15] = [
         SNIPPET,
         SNIPPET,
+        b"client_max_body_size 50m;\n",
+        b"proxy_buffer_size 16k;\n",
+        b"bogus_directive on;\n",
         b"location /x {\n",
         b"a;;",
         b"{",
@@ -142,7 +231,10 @@ fn the_emulator_prints_what_the_plugin_prints() {
         .map(String::from),
     );
     for cmd in &cmds {
-        assert_eq!(plugin.sub(cmd), emu.run(cmd), "{cmd}");
+        let want = plugin.host_view(plugin.sub(cmd));
+        let mut got = emu.run(cmd);
+        got.stderr = crate::normalise::normalise(&got.stderr);
+        assert_eq!(want, got, "{cmd}");
     }
     assert_eq!(
         plugin.run("commands", &["roomctl:help"]),

@@ -7,7 +7,9 @@
 //!   64-hex id, holding one JSON object shaped like an element of `docker
 //!   container inspect`'s array, restricted to what roomctl reads:
 //!   `{"Id":…,"Name":"/APP.web.1","Created":EPOCH,"State":{"Status":"running"|"exited","Running":bool},
-//!   "Config":{"Image":"dokku/APP:latest","Labels":{"com.dokku.app-name":APP,"com.dokku.process-type":"web",…}}}`.
+//!   "Config":{"Image":"dokku/APP:latest","Labels":{"com.dokku.app-name":APP,"com.dokku.process-type":"web",…}},
+//!   "NetworkSettings":{"IPAddress":IP}}` (`IP` is "" on a host without
+//!   Docker networking, see [`free_ip`]).
 //!   A stand-in `docker container inspect ID…` is therefore `[` + the files
 //!   joined by `,` + `]`, and a missing file is Docker's "No such
 //!   container".
@@ -37,6 +39,8 @@ pub struct Container {
     pub app: String,
     pub running: bool,
     pub created: u64,
+    /// Its address on the bridge network ("" when it has none).
+    pub ip: String,
 }
 
 fn containers_dir(root: &Path) -> PathBuf {
@@ -68,6 +72,7 @@ pub fn put_container(root: &Path, c: &Container) -> std::io::Result<()> {
                 "dokku": "",
             },
         },
+        "NetworkSettings": {"IPAddress": c.ip},
     });
     files::write_atomic(&path, v.to_string().as_bytes())
 }
@@ -83,7 +88,31 @@ pub fn container(root: &Path, id: &str) -> Option<Container> {
             .to_string(),
         running: v["State"]["Running"].as_bool()?,
         created: v["Created"].as_u64().unwrap_or(0),
+        ip: v["NetworkSettings"]["IPAddress"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
     })
+}
+
+/// The address Docker's bridge network gives a new container: the lowest
+/// of `172.17.0.2`, `.3`, … that no running container holds (Docker's
+/// default pool, freed addresses reused). Not recorded beyond one host
+/// giving its first apps `.2` and a later one `.5`
+/// (`disk-layout/i01-backend`, `real-edge-cases/nginx.conf.i01-matrix-deployed.txt`).
+pub fn free_ip(root: &Path) -> String {
+    let taken: std::collections::BTreeSet<String> = std::fs::read_dir(containers_dir(root))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| container(root, n.strip_suffix(".json")?))
+        .filter(|c| c.running)
+        .map(|c| c.ip)
+        .collect();
+    (2..=254)
+        .map(|n| format!("172.17.0.{n}"))
+        .find(|ip| !taken.contains(ip))
+        .unwrap_or_else(|| "172.17.1.2".to_string())
 }
 
 /// Remove a container (`docker container rm -f`).
@@ -147,6 +176,12 @@ fn exposed_at(path: &Path) -> Option<u32> {
         .as_u64()?
         .try_into()
         .ok()
+}
+
+/// Whether the host has the image `reference` (seeded, or built by a
+/// deploy as `dokku/APP:latest`).
+pub fn has_image(root: &Path, reference: &str) -> bool {
+    reference_path(root, reference).is_some_and(|p| p.is_file())
 }
 
 /// The port a source image exposes, when the host has it and it exposes one.

@@ -1,6 +1,6 @@
 //! The emulated host as a whole: its first-use initialisation, its
-//! configuration (global vhost, roomctl's plugin), and the refusal of a
-//! state root in the emulator's old JSON layout.
+//! configuration (global vhost, roomctl's plugin, Docker networking), and
+//! the refusal of a state root in the emulator's old JSON layout.
 
 use std::path::Path;
 
@@ -14,6 +14,11 @@ const PLUGIN_PATH: &str = "/var/lib/dokku/plugins/enabled/roomctl/plugin.toml";
 
 /// The global vhost of a default host (what the older recordings show).
 pub const DEFAULT_VHOST: &str = "dokku.me";
+
+/// The host's name (`/home/dokku/HOSTNAME`, which Dokku's installer
+/// writes): the later recording host's, `vm` (`differential/093` lists
+/// `http://vm` for an app without domains).
+pub const DEFAULT_HOSTNAME: &str = "vm";
 
 /// How an emulated host is set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,7 +122,76 @@ pub fn init_host(root: &Path, config: &HostConfig) -> Result<(), HostError> {
             }
         }
     }
+    let hostname = files::fs_path(root, "/home/dokku/HOSTNAME");
+    if !hostname.is_file() {
+        files::write_if_changed(&hostname, format!("{DEFAULT_HOSTNAME}\n").as_bytes())
+            .map_err(io)?;
+    }
     files::write_if_changed(&ready(root), b"").map_err(io)
+}
+
+/// The host's Docker engine, as far as the recordings tell two hosts apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerConfig {
+    /// Containers get an address on Docker's bridge network, as on the
+    /// later recording host (`differential/`, `disk-layout/`): deployed
+    /// apps then have `IP.web.1` and an nginx `upstream`, and their deploy
+    /// logs are that host's. `false` is the first recording host
+    /// (`docker-notty/`), whose Docker ran with IPv4 forwarding disabled:
+    /// no container address, nginx answers 502. Kept as the emulator-only
+    /// marker `ROOT/docker/network`.
+    pub network: bool,
+    /// Docker can pull images the host does not have. `false` is both
+    /// recording hosts, which could not reach a registry: `git:from-image`
+    /// of an image not on the host then fails as they recorded
+    /// (`docker-notty/078`, `differential/102`). Kept as the emulator-only
+    /// marker `ROOT/docker/no-registry`.
+    pub registry: bool,
+}
+
+impl Default for DockerConfig {
+    /// Docker without networking (as the first recordings) that can pull
+    /// any image.
+    fn default() -> DockerConfig {
+        DockerConfig {
+            network: false,
+            registry: true,
+        }
+    }
+}
+
+/// Give the host `root` (made by [`init_host`] or on first use) the Docker
+/// engine `config` describes; its apps and containers are kept.
+pub fn init_docker(root: &Path, config: &DockerConfig) -> Result<(), HostError> {
+    ensure_host(root)?;
+    let io = |e| HostError::Io(root.display().to_string(), e);
+    let network = network_marker(root);
+    if config.network {
+        files::write_if_changed(&network, b"bridge\n").map_err(io)?;
+    } else {
+        files::remove(&network).map_err(io)?;
+    }
+    let no_registry = root.join("docker/no-registry");
+    if config.registry {
+        files::remove(&no_registry).map_err(io)
+    } else {
+        files::write_if_changed(&no_registry, b"").map_err(io)
+    }
+}
+
+/// Whether Docker can pull images (see [`DockerConfig::registry`]).
+pub fn registry(root: &Path) -> bool {
+    !root.join("docker/no-registry").is_file()
+}
+
+fn network_marker(root: &Path) -> std::path::PathBuf {
+    root.join("docker/network")
+}
+
+/// Whether containers get an address on Docker's bridge network (see
+/// [`DockerConfig::network`]).
+pub fn docker_network(root: &Path) -> bool {
+    network_marker(root).is_file()
 }
 
 /// Initialise `root` with [`HostConfig::default`] unless it already is a
@@ -151,6 +225,16 @@ pub fn global_vhost(root: &Path) -> Option<String> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
+}
+
+/// The host's name (`/home/dokku/HOSTNAME`, first line), [`DEFAULT_HOSTNAME`]
+/// when the file is missing.
+pub fn hostname(root: &Path) -> String {
+    std::fs::read_to_string(files::fs_path(root, "/home/dokku/HOSTNAME"))
+        .ok()
+        .and_then(|t| t.lines().next().map(str::trim).map(str::to_string))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| DEFAULT_HOSTNAME.to_string())
 }
 
 /// The installed version of roomctl's plugin, if it is installed.
