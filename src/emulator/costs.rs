@@ -6,7 +6,10 @@
 //! totals. Entries marked GUESS are not in TIMINGS.md and are conservative
 //! estimates.
 //!
-//! - `DOKKU_EMU_COSTS=real`: sleep the charged time.
+//! - `DOKKU_EMU_COSTS=real`: the command takes the charged time: it sleeps
+//!   what is left of it after the time the emulator itself has spent since
+//!   it started, so a command whose emulation is costly (the native
+//!   `roomctl:observe` of a big host) is not charged twice.
 //! - `DOKKU_EMU_COSTS=report`: append `SUBCOMMAND SECONDS` to `ROOT/.costs.log`
 //!   instead of sleeping (for tests and dry benchmark runs).
 //! - `DOKKU_EMU_COST_SCALE`: float multiplier applied to the charged time
@@ -154,7 +157,9 @@ pub fn charge_secs(root: &Path, subcommand: &str, secs: f64) {
                 Some(f)
             })
             .flatten();
-        std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+        std::thread::sleep(std::time::Duration::from_secs_f64(
+            (secs - elapsed_secs()).max(0.0),
+        ));
     } else if let Ok(mut f) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -201,4 +206,18 @@ pub fn is_write(subcommand: &str) -> bool {
             | "nginx:set"
             | "proxy:build-config"
     )
+}
+
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// Start this invocation's clock (the emulator's entry point calls it
+/// first); charges count from here. Later calls change nothing.
+pub fn start_clock() {
+    STARTED.get_or_init(std::time::Instant::now);
+}
+
+/// Seconds since [`start_clock`]; 0 when it was never called, so the whole
+/// charge is slept.
+fn elapsed_secs() -> f64 {
+    STARTED.get().map_or(0.0, |t| t.elapsed().as_secs_f64())
 }

@@ -94,6 +94,7 @@ pub fn init_docker(root: &Path, config: &DockerConfig) -> Result<(), HostError> 
 /// (e.g. `["--root", "/state"]` in forced-command mode). Usable in-process, e.g.
 /// from `roomctl dokku-emu ...`.
 pub fn run(argv: Vec<String>) -> std::process::ExitCode {
+    costs::start_clock();
     let code = run_code(argv);
     std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

@@ -204,13 +204,12 @@ fn documented_cost(out: &[u8], containers: Option<usize>) -> f64 {
         .unwrap()
         .parse()
         .unwrap();
-    let apps: f64 = text.lines().filter(|l| l.starts_with("A ")).count() as f64;
-    let docker = containers.map_or(0.0, |n| 0.06 + 0.000_033 * n as f64);
-    0.05 + 0.009 + 0.000_36 * apps + 0.000_063 * files + 10e-9 * out.len() as f64 + docker
+    let docker = containers.map_or(0.0, |n| 0.06 + 0.000_043 * n as f64);
+    0.05 + 0.009 + 0.000_072 * files + 10e-9 * out.len() as f64 + docker
 }
 
 #[test]
-fn observe_is_charged_from_the_apps_files_bytes_and_containers_it_saw() {
+fn observe_is_charged_from_the_files_bytes_and_containers_it_saw() {
     let charged = |e: &Emu| {
         let out = Command::new(env!("CARGO_BIN_EXE_dokku-emu"))
             .arg("--root")

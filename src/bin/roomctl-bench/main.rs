@@ -4,7 +4,11 @@
 //! (or one of `webhooks`, `dns-noop`, `dns-onboard`)
 //!
 //! - `noop`: a no-op reconcile of 1,000 instances (3,000 apps) on 10
-//!   sandbox hosts, the emulator charging real Dokku's costs.
+//!   sandbox hosts, the emulator charging real Dokku's costs
+//!   (`BENCH_RUNS` runs of each read, default 3; `BENCH_COSTS=off` runs
+//!   it without the charged costs, `report` logs them to each host's
+//!   `.costs.log`; `BENCH_FALLBACK=off` skips the reads of hosts with an
+//!   older plugin).
 //! - `onboard`: 100 new instances over 10 hosts, the emulator charging
 //!   real costs (scaled) with one write at a time per host; wall time
 //!   against the sum of unavoidable Dokku costs on the busiest host.
@@ -131,6 +135,18 @@ fn report_counts(counters: &BTreeMap<String, Arc<Counters>>) {
 
 /// CPU seconds (user + system) used by waited-for child processes: the emulator runs.
 fn cpu_seconds_of_children() -> f64 {
+    proc_stat_seconds(13)
+}
+
+/// CPU seconds (user + system) this process used: roomctl's own work.
+fn cpu_seconds_of_self() -> f64 {
+    proc_stat_seconds(11)
+}
+
+/// The sum of two adjacent clock-tick fields of `/proc/self/stat`, in
+/// seconds; `i` counts from the field after the command name (proc(5)'s
+/// field 3), so 11 is utime + stime and 13 is cutime + cstime.
+fn proc_stat_seconds(i: usize) -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let fields: Vec<f64> = stat
         .rsplit(')')
@@ -139,8 +155,7 @@ fn cpu_seconds_of_children() -> f64 {
         .split_whitespace()
         .map(|v| v.parse().unwrap_or(0.0))
         .collect();
-    // After the command name: field 14 is cutime and 15 is cstime (1-based in proc(5), counted from pid).
-    (fields.get(13).copied().unwrap_or(0.0) + fields.get(14).copied().unwrap_or(0.0)) / 100.0
+    (fields.get(i).copied().unwrap_or(0.0) + fields.get(i + 1).copied().unwrap_or(0.0)) / 100.0
 }
 
 async fn noop() {
@@ -166,22 +181,25 @@ async fn noop() {
     let observe = |label: &'static str, deep: bool| {
         let (desired, dir) = (&desired, dir.path());
         async move {
-            let env = [("DOKKU_EMU_COSTS", "real".to_string())];
+            let mode = std::env::var("BENCH_COSTS").unwrap_or_else(|_| "real".into());
+            let env = [("DOKKU_EMU_COSTS", mode)];
             let mut walls = Vec::new();
             for run in 0..runs {
                 let (s, counters) = shells(desired, dir, &env);
                 let mut r = Reconciler::new(desired.clone(), s, &dir.join("state"));
                 r.observe.deep = deep;
                 let cpu0 = cpu_seconds_of_children();
+                let own0 = cpu_seconds_of_self();
                 let t = Instant::now();
                 let (p, report) = r.apply(false).await.unwrap();
                 let wall = t.elapsed().as_secs_f64();
                 assert!(!p.has_changes() && report.rows.is_empty(), "not a no-op");
                 walls.push(wall);
                 println!(
-                    "  {label}, run {}: {wall:.2}s wall; emulator processes used {:.2}s CPU on this machine",
+                    "  {label}, run {}: {wall:.3}s wall; emulator processes used {:.2}s CPU, roomctl {:.2}s CPU on this machine",
                     run + 1,
-                    cpu_seconds_of_children() - cpu0
+                    cpu_seconds_of_children() - cpu0,
+                    cpu_seconds_of_self() - own0
                 );
                 if run == 0 {
                     report_counts(&counters);
@@ -189,7 +207,7 @@ async fn noop() {
             }
             walls.sort_by(f64::total_cmp);
             println!(
-                "  {label}: median {:.2}s, min {:.2}s, max {:.2}s over {runs} runs",
+                "  {label}: median {:.3}s, min {:.3}s, max {:.3}s over {runs} runs",
                 walls[walls.len() / 2],
                 walls[0],
                 walls[walls.len() - 1]
@@ -201,6 +219,9 @@ async fn noop() {
         false,
     )
     .await;
+    if std::env::var("BENCH_FALLBACK").is_ok_and(|v| v == "off") {
+        return;
+    }
     // The same fleet read as before roomctl:observe existed: hosts whose
     // plugin is older fall back to Dokku's own commands.
     for h in desired.hosts.keys() {
