@@ -200,3 +200,75 @@ fn a_sandbox_apply_gives_instances_records_snippets_and_certificates_and_a_secon
         text(&plan)
     );
 }
+
+/// Runs `roomctl demo --dir DIR` from `cwd`, with the repository's desired
+/// state and templates.
+fn demo_in(cwd: &Path, state: &Path, dir: &str) -> Output {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    Command::new(env!("CARGO_BIN_EXE_roomctl"))
+        .current_dir(cwd)
+        .env_remove("ROOMCTL_ROOT_SECRET")
+        .env("ROOMCTL_STATE_DIR", state)
+        .arg("--desired")
+        .arg(repo.join("desired-state"))
+        .arg("--templates")
+        .arg(repo.join("templates"))
+        .args(["demo", "--dir", dir])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn demo_refuses_to_empty_a_directory_it_did_not_create() {
+    let tmp = tempfile::tempdir().unwrap();
+    let precious = tmp.path().join("precious");
+    std::fs::create_dir(&precious).unwrap();
+    std::fs::write(precious.join("data.txt"), "customer data").unwrap();
+    let out = demo_in(tmp.path(), &tmp.path().join("state"), "precious");
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("refusing to empty") && text(&out).contains(".roomctl-sandbox"),
+        "{}",
+        text(&out)
+    );
+    assert!(precious.join("data.txt").is_file());
+}
+
+#[test]
+fn demo_refuses_to_empty_the_current_directory_or_its_parent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    let sub = work.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::write(work.join("keep.txt"), "x").unwrap();
+    std::fs::write(sub.join("keep.txt"), "x").unwrap();
+    // Even a marker does not make the current directory or its parent a sandbox.
+    std::fs::write(sub.join(".roomctl-sandbox"), "").unwrap();
+    std::fs::write(work.join(".roomctl-sandbox"), "").unwrap();
+    for dir in [".", ".."] {
+        let out = demo_in(&sub, &tmp.path().join("state"), dir);
+        assert!(!out.status.success(), "--dir {dir}: {}", text(&out));
+        assert!(text(&out).contains("refusing to empty"), "{}", text(&out));
+    }
+    assert!(work.join("keep.txt").is_file() && sub.join("keep.txt").is_file());
+}
+
+#[test]
+fn plan_with_an_unreadable_zone_exits_1_with_detailed_exitcode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sandbox = tmp.path().join("sandbox");
+    let sb = sandbox.to_str().unwrap();
+    std::fs::create_dir_all(sandbox.join("dns")).unwrap();
+    // What a torn write leaves behind.
+    std::fs::write(sandbox.join("dns/mindroom.chat.json"), "[{\"name\": ").unwrap();
+    let p = roomctl(
+        tmp.path(),
+        &["plan", "--sandbox", sb, "--detailed-exitcode"],
+    );
+    assert_eq!(p.status.code(), Some(1), "{}", text(&p));
+    assert!(
+        !text(&p).contains("No changes. The fleet matches"),
+        "{}",
+        text(&p)
+    );
+}

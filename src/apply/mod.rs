@@ -237,6 +237,7 @@ async fn run_action(
         let result = exec_retrying(shell, &c, action, opts).await;
         if let (Action::Create, Err(e)) = (action, &result)
             && !e.is_transient()
+            && !name_taken(e)
         {
             // Dokku refused the create, so no app of ours exists: drop the
             // journal entry, or an app of that name made by someone else
@@ -250,6 +251,17 @@ async fn run_action(
         opts.journal.finish(host, app).map_err(StepError::Journal)?;
     }
     Ok(())
+}
+
+/// Whether Dokku refused a create because the name is now taken. The plan
+/// was made when it was free, and it is the name roomctl derives for this
+/// desired instance, so the likeliest creator is roomctl itself: the
+/// `apps:create` of a run that was killed keeps running on the host. The
+/// journal entry is kept, so the next observation adopts the app, and only
+/// while it is still unmarked and has no env of anyone's
+/// ([`crate::observed`]'s interrupted-create rule).
+fn name_taken(e: &StepError) -> bool {
+    matches!(e, StepError::Exit { message, .. } if message.contains("Name is already taken"))
 }
 
 /// Applies `plan`. The caller has already passed the plan through

@@ -132,7 +132,8 @@ enum Command {
     Validate,
     /// Run the whole flow on a local sandbox fleet, with no cloud account.
     Demo {
-        /// Where the sandbox hosts keep their state (emptied first).
+        /// Where the sandbox hosts keep their state: a new or empty
+        /// directory, or one an earlier demo made (emptied first).
         #[arg(long, default_value = "sandbox-state")]
         dir: PathBuf,
     },
@@ -264,7 +265,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     render::human(&p, render::Style::new(std::io::stdout().is_terminal()))
                 );
             }
-            let unknown = p.unknown_hosts().count() > 0;
+            // An unread zone is as unknown as an unread host (its records
+            // were not compared), and a missing instance that this plan
+            // does not create is a fleet that does not match: neither is
+            // "no changes".
+            let unknown = p.unknown_hosts().count() > 0
+                || p.unknown_zones().next().is_some()
+                || !p.missing.is_empty();
             Ok(match (detailed_exitcode, unknown, p.has_changes()) {
                 (true, true, _) => ExitCode::from(1),
                 (true, false, true) => ExitCode::from(2),

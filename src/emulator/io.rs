@@ -55,6 +55,12 @@ impl Ctx {
     }
 
     /// ` !     msg` on stderr.
+    /// Drops everything printed so far and not yet flushed.
+    pub fn discard(&mut self) {
+        self.stdout.clear();
+        self.stderr.clear();
+    }
+
     pub fn warn(&mut self, s: &str) {
         self.err(&format!(" !     {s}\n"));
     }

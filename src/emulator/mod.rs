@@ -142,16 +142,22 @@ fn run_code(mut argv: Vec<String>) -> i32 {
         return ctx.finish(0);
     }
     let sub = inv.args[0].clone();
-    match faults::apply(&ctx.root, &sub) {
-        faults::Outcome::Proceed => {}
+    let lose = match faults::apply(&ctx.root, &sub) {
+        faults::Outcome::Proceed => None,
         faults::Outcome::Exit(code, out, err) => {
             ctx.out(&out);
             ctx.err(&err);
             return ctx.finish(code);
         }
-    }
+        faults::Outcome::Lose(code, message) => Some((code, message)),
+    };
     costs::charge(&ctx.root, &inv.args);
-    let code = dispatch(&mut ctx, &sub, &inv.args[1..]);
+    let mut code = dispatch(&mut ctx, &sub, &inv.args[1..]);
+    if let Some((lost, message)) = lose {
+        ctx.discard();
+        ctx.warn(&message);
+        code = lost;
+    }
     log_command(&ctx.root, &inv.args, code);
     ctx.finish(code)
 }

@@ -12,6 +12,7 @@ pub mod app;
 pub mod certs;
 pub mod digest;
 mod host;
+mod missing;
 mod model;
 pub mod nginx;
 pub mod orphan;
@@ -158,16 +159,19 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
     }
     notes.sort();
     notes.dedup();
-    Plan {
+    let mut p = Plan {
         hosts: out,
         held: placement.held,
         placements: placement.hosts,
+        missing: BTreeMap::new(),
         notes,
         dns,
         certificates,
         wildcard,
         servers,
-    }
+    };
+    p.missing = missing::missing(desired, observed, &p);
+    p
 }
 
 fn group_by_host(

@@ -239,6 +239,12 @@ pub struct Plan {
     /// Dokku cannot read): nothing of theirs is planned, and their
     /// database rows are left as they are.
     pub held: BTreeMap<InstanceId, String>,
+    /// Desired instances with an app that is neither found nor created by
+    /// this plan, with why ([`super::missing::missing`]): while any is
+    /// listed, the fleet does not match the desired state, whatever
+    /// [`Plan::has_changes`] says.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub missing: BTreeMap<InstanceId, String>,
     /// Notes: deferred placements, conflicts, unmanaged leftovers.
     pub notes: Vec<Note>,
     /// Per managed DNS zone (empty when roomctl manages no DNS).

@@ -218,10 +218,31 @@ pub fn human(plan: &Plan, style: Style) -> String {
             "Plan: {} to create, {} to change, {} to stop, {} to destroy.{dns}",
             s.create, s.update, s.stop, s.destroy
         );
-    } else if unknown == 0 && plan.unknown_zones().next().is_none() {
+    } else if unknown == 0 && plan.unknown_zones().next().is_none() && plan.missing.is_empty() {
         let _ = writeln!(out, "No changes. The fleet matches the desired state.");
-    } else {
+    } else if plan.missing.is_empty() {
         let _ = writeln!(out, "No changes on the hosts that could be read.");
+    } else {
+        let _ = writeln!(
+            out,
+            "Nothing this plan can do, but the fleet does not match the desired state."
+        );
+    }
+    if !plan.missing.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.paint(
+                '!',
+                &format!(
+                    "{} desired instance(s) missing and not created by this plan:",
+                    plan.missing.len()
+                )
+            )
+        );
+        for (id, why) in &plan.missing {
+            let _ = writeln!(out, "    {id}: {why}");
+        }
     }
     if unknown > 0 {
         let _ = writeln!(

@@ -52,6 +52,12 @@ impl Plan {
                 .filter(|(i, _)| scope.contains(i))
                 .map(|(i, w)| (i.clone(), w.clone()))
                 .collect(),
+            missing: self
+                .missing
+                .iter()
+                .filter(|(i, _)| scope.contains(i))
+                .map(|(i, w)| (i.clone(), w.clone()))
+                .collect(),
             placements: self
                 .placements
                 .iter()

@@ -5,6 +5,8 @@
 //! reached through [`LocalShell`] exactly as sshd's forced command would
 //! run it. [`demo`] walks a newcomer through the whole flow.
 
+pub mod dir;
+
 use crate::apply::Shells;
 use crate::desired::Desired;
 use crate::plan::render::{self, Style};
@@ -199,13 +201,12 @@ async fn pass(
 }
 
 /// The README's first command: plan, apply, plan again (no changes), then
-/// change one instance's tier and show the targeted diff converge.
+/// change one instance's tier and show the targeted diff converge. `dir`
+/// is emptied first only if roomctl made it (see [`dir::prepare`]).
 pub async fn demo(desired_dir: &Path, templates: &Path, dir: &Path) -> anyhow::Result<ExitCode> {
     let style = Style::new(std::io::stdout().is_terminal());
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(dir)?;
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    dir::prepare(dir, &[desired_dir, templates, &cwd])?;
     let load = |d: &Path| crate::cli::load_desired(d, templates, true);
     let desired = load(desired_dir)?;
     println!(
