@@ -1,0 +1,65 @@
+//! Signed but unlucky or hostile Stripe deliveries against a real
+//! PostgreSQL: NUL characters in strings.
+
+mod common;
+
+use common::app::{TestApp, fixture, spawn_app};
+use serde_json::{Value, json};
+
+/// A fixture delivery as JSON, to edit before posting.
+fn event(name: &str) -> Value {
+    serde_json::from_slice(&fixture(name)).unwrap()
+}
+
+async fn post(app: &TestApp, e: &Value) -> (u16, Value) {
+    app.post(serde_json::to_string(e).unwrap().as_bytes()).await
+}
+
+async fn status_of(app: &TestApp, sub: &str) -> String {
+    sqlx::query_scalar::<_, String>(
+        "select status::text from subscriptions where stripe_subscription_id = $1",
+    )
+    .bind(sub)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_nul_in_a_customer_name_is_stored_as_a_replacement_character_and_the_event_applies() {
+    let app = spawn_app().await;
+    let mut e = event("01-customer-created");
+    e["data"]["object"]["name"] = json!("Ali\u{0}ce");
+    e["data"]["object"]["metadata"] = json!({"no\u{0}te": "a\u{0}b"});
+    let body = serde_json::to_string(&e).unwrap();
+    assert!(body.contains("\\u0000"), "the delivery carries the escape");
+
+    assert_eq!(
+        app.post(body.as_bytes()).await,
+        (200, json!({"status": "applied"}))
+    );
+    let name: String = app.scalar("select full_name from accounts").await;
+    assert_eq!(name, "Ali\u{FFFD}ce");
+    let note: String = app
+        .scalar("select payload #>> '{data,object,metadata,no\u{FFFD}te}' from webhook_events")
+        .await;
+    assert_eq!(note, "a\u{FFFD}b");
+    // A redelivery is a replay, not a second failure or a second row.
+    assert_eq!(
+        app.post(body.as_bytes()).await,
+        (200, json!({"status": "duplicate"}))
+    );
+}
+
+#[tokio::test]
+async fn a_nul_in_a_subscription_event_still_requests_its_instance() {
+    let app = spawn_app().await;
+    let mut e = event("03-subscription-created-starter");
+    e["data"]["object"]["metadata"] = json!({"team": "\u{0}"});
+    e["data"]["object"]["items"]["data"][0]["metadata"] = json!({"k": "v\u{0}"});
+    assert_eq!(post(&app, &e).await, (200, json!({"status": "applied"})));
+    assert_eq!(status_of(&app, "sub_FixtureAlice").await, "active");
+    let instances: i64 = app.scalar("select count(*) from instances").await;
+    assert_eq!(instances, 1);
+}
+
