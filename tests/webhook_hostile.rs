@@ -1,5 +1,6 @@
 //! Signed but unlucky or hostile Stripe deliveries against a real
-//! PostgreSQL: NUL characters in strings.
+//! PostgreSQL: NUL characters in strings, and events of the same second
+//! that disagree.
 
 mod common;
 
@@ -61,5 +62,59 @@ async fn a_nul_in_a_subscription_event_still_requests_its_instance() {
     assert_eq!(status_of(&app, "sub_FixtureAlice").await, "active");
     let instances: i64 = app.scalar("select count(*) from instances").await;
     assert_eq!(instances, 1);
+}
+
+#[tokio::test]
+async fn an_update_of_the_same_second_never_revives_a_cancelled_subscription() {
+    let app = spawn_app().await;
+    app.deliver("03-subscription-created-starter").await;
+    let deleted = event("10-subscription-deleted");
+    let mut revived = event("05-subscription-updated-professional");
+    revived["id"] = json!("evt_same_second_active");
+    revived["created"] = deleted["created"].clone();
+    assert_eq!(post(&app, &deleted).await.0, 200);
+
+    assert_eq!(
+        post(&app, &revived).await,
+        (200, json!({"status": "stale"}))
+    );
+    assert_eq!(status_of(&app, "sub_FixtureAlice").await, "cancelled");
+}
+
+#[tokio::test]
+async fn a_cancellation_of_the_same_second_wins_over_an_update_delivered_first() {
+    let app = spawn_app().await;
+    app.deliver("03-subscription-created-starter").await;
+    let deleted = event("10-subscription-deleted");
+    let mut active = event("05-subscription-updated-professional");
+    active["id"] = json!("evt_same_second_active");
+    active["created"] = deleted["created"].clone();
+    assert_eq!(post(&app, &active).await.0, 200);
+
+    assert_eq!(
+        post(&app, &deleted).await,
+        (200, json!({"status": "applied"}))
+    );
+    assert_eq!(status_of(&app, "sub_FixtureAlice").await, "cancelled");
+}
+
+#[tokio::test]
+async fn an_update_of_the_same_second_never_undeletes_a_customer() {
+    let app = spawn_app().await;
+    let mut deleted = event("01-customer-created");
+    deleted["id"] = json!("evt_customer_deleted");
+    deleted["type"] = json!("customer.deleted");
+    let mut updated = event("01-customer-created");
+    updated["id"] = json!("evt_customer_updated");
+    updated["type"] = json!("customer.updated");
+    assert_eq!(post(&app, &deleted).await.0, 200);
+
+    assert_eq!(
+        post(&app, &updated).await,
+        (200, json!({"status": "stale"}))
+    );
+    let deleted_at: Option<chrono::DateTime<chrono::Utc>> =
+        app.scalar("select deleted_at from accounts").await;
+    assert!(deleted_at.is_some(), "the customer stays deleted");
 }
 
