@@ -1,6 +1,6 @@
 //! Signed but unlucky or hostile Stripe deliveries against a real
-//! PostgreSQL: NUL characters in strings, and events of the same second
-//! that disagree.
+//! PostgreSQL: NUL characters in strings, events of the same second that
+//! disagree, and event types written to look like metric lines.
 
 mod common;
 
@@ -118,3 +118,26 @@ async fn an_update_of_the_same_second_never_undeletes_a_customer() {
     assert!(deleted_at.is_some(), "the customer stays deleted");
 }
 
+#[tokio::test]
+async fn a_hostile_event_type_cannot_add_a_line_to_the_metrics() {
+    let app = spawn_app().await;
+    let mut e = event("11-unknown-event-type");
+    e["type"] = json!("x\"} 1\nroomctl_leader 7\n# \\");
+    assert_eq!(post(&app, &e).await.0, 200);
+
+    let text = app.metrics.encode(0, 0, false);
+    let webhook_lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("roomctl_webhook_events_total"))
+        .collect();
+    assert_eq!(webhook_lines.len(), 1, "{text}");
+    assert!(
+        webhook_lines[0].ends_with(",outcome=\"recorded\"} 1"),
+        "{text}"
+    );
+    let leader: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("roomctl_leader"))
+        .collect();
+    assert_eq!(leader, ["roomctl_leader 0"], "{text}");
+}

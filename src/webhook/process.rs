@@ -30,6 +30,16 @@ pub const SUBSCRIPTION_EVENTS: [&str; 6] = [
     "customer.subscription.trial_will_end",
 ];
 
+/// The other event types roomctl acts on: customers, checkouts, invoices.
+pub const OTHER_EVENTS: [&str; 6] = [
+    "customer.created",
+    "customer.updated",
+    "customer.deleted",
+    "checkout.session.completed",
+    "invoice.payment_succeeded",
+    "invoice.payment_failed",
+];
+
 /// How a new event ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

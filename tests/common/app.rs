@@ -74,6 +74,7 @@ pub struct TestApp {
     pub fixture: Fixture,
     pub sandbox: tempfile::TempDir,
     pub client: reqwest::Client,
+    pub metrics: Arc<server::metrics::Metrics>,
     stop: tokio::sync::watch::Sender<bool>,
 }
 
@@ -183,7 +184,7 @@ pub async fn spawn_app_with(o: AppOptions) -> TestApp {
                 max: Duration::from_secs(2),
             },
             status: status.clone(),
-            metrics,
+            metrics: metrics.clone(),
             fleet,
             replica: Replica::solo("test"),
             after_pass: None,
@@ -198,6 +199,7 @@ pub async fn spawn_app_with(o: AppOptions) -> TestApp {
         fixture,
         sandbox,
         client: reqwest::Client::new(),
+        metrics,
         stop,
     }
 }
