@@ -37,6 +37,8 @@ pub struct AppOptions {
     pub interval: Option<Duration>,
     /// Rewrites `platform.toml` before the app starts.
     pub platform: Option<fn(&str) -> String>,
+    /// Connection limits (default: `serve`'s defaults).
+    pub http: Option<server::http::HttpLimits>,
 }
 
 /// Sandbox shells: one emulator-backed shell per host.
@@ -149,11 +151,12 @@ pub async fn spawn_app_with(o: AppOptions) -> TestApp {
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let mut http_stop = stop_rx.clone();
+    let limits = o.http.unwrap_or_default();
     tokio::spawn(async move {
-        axum::serve(listener, server::router(state))
-            .with_graceful_shutdown(async move {
-                let _ = http_stop.wait_for(|s| *s).await;
-            })
+        let stop = async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        };
+        server::http::serve(listener, server::router(state), limits, stop)
             .await
             .unwrap()
     });
