@@ -76,6 +76,16 @@ pub struct ServeArgs {
     /// Apply pending database migrations before serving.
     #[arg(long)]
     migrate: bool,
+    /// Time a client has to send a request header; a connection that
+    /// sends none in time is closed.
+    #[arg(long, env = "ROOMCTL_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    header_read_timeout: Duration,
+    /// A connection that moves no byte for this long is closed.
+    #[arg(long, env = "ROOMCTL_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    idle_timeout: Duration,
+    /// Connections served at once; more wait until one closes.
+    #[arg(long, env = "ROOMCTL_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
 }
 
 fn replica_name(given: Option<&str>) -> String {
@@ -245,10 +255,15 @@ pub async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
         let _ = stop_tx.send(true);
     });
     let mut http_stop = stop_rx;
-    axum::serve(listener, server::router(state))
-        .with_graceful_shutdown(async move {
-            let _ = http_stop.wait_for(|s| *s).await;
-        })
+    let limits = server::http::HttpLimits {
+        header_read_timeout: a.header_read_timeout,
+        idle_timeout: a.idle_timeout,
+        max_connections: a.max_connections as usize,
+    };
+    let stopped = async move {
+        let _ = http_stop.wait_for(|s| *s).await;
+    };
+    server::http::serve(listener, server::router(state), limits, stopped)
         .await
         .context("HTTP server failed")?;
     worker.await.context("reconcile worker panicked")?;

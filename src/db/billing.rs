@@ -2,7 +2,8 @@
 //!
 //! Every function takes an open transaction, so a webhook's writes land
 //! together or not at all. Each row remembers the `created` time of the
-//! newest Stripe event applied to it; an older event never overwrites it.
+//! newest Stripe event applied to it; an event before it in the order of
+//! [`upsert_subscription`] never overwrites it.
 
 use super::DbError;
 use super::model::SubStatus;
@@ -64,8 +65,10 @@ pub async fn ensure_account(
     }
 }
 
-/// Applies a customer event unless a newer one was applied already.
-/// Returns the account and whether the row changed.
+/// Applies a customer event unless one after it in the [order of
+/// events](upsert_subscription) was applied already: in the same second,
+/// a deletion wins over an update. Returns the account and whether the
+/// row changed.
 pub async fn upsert_customer(
     tx: &mut PgConnection,
     c: &CustomerUpdate<'_>,
@@ -77,7 +80,9 @@ pub async fn upsert_customer(
                 full_name = coalesce($3, full_name),
                 deleted_at = case when $4 then coalesce(deleted_at, now()) else null end,
                 last_stripe_event_at = $5
-          where id = $1 and (last_stripe_event_at is null or last_stripe_event_at <= $5)",
+          where id = $1
+            and (last_stripe_event_at is null or last_stripe_event_at < $5
+                 or (last_stripe_event_at = $5 and (deleted_at is null or $4)))",
     )
     .bind(account)
     .bind(c.email)
@@ -164,7 +169,18 @@ pub enum Upserted {
     Stale,
 }
 
-/// Writes a subscription for `account` unless a newer event was applied.
+/// Writes a subscription for `account` unless an event after it was
+/// applied already.
+///
+/// Events are applied in one total order, whatever order they arrive in:
+/// 1. by `created`, the second Stripe created the event;
+/// 2. within one second, a terminal state (a cancelled subscription, a
+///    deleted customer) after any other state, so an update of the same
+///    second never undoes a cancellation;
+/// 3. then by delivery: of two events equal in both, the later delivered
+///    wins.
+///
+/// An event before the stored one writes nothing ([`Upserted::Stale`]).
 pub async fn upsert_subscription(
     tx: &mut PgConnection,
     account: Uuid,
@@ -206,7 +222,10 @@ pub async fn upsert_subscription(
              last_stripe_event_at = excluded.last_stripe_event_at,
              last_stripe_event_id = excluded.last_stripe_event_id,
              error = excluded.error
-         where cur.last_stripe_event_at is null or cur.last_stripe_event_at <= excluded.last_stripe_event_at
+         where cur.last_stripe_event_at is null
+            or cur.last_stripe_event_at < excluded.last_stripe_event_at
+            or (cur.last_stripe_event_at = excluded.last_stripe_event_at
+                and (cur.status <> 'cancelled' or excluded.status = 'cancelled'))
          returning id, tier::text as tier",
     )
     .bind(account)

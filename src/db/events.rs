@@ -18,7 +18,8 @@ pub async fn seen(pool: &PgPool, stripe_event_id: &str) -> Result<bool, DbError>
 /// Records a processed event inside `tx`, with its outcome; `false` when
 /// it is already recorded (a concurrent delivery of the same event
 /// committed first), in which case the caller must roll back. `payload`
-/// is the raw body, stored as JSONB.
+/// is the body as [`crate::webhook::event::stored_payload`] gives it,
+/// stored as JSONB.
 #[allow(clippy::too_many_arguments)]
 pub async fn record(
     tx: &mut PgConnection,

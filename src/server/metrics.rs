@@ -2,49 +2,89 @@
 //!
 //! Read with an API key like every other endpoint but `/healthz`; give
 //! Prometheus a read-only key (`bearer_token` in its scrape config).
-//! Names are prefixed `roomctl_`; counters end in `_total`.
+//! Names are prefixed `roomctl_`; counters end in `_total`. Every label
+//! value is escaped as the text format requires, and a webhook's event
+//! type is one of the types roomctl knows or `other`: a signed delivery
+//! can neither add lines to the exposition nor grow it without bound.
 
 use super::AppState;
 use super::auth::Reader;
 use crate::apply::report::{Outcome, Report};
 use crate::plan::Plan;
+use crate::webhook::process::{OTHER_EVENTS, SUBSCRIPTION_EVENTS};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::fmt::Write;
 use std::sync::Arc;
+
+/// A label value, written with `\\`, `\"` and `\n` escaped as the
+/// Prometheus text exposition format requires: whatever it holds, it ends
+/// inside its quotes, on its own line.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct Escaped(String);
+
+impl From<&str> for Escaped {
+    fn from(s: &str) -> Self {
+        Self(s.to_string())
+    }
+}
+
+impl EncodeLabelValue for Escaped {
+    fn encode(&self, e: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        for c in self.0.chars() {
+            match c {
+                '\\' => e.write_str("\\\\")?,
+                '"' => e.write_str("\\\"")?,
+                '\n' => e.write_str("\\n")?,
+                c => e.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `event_type` label of a delivery of type `kind`: the type itself
+/// when roomctl acts on it (or `unknown`, before the body is read), else
+/// `other`.
+fn event_type_label(kind: &str) -> &str {
+    let known =
+        kind == "unknown" || SUBSCRIPTION_EVENTS.contains(&kind) || OTHER_EVENTS.contains(&kind);
+    if known { kind } else { "other" }
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TriggerLabel {
-    trigger: String,
+    trigger: Escaped,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RunLabel {
-    trigger: String,
-    outcome: String,
+    trigger: Escaped,
+    outcome: Escaped,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ActionLabel {
-    kind: String,
-    outcome: String,
+    kind: Escaped,
+    outcome: Escaped,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct WebhookLabel {
-    event_type: String,
-    outcome: String,
+    event_type: Escaped,
+    outcome: Escaped,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HealthLabel {
-    result: String,
+    result: Escaped,
 }
 
 /// Every metric roomctl exports.
@@ -152,14 +192,15 @@ impl Metrics {
 
     /// Records a finished run.
     pub fn run(&self, trigger: &str, outcome: &str, seconds: f64) {
-        let t = trigger.to_string();
         self.reconcile_seconds
-            .get_or_create(&TriggerLabel { trigger: t.clone() })
+            .get_or_create(&TriggerLabel {
+                trigger: trigger.into(),
+            })
             .observe(seconds);
         self.runs
             .get_or_create(&RunLabel {
-                trigger: t,
-                outcome: outcome.to_string(),
+                trigger: trigger.into(),
+                outcome: outcome.into(),
             })
             .inc();
     }
@@ -198,8 +239,8 @@ impl Metrics {
     pub fn action(&self, kind: &str, outcome: &str) {
         self.actions
             .get_or_create(&ActionLabel {
-                kind: kind.to_string(),
-                outcome: outcome.to_string(),
+                kind: kind.into(),
+                outcome: outcome.into(),
             })
             .inc();
     }
@@ -210,12 +251,13 @@ impl Metrics {
         self.unknown_hosts.set(unknown_hosts as i64);
     }
 
-    /// Counts a webhook delivery.
+    /// Counts a webhook delivery; an event type roomctl does not act on
+    /// is counted as `other`.
     pub fn webhook(&self, event_type: &str, outcome: &str) {
         self.webhooks
             .get_or_create(&WebhookLabel {
-                event_type: event_type.to_string(),
-                outcome: outcome.to_string(),
+                event_type: event_type_label(event_type).into(),
+                outcome: outcome.into(),
             })
             .inc();
     }
@@ -292,5 +334,41 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }
+    }
+
+    #[test]
+    fn a_label_value_cannot_close_its_quotes_or_start_a_line() {
+        let m = Metrics::new();
+        let hostile = "x\"} 1\nroomctl_leader 7\n# \\";
+        m.run(hostile, hostile, 1.0);
+        m.action(hostile, hostile);
+        let text = m.encode(0, 0, false);
+        assert!(
+            text.contains(
+                r#"roomctl_reconcile_runs_total{trigger="x\"} 1\nroomctl_leader 7\n# \\",outcome="#
+            ),
+            "{text}"
+        );
+        let leader: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("roomctl_leader"))
+            .collect();
+        assert_eq!(leader, ["roomctl_leader 0"]);
+    }
+
+    #[test]
+    fn an_event_type_roomctl_does_not_act_on_is_counted_as_other() {
+        let m = Metrics::new();
+        m.webhook("radar.early_fraud_warning.created", "recorded");
+        m.webhook("invoice.payment_failed", "applied");
+        let text = m.encode(0, 0, false);
+        assert!(
+            text.contains(r#"event_type="other",outcome="recorded"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"event_type="invoice.payment_failed",outcome="applied"} 1"#),
+            "{text}"
+        );
     }
 }

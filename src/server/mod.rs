@@ -18,6 +18,7 @@ pub mod admin;
 pub mod auth;
 pub mod files;
 pub mod health_loop;
+pub mod http;
 pub mod leader;
 pub mod metrics;
 pub mod queue;

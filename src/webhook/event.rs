@@ -7,6 +7,65 @@
 pub use crate::db::model::SubStatus;
 use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
+
+/// What a NUL (U+0000) in any string of an event becomes: PostgreSQL's
+/// `text` and `jsonb` cannot hold U+0000, so an event keeping one could
+/// never be stored and Stripe would retry it for days. U+FFFD, the
+/// replacement character, shows where the NUL was.
+pub const NUL_REPLACEMENT: &str = "\u{FFFD}";
+
+/// `s` with every NUL replaced by [`NUL_REPLACEMENT`].
+pub fn scrubbed(s: &str) -> String {
+    s.replace('\0', NUL_REPLACEMENT)
+}
+
+fn scrub_str(s: &mut String) {
+    if s.contains('\0') {
+        *s = scrubbed(s);
+    }
+}
+
+/// Replaces every NUL in the strings and keys of `v`.
+fn scrub(v: &mut Value) {
+    match v {
+        Value::String(s) => scrub_str(s),
+        Value::Array(a) => a.iter_mut().for_each(scrub),
+        Value::Object(o) => {
+            if o.keys().any(|k| k.contains('\0')) {
+                *o = std::mem::take(o)
+                    .into_iter()
+                    .map(|(k, v)| (scrubbed(&k), v))
+                    .collect();
+            }
+            o.values_mut().for_each(scrub);
+        }
+        _ => {}
+    }
+}
+
+/// The delivery `body` as `webhook_events.payload` stores it: unchanged,
+/// unless a string or key in it holds a NUL, which then becomes
+/// [`NUL_REPLACEMENT`] as in the parsed [`Envelope`].
+///
+/// Why not keep the NUL: the column is `jsonb`, which rejects `\u0000`.
+/// Why this loses nothing the signature vouched for: `jsonb` never kept
+/// the signed bytes (it reorders keys, drops whitespace and duplicate
+/// keys), so a stored payload could never be re-verified anyway; it keeps
+/// the event's content, and this content then matches the rows written
+/// from the same scrubbed envelope. Keeping the exact bytes would take a
+/// `bytea` column, a change to the shared platform schema.
+pub fn stored_payload(body: &str) -> Result<Cow<'_, str>, EventError> {
+    // JSON can carry a NUL only as this escape: a raw control character
+    // is invalid in a JSON string. A false hit (an escaped backslash
+    // before `u0000`) only costs a re-serialisation.
+    if !body.contains("\\u0000") {
+        return Ok(Cow::Borrowed(body));
+    }
+    let mut v: Value = serde_json::from_str(body).map_err(|e| EventError(e.to_string()))?;
+    scrub(&mut v);
+    Ok(Cow::Owned(v.to_string()))
+}
 
 /// A malformed or unusable event body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,9 +94,14 @@ pub struct Data {
 }
 
 impl Envelope {
-    /// Parses an event body.
+    /// Parses an event body; every NUL in its strings becomes
+    /// [`NUL_REPLACEMENT`], so any part of it can be stored.
     pub fn parse(body: &[u8]) -> Result<Self, EventError> {
-        let e: Envelope = serde_json::from_slice(body).map_err(|e| EventError(e.to_string()))?;
+        let mut e: Envelope =
+            serde_json::from_slice(body).map_err(|e| EventError(e.to_string()))?;
+        scrub_str(&mut e.id);
+        scrub_str(&mut e.kind);
+        scrub(&mut e.data.object);
         if !e.id.starts_with("evt_") || e.id.len() > 255 {
             return Err(EventError(format!("event id {:?} is not an evt_ id", e.id)));
         }

@@ -6,7 +6,7 @@
 //! failure leaves nothing behind and Stripe's retry starts clean; a
 //! concurrent copy of the same event finds the row and rolls back.
 
-use super::event::{CustomerFacts, Envelope, EventError, Links, SubscriptionFacts};
+use super::event::{self, CustomerFacts, Envelope, EventError, Links, SubscriptionFacts};
 use super::stripe_api::{StripeApi, StripeApiError};
 use crate::db::billing::{self, Audit, CustomerUpdate, SubscriptionUpdate, TierLimits, Upserted};
 use crate::db::lifecycle::{SubscriptionClock, Want, want};
@@ -28,6 +28,16 @@ pub const SUBSCRIPTION_EVENTS: [&str; 6] = [
     "customer.subscription.paused",
     "customer.subscription.resumed",
     "customer.subscription.trial_will_end",
+];
+
+/// The other event types roomctl acts on: customers, checkouts, invoices.
+pub const OTHER_EVENTS: [&str; 6] = [
+    "customer.created",
+    "customer.updated",
+    "customer.deleted",
+    "checkout.session.completed",
+    "invoice.payment_succeeded",
+    "invoice.payment_failed",
 ];
 
 /// How a new event ended.
@@ -142,6 +152,7 @@ impl Processor {
             (Some(api), Some(id)) => Some((api.subscription(&id).await?, Utc::now())),
             _ => None,
         };
+        let payload = event::stored_payload(body)?;
         let mut tx = self.pool.begin().await.map_err(DbError::from)?;
         let d = self.dispatch(&mut tx, e, fetched).await?;
         let recorded = events::record(
@@ -149,7 +160,7 @@ impl Processor {
             &e.id,
             &e.kind,
             ts(e.created),
-            body,
+            &payload,
             d.outcome.as_str(),
             d.error.as_deref(),
             d.account,

@@ -4,7 +4,7 @@
 //! API key is configured, the subscription's current state is read from
 //! the API instead of trusting the event's copy.
 
-use super::event::SubscriptionFacts;
+use super::event::{SubscriptionFacts, scrubbed};
 use crate::db::model::SubStatus;
 use std::time::Duration;
 use stripe::{Client, ClientBuilder, StripeError};
@@ -116,11 +116,12 @@ impl StripeApi {
             StripeApiError::Unreadable(format!("unknown subscription status {raw:?}"))
         })?;
         let item = s.items.data.first();
+        // As in a delivery, a NUL could not be stored.
         Ok(SubscriptionFacts {
-            id: s.id.as_str().to_string(),
-            customer: s.customer.id().as_str().to_string(),
+            id: scrubbed(s.id.as_str()),
+            customer: scrubbed(s.customer.id().as_str()),
             status,
-            price: item.map(|i| i.price.id.as_str().to_string()),
+            price: item.map(|i| scrubbed(i.price.id.as_str())),
             trial_end: s.trial_end,
             current_period_end: item.map(|i| i.current_period_end),
             cancelled_at: s.canceled_at.or(s.ended_at),

@@ -37,6 +37,8 @@ pub struct AppOptions {
     pub interval: Option<Duration>,
     /// Rewrites `platform.toml` before the app starts.
     pub platform: Option<fn(&str) -> String>,
+    /// Connection limits (default: `serve`'s defaults).
+    pub http: Option<server::http::HttpLimits>,
 }
 
 /// Sandbox shells: one emulator-backed shell per host.
@@ -74,6 +76,7 @@ pub struct TestApp {
     pub fixture: Fixture,
     pub sandbox: tempfile::TempDir,
     pub client: reqwest::Client,
+    pub metrics: Arc<server::metrics::Metrics>,
     stop: tokio::sync::watch::Sender<bool>,
 }
 
@@ -148,11 +151,12 @@ pub async fn spawn_app_with(o: AppOptions) -> TestApp {
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let mut http_stop = stop_rx.clone();
+    let limits = o.http.unwrap_or_default();
     tokio::spawn(async move {
-        axum::serve(listener, server::router(state))
-            .with_graceful_shutdown(async move {
-                let _ = http_stop.wait_for(|s| *s).await;
-            })
+        let stop = async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        };
+        server::http::serve(listener, server::router(state), limits, stop)
             .await
             .unwrap()
     });
@@ -183,7 +187,7 @@ pub async fn spawn_app_with(o: AppOptions) -> TestApp {
                 max: Duration::from_secs(2),
             },
             status: status.clone(),
-            metrics,
+            metrics: metrics.clone(),
             fleet,
             replica: Replica::solo("test"),
             after_pass: None,
@@ -198,6 +202,7 @@ pub async fn spawn_app_with(o: AppOptions) -> TestApp {
         fixture,
         sandbox,
         client: reqwest::Client::new(),
+        metrics,
         stop,
     }
 }
