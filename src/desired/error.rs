@@ -85,6 +85,15 @@ pub enum Problem {
         #[source]
         source: std::io::Error,
     },
+    /// An entry where a desired-state file is expected is not a regular
+    /// file: a directory, a FIFO, a dangling or looping symlink, ….
+    #[error("{}: not a regular file: {message}", path.display())]
+    NotAFile {
+        /// The entry.
+        path: PathBuf,
+        /// What it is instead, or why it cannot be followed.
+        message: String,
+    },
     /// A file is not valid TOML.
     #[error("{at}: TOML syntax error: {message}")]
     Syntax {
