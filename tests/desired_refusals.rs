@@ -66,3 +66,39 @@ fn a_symlink_to_an_instance_file_still_loads() {
     std::os::unix::fs::symlink("../b.toml.real", link).unwrap();
     assert_eq!(f.load().unwrap().instances.len(), 2);
 }
+
+#[test]
+fn a_fixed_dns_record_on_an_instance_domain_is_refused_naming_both() {
+    // dns.toml declares `status` as a CNAME at line 17.
+    let e = Fixture::with_instances("[[instance]]\nid = \"s1\"\nsubdomain = \"status\"\n").error();
+    assert!(
+        e.contains("dns.toml:17:8: field `dns.record.name`: the CNAME record `status.mindroom.chat` is at a domain of instance `s1` (")
+            && e.contains("instances/a.toml:3:13, field `subdomain`)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_instance_whose_id_is_its_subdomain_is_named_by_its_id() {
+    let e = Fixture::with_instances("[[instance]]\nid = \"status\"\n").error();
+    assert!(
+        e.contains("instance `status` (") && e.contains("instances/a.toml:2:6, field `id`)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_address_record_on_an_app_domain_is_refused_but_a_txt_record_is_not() {
+    let f = Fixture::with_instances("[[instance]]\nid = \"x\"\n");
+    let dns = std::fs::read_to_string(f.desired().join("dns.toml")).unwrap();
+    let txt = "\n[[dns.record]]\nname = \"api.x\"\ntype = \"TXT\"\ncontent = \"v=ok\"\n";
+    f.write("desired-state/dns.toml", &format!("{dns}{txt}"));
+    f.load().unwrap();
+    let a = "\n[[dns.record]]\nname = \"api.x\"\ntype = \"A\"\ncontent = \"203.0.113.9\"\n";
+    f.write("desired-state/dns.toml", &format!("{dns}{txt}{a}"));
+    let e = f.error();
+    assert!(
+        e.contains("the A record `api.x.mindroom.chat` is at a domain of instance `x`"),
+        "{e}"
+    );
+}

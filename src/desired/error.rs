@@ -143,6 +143,25 @@ pub enum Problem {
         /// Where the second instance is declared.
         second_at: Source,
     },
+    /// A fixed record of `dns.toml` is at a domain of an instance, where
+    /// roomctl writes the instance's own A and AAAA records.
+    #[error(
+        "{record_at}: field `dns.record.name`: the {kind} record `{name}` is at a domain of instance `{instance}` ({instance_at}, field `{field}`), which gets A and AAAA records of its own"
+    )]
+    DnsClash {
+        /// Where `dns.toml` declares the record.
+        record_at: Location,
+        /// The record's type.
+        kind: String,
+        /// The shared name.
+        name: String,
+        /// The instance.
+        instance: InstanceId,
+        /// Where the instance declares `field`.
+        instance_at: Location,
+        /// The instance's field the domain derives from (`subdomain` or `id`).
+        field: String,
+    },
     /// The instance template failed to compile or render, or rendered an
     /// invalid app description.
     #[error("template {}{}: {message}", template.display(), for_instance(instance))]
