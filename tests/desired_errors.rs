@@ -332,3 +332,50 @@ fn a_template_env_value_ending_in_a_backslash_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn an_env_value_over_32_kib_is_refused_with_file_line_and_field_and_never_shown() {
+    let big = "x".repeat(32 * 1024 + 1);
+    let at_limit = "y".repeat(32 * 1024);
+    let text = format!(
+        "[[instance]]\nid = \"a\"\n[instance.env.backend]\nBIG = \"{big}\"\nOK = \"{at_limit}\"\n"
+    );
+    let e = Fixture::with_instances(&text).error();
+    assert!(
+        e.contains("a.toml:4:1: instance `a`: field `env.backend.BIG`: the value is 32769 bytes, over the limit of 32768 bytes (32 KiB) per env value"),
+        "{e}"
+    );
+    assert!(!e.contains("env.backend.OK"), "{e}");
+    assert!(!e.contains("xxxx"), "the value itself is never shown: {e}");
+}
+
+#[test]
+fn an_app_env_over_the_per_app_limit_is_refused_at_its_role() {
+    let vars: String = (0..3)
+        .map(|i| format!("V{i} = \"{}\"\n", "v".repeat(30 * 1024)))
+        .collect();
+    let text = format!("[[instance]]\nid = \"a\"\n[instance.env.backend]\n{vars}");
+    let e = Fixture::with_instances(&text).error();
+    assert!(
+        e.contains("a.toml:3:15: instance `a`: field `env.backend`: the app's env makes a `dokku config:set` line of ")
+            && e.contains("over the limit of 98304 bytes (96 KiB) per app"),
+        "{e}"
+    );
+    assert!(!e.contains("vvvv"), "the values are never shown: {e}");
+}
+
+#[test]
+fn a_template_env_value_over_the_limit_is_refused() {
+    let f = Fixture::with_instances("[[instance]]\nid = \"a\"\n");
+    let tpl = std::fs::read_to_string(f.dir.path().join("templates/instance.toml.tera")).unwrap();
+    let big = format!("PORT = \"3003\"\nBLOB = \"{}\"", "b".repeat(40_000));
+    f.write(
+        "templates/instance.toml.tera",
+        &tpl.replace("PORT = \"3003\"", &big),
+    );
+    let e = f.error();
+    assert!(
+        e.contains("app `frontend`: env `BLOB`: the value is 40000 bytes, over the limit of 32768 bytes (32 KiB) per env value"),
+        "{e}"
+    );
+}

@@ -41,6 +41,57 @@ pub(crate) struct RawApp {
     secrets: BTreeMap<String, String>,
 }
 
+/// The largest env value roomctl sends to Dokku, in bytes (32 KiB).
+///
+/// Values travel base64-encoded (4/3 of their size) on one
+/// `dokku config:set` line, and that line reaches the host as one string
+/// (sshd hands it to `sh -c` and sets `SSH_ORIGINAL_COMMAND` to it). Linux
+/// refuses any single argument or environment string longer than
+/// MAX_ARG_STRLEN (128 KiB) with E2BIG, so one value may take at most about
+/// a third of that line.
+pub const MAX_ENV_VALUE_BYTES: usize = 32 * 1024;
+
+/// The longest `dokku config:set` line an app's whole env may make, in
+/// bytes (96 KiB): keys plus base64-encoded values, about 72 KiB of plain
+/// env. The rest of MAX_ARG_STRLEN (128 KiB) is headroom for the command's
+/// head and the host's forced-command wrapping.
+pub const MAX_APP_ENV_LINE_BYTES: usize = 96 * 1024;
+
+/// Why `value` is too large to send, if it is. Names only its size.
+pub(crate) fn env_value_size_problem(value: &str) -> Option<String> {
+    (value.len() > MAX_ENV_VALUE_BYTES).then(|| {
+        format!(
+            "the value is {} bytes, over the limit of {MAX_ENV_VALUE_BYTES} bytes ({} KiB) per env value",
+            value.len(),
+            MAX_ENV_VALUE_BYTES / 1024
+        )
+    })
+}
+
+/// The length of the `config:set` line that sets all of `app`'s env
+/// (what [`crate::dokku::command::config_set`] would send), computed
+/// without encoding anything.
+fn config_set_line_len(app: &AppSpec) -> usize {
+    let head = "config:set --encoded --no-restart ".len() + app.name.as_str().len();
+    let vars: usize = app
+        .env
+        .iter()
+        .map(|(k, v)| " =".len() + k.as_str().len() + v.expose().len().div_ceil(3) * 4)
+        .sum();
+    head + vars
+}
+
+/// Why `app`'s whole env is too large to send in one `config:set`, if it is.
+pub(crate) fn app_env_size_problem(app: &AppSpec) -> Option<String> {
+    let n = config_set_line_len(app);
+    (n > MAX_APP_ENV_LINE_BYTES).then(|| {
+        format!(
+            "the app's env makes a `dokku config:set` line of {n} bytes (values base64-encoded), over the limit of {MAX_APP_ENV_LINE_BYTES} bytes ({} KiB) per app",
+            MAX_APP_ENV_LINE_BYTES / 1024
+        )
+    })
+}
+
 /// Whether an extra-env key names a credential; such values are masked.
 pub fn looks_sensitive(key: &str) -> bool {
     let k = key.to_ascii_uppercase();
@@ -92,6 +143,9 @@ pub(crate) fn build_app(
                 )));
             }
         };
+        if let Some(why) = env_value_size_problem(&text) {
+            return Err(at(&format!("env `{key}`: {why}")));
+        }
         if let Some(why) = crate::dokku::envfile::round_trip_problem(&text) {
             return Err(at(&format!(
                 "env `{key}`: Dokku cannot keep this value unchanged: {why}"
@@ -156,6 +210,38 @@ fn collect<T: Ord, E: std::fmt::Display>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn the_computed_config_set_line_is_the_one_sent() {
+        let mut app = AppSpec {
+            name: AppName::parse("acme-backend").unwrap(),
+            role: Label::parse("backend").unwrap(),
+            image: ImageRef::parse("img").unwrap(),
+            env: BTreeMap::new(),
+            domains: BTreeSet::new(),
+            ports: BTreeSet::new(),
+            storage: BTreeSet::new(),
+            limits: Limits {
+                memory: None,
+                cpu: None,
+            },
+            tls: false,
+            nginx: None,
+            nginx_properties: Default::default(),
+            fingerprint: Default::default(),
+        };
+        for (k, v) in [
+            ("A", ""),
+            ("BB", "x"),
+            ("CCC", "xy"),
+            ("D", "xyz"),
+            ("E", "é€"),
+        ] {
+            app.env
+                .insert(EnvKey::parse(k).unwrap(), EnvValue::plain(v));
+        }
+        let sent = crate::dokku::command::config_set(&app.name, &app.env).wire();
+        assert_eq!(config_set_line_len(&app), sent.len(), "{sent}");
+    }
 
     #[test]
     fn reserved_prefix_is_refused_in_any_case_and_credentials_are_recognised() {

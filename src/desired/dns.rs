@@ -3,11 +3,13 @@
 //! The file is optional: without it roomctl manages no DNS at all.
 //! Problems name the file, line, column and field, like every other file.
 
-use super::error::Problems;
+use super::error::{Location, Problem, Problems};
 use super::files::{FileText, one};
+use super::model::{DesiredInstance, InstanceSpec};
 use crate::dns::{RecordType, normalize_name};
-use crate::domain::{Fqdn, Label};
+use crate::domain::{Fqdn, InstanceId, Label};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use toml::Spanned;
@@ -28,6 +30,9 @@ pub struct FixedRecord {
     pub ttl: u32,
     /// Priority (MX only).
     pub prio: Option<u32>,
+    /// Where `dns.toml` declares the record's name, for error messages.
+    #[serde(skip)]
+    pub at: Location,
 }
 
 /// The managed zone (`desired-state/dns.toml`).
@@ -178,6 +183,7 @@ pub(crate) fn load_dns(path: &Path, base_domain: &Fqdn) -> Result<Option<DnsSpec
                     content,
                     ttl,
                     prio,
+                    at: file.at(&at.name),
                 });
             }
         }
@@ -195,6 +201,58 @@ pub(crate) fn load_dns(path: &Path, base_domain: &Fqdn) -> Result<Option<DnsSpec
         }
         _ => Err(p),
     }
+}
+
+/// Whether a fixed record of `kind` cannot share its name with an
+/// instance's domain, which roomctl gives A and AAAA records of its own: a
+/// CNAME or ALIAS may not share a name with anything, another A or AAAA
+/// would mix addresses, an NS would delegate the name away. TXT, MX and CAA
+/// records may.
+fn clashes_with_addresses(kind: &RecordType) -> bool {
+    matches!(
+        kind,
+        RecordType::A | RecordType::Aaaa | RecordType::Cname | RecordType::Alias | RecordType::Ns
+    )
+}
+
+/// One problem for each fixed record of `spec` that is at a domain of one
+/// of `instances` and would clash with its A and AAAA records (see
+/// [`clashes_with_addresses`]), naming both declarations. `locate` finds
+/// where an instance declares a field (`subdomain`, else `id`: the
+/// template derives the domains from them).
+pub(crate) fn check_instance_domains(
+    spec: &DnsSpec,
+    instances: &BTreeMap<InstanceId, InstanceSpec>,
+    locate: impl Fn(&DesiredInstance, &str) -> Option<Location>,
+) -> Vec<Problem> {
+    let mut fixed: BTreeMap<&str, Vec<&FixedRecord>> = BTreeMap::new();
+    for r in spec
+        .records
+        .iter()
+        .filter(|r| clashes_with_addresses(&r.kind))
+    {
+        fixed.entry(r.name.as_str()).or_default().push(r);
+    }
+    let mut out = Vec::new();
+    for inst in instances.values() {
+        let domains = inst.apps.values().flat_map(|a| &a.domains);
+        for r in domains.filter_map(|d| fixed.get(d.as_str())).flatten() {
+            let inst = &inst.instance;
+            let (instance_at, field) = ["subdomain", "id"]
+                .into_iter()
+                .find_map(|f| locate(inst, f).map(|at| (at, f)))
+                .unwrap_or_else(|| (Location::of(&inst.source), "subdomain"));
+            out.push(Problem::DnsClash {
+                record_at: r.at.clone(),
+                kind: r.kind.to_string(),
+                name: r.name.clone(),
+                instance: inst.id.clone(),
+                instance_at,
+                field: field.to_string(),
+            });
+        }
+    }
+    out
 }
 
 #[cfg(test)]

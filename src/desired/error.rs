@@ -85,6 +85,15 @@ pub enum Problem {
         #[source]
         source: std::io::Error,
     },
+    /// An entry where a desired-state file is expected is not a regular
+    /// file: a directory, a FIFO, a dangling or looping symlink, ….
+    #[error("{}: not a regular file: {message}", path.display())]
+    NotAFile {
+        /// The entry.
+        path: PathBuf,
+        /// What it is instead, or why it cannot be followed.
+        message: String,
+    },
     /// A file is not valid TOML.
     #[error("{at}: TOML syntax error: {message}")]
     Syntax {
@@ -133,6 +142,25 @@ pub enum Problem {
         second: InstanceId,
         /// Where the second instance is declared.
         second_at: Source,
+    },
+    /// A fixed record of `dns.toml` is at a domain of an instance, where
+    /// roomctl writes the instance's own A and AAAA records.
+    #[error(
+        "{record_at}: field `dns.record.name`: the {kind} record `{name}` is at a domain of instance `{instance}` ({instance_at}, field `{field}`), which gets A and AAAA records of its own"
+    )]
+    DnsClash {
+        /// Where `dns.toml` declares the record.
+        record_at: Location,
+        /// The record's type.
+        kind: String,
+        /// The shared name.
+        name: String,
+        /// The instance.
+        instance: InstanceId,
+        /// Where the instance declares `field`.
+        instance_at: Location,
+        /// The instance's field the domain derives from (`subdomain` or `id`).
+        field: String,
     },
     /// The instance template failed to compile or render, or rendered an
     /// invalid app description.

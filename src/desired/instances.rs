@@ -11,7 +11,7 @@ use super::model::{AppOverride, DesiredInstance, Source};
 use crate::domain::{EnvKey, HostName, ImageRef, InstanceId, Label, RunState};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 /// The env-key prefix reserved for roomctl's own marks on apps.
@@ -56,19 +56,30 @@ impl FileSource {
         }
     }
 
-    fn files(&self) -> Result<Vec<PathBuf>, DesiredError> {
+    /// The `*.toml` entries of the directory in sorted order. An entry that
+    /// is not a regular file (after following symlinks) is recorded in `p`
+    /// rather than skipped: skipping it would drop its instances from the
+    /// desired state, and the plan would stop them.
+    fn files(&self, p: &mut Problems) -> Result<Vec<PathBuf>, DesiredError> {
         let io = |source| Problem::Io {
             path: self.dir.clone(),
             source,
         };
-        let mut files = Vec::new();
+        let mut entries = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(io)? {
             let path = entry.map_err(io)?.path();
-            if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
-                files.push(path);
+            if path.extension().is_some_and(|e| e == "toml") {
+                entries.push(path);
             }
         }
-        files.sort();
+        entries.sort();
+        let mut files = Vec::new();
+        for path in entries {
+            match not_a_regular_file(&path) {
+                None => files.push(path),
+                Some(message) => p.push(Problem::NotAFile { path, message }),
+            }
+        }
         Ok(files)
     }
 
@@ -166,7 +177,7 @@ impl InstanceSource for FileSource {
     fn instances(&self) -> Result<Vec<DesiredInstance>, DesiredError> {
         let mut p = Problems::default();
         let mut out = Vec::new();
-        for path in self.files()? {
+        for path in self.files(&mut p)? {
             match FileText::read(&path) {
                 Ok(file) => self.parse_file(&file, &mut p, &mut out),
                 Err(e) => p.extend(e),
@@ -199,6 +210,46 @@ impl InstanceSource for FileSource {
         }?;
         Some(Location::in_file(path, &file.text, span.start))
     }
+}
+
+/// What `path` is when it is not a regular file (or a symlink to one), for
+/// an operator; `None` when it is one. Never opens it: a FIFO would block.
+fn not_a_regular_file(path: &Path) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let link = std::fs::read_link(path).ok();
+    let via = |what: &str| match &link {
+        Some(target) => format!("a symlink to `{}`, which is {what}", target.display()),
+        None => what.to_string(),
+    };
+    let kind = match std::fs::metadata(path) {
+        Ok(meta) => meta.file_type(),
+        Err(e) => {
+            return Some(match &link {
+                Some(t) if e.kind() == std::io::ErrorKind::NotFound => {
+                    format!("a dangling symlink to `{}`", t.display())
+                }
+                Some(t) => format!(
+                    "a symlink to `{}` that cannot be followed: {e}",
+                    t.display()
+                ),
+                None => format!("cannot inspect it: {e}"),
+            });
+        }
+    };
+    let what = if kind.is_file() {
+        return None;
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    Some(via(what))
 }
 
 /// The span of the key `k` of `m`.

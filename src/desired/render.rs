@@ -6,7 +6,9 @@
 //! [`AppSpec`]s; derived secrets, the instance's extra env and overrides are
 //! merged in Rust afterwards, so arbitrary strings never pass through tera.
 
-use super::apps::{Rendered, build_app, looks_sensitive};
+use super::apps::{
+    Rendered, app_env_size_problem, build_app, env_value_size_problem, looks_sensitive,
+};
 use super::error::{DesiredError, Location, Problem, Problems, toml_problem};
 use super::instances::{RESERVED_ENV_PREFIX, is_reserved_env_key};
 use super::memo::{RenderMemo, SpecContext};
@@ -287,6 +289,10 @@ fn render_one(
                 p.push(instance_problem(inst, &format!("{field}.{key}"), m));
                 continue;
             }
+            if let Some(why) = env_value_size_problem(value) {
+                p.push(instance_problem(inst, &format!("{field}.{key}"), why));
+                continue;
+            }
             if let Some(why) = crate::dokku::envfile::round_trip_problem(value) {
                 let m = format!("Dokku cannot keep this value unchanged: {why}");
                 p.push(instance_problem(inst, &format!("{field}.{key}"), m));
@@ -315,6 +321,16 @@ fn render_one(
         app.limits.cpu = o.cpu.or(app.limits.cpu);
         if let Some(image) = &o.image {
             app.image = image.clone();
+        }
+    }
+    for app in apps.values() {
+        let Some(why) = app_env_size_problem(app) else {
+            continue;
+        };
+        if inst.env.contains_key(&app.role) {
+            p.push(instance_problem(inst, &format!("env.{}", app.role), why));
+        } else {
+            p.push(template_problem(format!("app `{}`: {why}", app.role)));
         }
     }
     // Everything that feeds the fingerprints is final now.

@@ -245,6 +245,15 @@ impl Parts {
             &sources,
             memo,
         )?;
+        if let Some(dns) = &self.dns {
+            let locate = |i: &DesiredInstance, field: &str| {
+                sources.iter().find_map(|s| s.locate(&i.source, field))
+            };
+            let clashes = super::dns::check_instance_domains(dns, &d.instances, locate);
+            if let Some(e) = DesiredError::from_problems(clashes) {
+                return Err(e);
+            }
+        }
         d.dns = self.dns;
         d.pool = self.pool;
         if let Some(templates) = self.nginx {
