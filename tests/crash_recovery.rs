@@ -44,7 +44,7 @@ async fn a_desired_instance_blocked_by_a_foreign_app_is_missing_not_no_changes()
     assert_eq!(f.dokku(0, "apps:create acme-backend").code, 0);
     let (_, p) = f.reconciler().plan().await;
     let shown = text(&p);
-    assert!(p.missing.contains_key(&"acme".parse().unwrap()), "{shown}");
+    assert!(p.missing.contains_key("acme"), "{shown}");
     assert!(!shown.contains("No changes. The fleet matches"), "{shown}");
     assert!(
         shown.contains("missing and not created by this plan"),
