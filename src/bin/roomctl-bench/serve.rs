@@ -77,11 +77,11 @@ pub async fn resync() {
     for k in 1..=3 {
         shells.reset();
         run.cache.invalidate();
-        let cpu0 = crate::cpu_seconds_of_children();
+        let cpu0 = crate::noop::cpu_seconds_of_children();
         let push = Instant::now();
         run.queue.full(Reason::Timer);
         let end = run.ended(k).await;
-        let cpu = crate::cpu_seconds_of_children() - cpu0;
+        let cpu = crate::noop::cpu_seconds_of_children() - cpu0;
         let started = run.started(k);
         let spans = shells.log.take_spans();
         let first = spans.iter().map(|s| s.start).min().expect("commands ran");
@@ -118,7 +118,7 @@ pub async fn resync() {
             gap(last, end)
         );
     }
-    crate::report_counts(&shells.counters);
+    crate::noop::report_counts(&shells.counters);
     run.stop().await;
     database_time(&f, &shells).await;
     f.drop_database().await;
