@@ -11,6 +11,7 @@
 pub mod backup;
 pub mod certs;
 pub mod commands;
+pub mod fence;
 pub mod guards;
 pub mod journal;
 pub mod report;

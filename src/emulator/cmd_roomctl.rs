@@ -37,6 +37,7 @@ const NOT_BASE64: &str = "Snippet content must be padded base64 (A-Z a-z 0-9 + /
 const HELP: &str = "Usage: dokku roomctl[:COMMAND]\n\n\
 Manage the nginx snippets roomctl installs for apps, and read every app in one pass\n\n\
 Additional commands:\n\
+\x20   roomctl:fence <holder>                     Hold the host's roomctl fence until standard input closes\n\
 \x20   roomctl:nginx-report [<app>]               Print the sha256 of one or every app's snippet (- for none)\n\
 \x20   roomctl:nginx-set <app> <base64>           Validate and install the app's nginx snippet and rebuild nginx\n\
 \x20   roomctl:nginx-unset <app>                  Remove the app's nginx snippet and rebuild nginx\n\

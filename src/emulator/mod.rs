@@ -50,6 +50,7 @@ mod cmd_certs;
 mod cmd_config;
 mod cmd_deploy;
 mod cmd_domains;
+mod cmd_fence;
 mod cmd_letsencrypt;
 mod cmd_nginx;
 mod cmd_observe;
@@ -231,6 +232,7 @@ fn dispatch(ctx: &mut Ctx, sub: &str, rest: &[String]) -> i32 {
         "roomctl:observe" | "roomctl:storage-export" if cmd_observe::available(&ctx.root) => {
             cmd_observe::run(ctx, sub, rest)
         }
+        "roomctl:fence" if cmd_observe::available(&ctx.root) => cmd_fence::run(ctx, rest),
         "nginx:set" | "nginx:report" | "proxy:build-config" => cmd_nginx::run(ctx, sub, rest),
         "network:report" => cmd_static::run(ctx, sub, rest),
         _ => {

@@ -16,7 +16,7 @@ use crate::observed::Observed;
 use crate::observed::ZoneObservation;
 use crate::observed::fleet::{ObserveOptions, observe};
 use crate::plan::{Plan, plan};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +58,9 @@ pub struct Reconciler {
     /// Instances left out of the plan (see [`Plan::without`]): those
     /// backing off after failures, during a resync.
     pub exclude: BTreeSet<InstanceId>,
+    /// Whether an apply with changes holds every host's fence first and
+    /// plans again under it ([`crate::apply::fence`]); on by default.
+    pub fence: bool,
     /// When set and true, the apply starts no further action: each app
     /// stops after the action in flight (shutdown, or leadership lost).
     pub halt: Option<Arc<std::sync::atomic::AtomicBool>>,
@@ -77,6 +80,7 @@ impl Reconciler {
             backoff: Duration::from_millis(500),
             scope: None,
             exclude: BTreeSet::new(),
+            fence: true,
             halt: None,
             dns: None,
             wildcard: None,
@@ -117,14 +121,22 @@ impl Reconciler {
 
     /// Observes the fleet and plans.
     pub async fn plan(&self) -> (Observed, Plan) {
-        let (_, _, observed, p) = self.plan_fleet().await;
+        let (_, _, observed, p) = self.plan_fleet(&BTreeMap::new()).await;
         (observed, p)
     }
 
     /// Reads the cloud, observes the fleet and plans; also returns the
-    /// desired state and shells the plan was made with.
-    async fn plan_fleet(&self) -> (Arc<Desired>, Shells, Observed, Plan) {
+    /// desired state and shells the plan was made with. The hosts of
+    /// `fenced` (another run holds their fence) are unknown.
+    async fn plan_fleet(
+        &self,
+        fenced: &BTreeMap<crate::domain::HostName, String>,
+    ) -> (Arc<Desired>, Shells, Observed, Plan) {
         let (desired, shells, cloud) = self.fleet().await;
+        let shells = match fenced.is_empty() {
+            true => shells,
+            false => crate::apply::fence::fenced_out(&shells, fenced),
+        };
         let hosts = observe(&desired, &shells, &self.journal, &self.observe);
         let zone = async {
             let spec = desired.dns.as_ref()?;
@@ -174,7 +186,17 @@ impl Reconciler {
         &self,
         force: bool,
     ) -> Result<(Observed, Plan, Report), GuardError> {
-        let (mut desired, mut shells, mut observed, mut p) = self.plan_fleet().await;
+        let mut fenced = BTreeMap::new();
+        let (mut desired, mut shells, mut observed, mut p) = self.plan_fleet(&fenced).await;
+        // Changes are made under the fence only: hold every host's, then
+        // observe and plan again, so the plan applied is one no other run
+        // can change under it. A no-op pass never asks.
+        let mut _fences = Vec::new();
+        if self.fence && p.has_changes() {
+            (_fences, fenced) =
+                crate::apply::fence::acquire_all(&shells, &crate::apply::fence::holder()).await;
+            (desired, shells, observed, p) = self.plan_fleet(&fenced).await;
+        }
         guards::check(&p, &desired.platform, force)?;
         guards::check_dns(&p, desired.dns.as_ref(), force)?;
         let mut server_rows = Vec::new();
@@ -198,7 +220,7 @@ impl Reconciler {
                     .await;
             if server_rows.iter().any(|r| r.error.is_none()) {
                 // Place instances on the new servers in this same run.
-                (desired, shells, observed, p) = self.plan_fleet().await;
+                (desired, shells, observed, p) = self.plan_fleet(&fenced).await;
                 guards::check(&p, &desired.platform, force)?;
                 guards::check_dns(&p, desired.dns.as_ref(), force)?;
             }

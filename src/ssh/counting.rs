@@ -88,4 +88,8 @@ impl<S: RemoteShell> RemoteShell for Counting<S> {
     fn max_parallel(&self) -> usize {
         self.inner.max_parallel()
     }
+    async fn hold(&self, cmd: &CommandLine) -> Result<Option<super::Held>, ShellError> {
+        self.count(cmd);
+        self.inner.hold(cmd).await
+    }
 }

@@ -160,4 +160,61 @@ impl RemoteShell for LocalShell {
     fn max_parallel(&self) -> usize {
         self.max_parallel
     }
+
+    async fn hold(&self, cmd: &CommandLine) -> Result<Option<super::Held>, ShellError> {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+        let mut child = tokio::process::Command::new(&self.emulator_bin)
+            .args(&self.leading_args)
+            .arg("--root")
+            .arg(&self.root)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("SSH_ORIGINAL_COMMAND", cmd.wire())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| ShellError::Connect {
+                host: self.host.clone(),
+                detail: format!("cannot start {}: {e}", self.emulator_bin.display()),
+            })?;
+        let dropped = |detail: String| ShellError::Dropped {
+            host: self.host.clone(),
+            command: cmd.shown(),
+            detail,
+        };
+        let stdin = child.stdin.take();
+        let mut stdout = tokio::io::BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = String::new();
+        match tokio::time::timeout(super::HOLD_START_TIMEOUT, stdout.read_line(&mut line)).await {
+            Err(_) => {
+                return Err(ShellError::Timeout {
+                    host: self.host.clone(),
+                    secs: super::HOLD_START_TIMEOUT.as_secs(),
+                    command: cmd.shown(),
+                });
+            }
+            Ok(r) => r.map_err(|e| dropped(e.to_string()))?,
+        };
+        let first = line.trim_end_matches('\n').to_string();
+        if !line.ends_with('\n') {
+            // It printed no whole line: it ended.
+            drop(stdin);
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err).await;
+            }
+            let status = child.wait().await.map_err(|e| dropped(e.to_string()))?;
+            return Ok(Some(super::Held::new(
+                first,
+                Some((status.code().unwrap_or(-1), err)),
+                Box::new(()),
+            )));
+        }
+        Ok(Some(super::Held::new(
+            first,
+            None,
+            Box::new((stdin, stdout, child)),
+        )))
+    }
 }

@@ -83,12 +83,24 @@ pub enum ShellError {
         /// What the transport said.
         detail: String,
     },
+    /// Another roomctl run holds the host's fence: this run runs nothing
+    /// there ([`crate::apply::fence`]).
+    #[error(
+        "{host}: another roomctl run ({holder}) is applying on this host; it is left to that run and the next one"
+    )]
+    Fenced {
+        /// Host name.
+        host: String,
+        /// Who holds the fence, as it said.
+        holder: String,
+    },
 }
 
 impl ShellError {
-    /// Whether retrying may help. Authentication failures are permanent.
+    /// Whether retrying may help. Authentication failures are permanent,
+    /// and a fence held by another run is not waited for within a run.
     pub fn is_transient(&self) -> bool {
-        !matches!(self, ShellError::Auth { .. })
+        !matches!(self, ShellError::Auth { .. } | ShellError::Fenced { .. })
     }
 }
 
@@ -110,7 +122,57 @@ pub trait RemoteShell: Send + Sync {
     /// How many commands may run at once on this host (kept below sshd's
     /// `MaxSessions`).
     fn max_parallel(&self) -> usize;
+
+    /// Starts `cmd` and keeps it running, its standard input open, until
+    /// the returned [`Held`] is dropped (or this process dies): how a lock
+    /// on the host is held for as long as a run needs it. Returns once the
+    /// command printed its first line, or ended. `Ok(None)`: this shell
+    /// cannot keep a command running (the default).
+    async fn hold(&self, cmd: &CommandLine) -> Result<Option<Held>, ShellError> {
+        let _ = cmd;
+        Ok(None)
+    }
 }
+
+/// A command kept running by [`RemoteShell::hold`].
+pub struct Held {
+    /// Its first line of standard output, without the newline (empty when
+    /// it printed none).
+    pub first_line: String,
+    /// When it ended instead of holding: its exit code and standard error.
+    pub ended: Option<(i32, String)>,
+    /// The running command and its open standard input.
+    alive: Box<dyn std::any::Any + Send>,
+}
+
+impl Held {
+    /// A held command, kept alive by `alive` (whatever must not be dropped
+    /// while it runs).
+    pub fn new(
+        first_line: String,
+        ended: Option<(i32, String)>,
+        alive: Box<dyn std::any::Any + Send>,
+    ) -> Self {
+        Self {
+            first_line,
+            ended,
+            alive,
+        }
+    }
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let _ = &self.alive;
+        f.debug_struct("Held")
+            .field("first_line", &self.first_line)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long [`RemoteShell::hold`] waits for the command's first line.
+pub const HOLD_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[async_trait]
 impl<S: RemoteShell + ?Sized> RemoteShell for std::sync::Arc<S> {
@@ -122,5 +184,8 @@ impl<S: RemoteShell + ?Sized> RemoteShell for std::sync::Arc<S> {
     }
     fn max_parallel(&self) -> usize {
         (**self).max_parallel()
+    }
+    async fn hold(&self, cmd: &CommandLine) -> Result<Option<Held>, ShellError> {
+        (**self).hold(cmd).await
     }
 }

@@ -18,6 +18,7 @@
 //! secrets).
 
 mod exec;
+mod hold;
 
 use super::connect_error::{chain, connect_error, private_dir};
 use super::{Output, RemoteShell, ShellError, SshTarget};
@@ -249,6 +250,10 @@ impl RemoteShell for OpensshShell {
 
     fn max_parallel(&self) -> usize {
         self.target.parallelism()
+    }
+
+    async fn hold(&self, cmd: &CommandLine) -> Result<Option<crate::ssh::Held>, ShellError> {
+        self.hold_with(cmd).await
     }
 }
 

@@ -1,0 +1,192 @@
+//! The fence: no two roomctl processes (CLI runs, `serve` replicas) ever
+//! change one host at the same time.
+//!
+//! Before a run changes anything, it holds `roomctl:fence HOLDER` on every
+//! host (roomctl's Dokku plugin: an exclusive `flock` on the host, kept
+//! for as long as the command runs, [`RemoteShell::hold`]), then observes
+//! and plans again under the fence, and only then applies. A host whose
+//! fence another run holds is unknown for this run: nothing is read or
+//! run there. The fence belongs to the holding process's session, so a
+//! killed run (kill -9, a lost connection, a leader that died) leaves no
+//! stale fence: the host releases it when the session closes. Reads are
+//! not fenced: a pass with nothing to change changes nothing, so a no-op
+//! pass costs no extra command.
+//!
+//! A host whose plugin has no `roomctl:fence` (older than this release),
+//! or a shell that cannot hold a command, is applied to without a fence,
+//! with a warning in the log.
+
+use super::Shells;
+use crate::dokku::CommandLine;
+use crate::domain::HostName;
+use crate::ssh::{Held, RemoteShell, ShellError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// What the output line of a held fence says.
+const HELD: &str = "roomctl-fence held";
+/// The start of the line of a fence someone else holds.
+const BUSY: &str = "roomctl-fence busy";
+
+/// One host's fence, as asked.
+#[derive(Debug)]
+pub enum Fence {
+    /// This run holds it until the value is dropped.
+    Held(Held),
+    /// Another run holds it.
+    Busy {
+        /// Who, as the host said.
+        holder: String,
+    },
+    /// The host cannot fence (older plugin, a shell that cannot hold a
+    /// command, or the command failed): applied to without a fence.
+    Unfenced {
+        /// Why.
+        why: String,
+    },
+}
+
+/// Who this process is, as a fence holder: `HOSTNAME:PID:STARTED`
+/// (the host name cut to the characters the plugin accepts).
+pub fn holder() -> String {
+    let host: String = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
+        .take(64)
+        .collect();
+    static STARTED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let started = STARTED.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    });
+    let host = if host.is_empty() {
+        "roomctl".into()
+    } else {
+        host
+    };
+    format!("{host}:{}:{started}", std::process::id())
+}
+
+/// The command that holds the fence for `holder`.
+pub fn command(holder: &str) -> CommandLine {
+    CommandLine::raw(&["roomctl:fence", holder])
+        .unwrap_or_else(|_| CommandLine::raw(&["roomctl:fence", "roomctl"]).expect("a safe token"))
+}
+
+/// Asks `shell`'s host for its fence.
+pub async fn acquire(shell: &dyn RemoteShell, holder: &str) -> Fence {
+    let held = match shell.hold(&command(holder)).await {
+        Ok(Some(h)) => h,
+        Ok(None) => {
+            return Fence::Unfenced {
+                why: "this shell cannot hold a command".into(),
+            };
+        }
+        Err(e) => return Fence::Unfenced { why: e.to_string() },
+    };
+    if held.ended.is_none() && held.first_line == HELD {
+        return Fence::Held(held);
+    }
+    if let Some(rest) = held.first_line.strip_prefix(BUSY) {
+        return Fence::Busy {
+            holder: match rest.trim() {
+                "" => "unknown".into(),
+                h => h.to_string(),
+            },
+        };
+    }
+    let why = match &held.ended {
+        Some((_, err)) if err.contains("is not a dokku command") => {
+            "roomctl's Dokku plugin on the host has no roomctl:fence (older than this roomctl)"
+                .to_string()
+        }
+        Some((code, err)) => format!(
+            "roomctl:fence exited {code}: {}",
+            err.lines()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(200)
+                .collect::<String>()
+        ),
+        None => format!(
+            "roomctl:fence answered {:?}",
+            held.first_line.chars().take(80).collect::<String>()
+        ),
+    };
+    Fence::Unfenced { why }
+}
+
+/// Asks every host of `shells` for its fence, all at once. Returns the
+/// fences held (kept until dropped) and the hosts another run holds, with
+/// who holds them.
+pub async fn acquire_all(shells: &Shells, holder: &str) -> (Vec<Held>, BTreeMap<HostName, String>) {
+    let mut asked = tokio::task::JoinSet::new();
+    for (h, s) in shells {
+        let (h, s, holder) = (h.clone(), s.clone(), holder.to_string());
+        asked.spawn(async move { (h, acquire(&*s, &holder).await) });
+    }
+    let mut held = Vec::new();
+    let mut busy = BTreeMap::new();
+    while let Some(r) = asked.join_next().await {
+        let (host, fence) = r.expect("fence task panicked");
+        match fence {
+            Fence::Held(h) => held.push(h),
+            Fence::Busy { holder } => {
+                tracing::warn!(%host, %holder, "another roomctl run holds this host's fence");
+                busy.insert(host, holder);
+            }
+            Fence::Unfenced { why } => {
+                tracing::warn!(%host, %why, "applying without a fence");
+            }
+        }
+    }
+    (held, busy)
+}
+
+/// `shells` with every host of `busy` answering [`ShellError::Fenced`]:
+/// observed as unknown, and never run on.
+pub fn fenced_out(shells: &Shells, busy: &BTreeMap<HostName, String>) -> Shells {
+    shells
+        .iter()
+        .map(|(h, s)| match busy.get(h) {
+            Some(holder) => (
+                h.clone(),
+                Arc::new(FencedOut {
+                    host: h.to_string(),
+                    holder: holder.clone(),
+                }) as Arc<dyn RemoteShell>,
+            ),
+            None => (h.clone(), s.clone()),
+        })
+        .collect()
+}
+
+/// A host another run holds: every command fails without running.
+struct FencedOut {
+    host: String,
+    holder: String,
+}
+
+#[async_trait::async_trait]
+impl RemoteShell for FencedOut {
+    async fn exec(&self, _: &CommandLine) -> Result<crate::ssh::Output, ShellError> {
+        Err(ShellError::Fenced {
+            host: self.host.clone(),
+            holder: self.holder.clone(),
+        })
+    }
+    async fn exec_input(
+        &self,
+        c: &CommandLine,
+        _: &[u8],
+    ) -> Result<crate::ssh::Output, ShellError> {
+        self.exec(c).await
+    }
+    fn max_parallel(&self) -> usize {
+        1
+    }
+}
