@@ -368,3 +368,8 @@ mod storage_export;
 
 #[path = "dokku_observe/changes.rs"]
 mod changes;
+
+/// `roomctl:fence`: the plugin's bash and the emulator hold, refuse and
+/// free the fence alike.
+#[path = "dokku_observe/fence.rs"]
+mod fence;

@@ -1,14 +1,15 @@
 //! The fence: no two roomctl processes (CLI runs, `serve` replicas) ever
 //! change one host at the same time.
 //!
-//! Before a run changes anything, it holds `roomctl:fence HOLDER` on every
-//! host (roomctl's Dokku plugin: an exclusive `flock` on the host, kept
-//! for as long as the command runs, [`RemoteShell::hold`]), then observes
-//! and plans again under the fence, and only then applies. A host whose
-//! fence another run holds is unknown for this run: nothing is read or
-//! run there. The fence belongs to the holding process's session, so a
-//! killed run (kill -9, a lost connection, a leader that died) leaves no
-//! stale fence: the host releases it when the session closes. Reads are
+//! Before a run changes a host, it holds `roomctl:fence HOLDER` there
+//! (roomctl's Dokku plugin: an exclusive `flock` on the host, kept for as
+//! long as the command runs, [`RemoteShell::hold`]) on every host its plan
+//! changes, observes those hosts again and plans again under the fence,
+//! and only then applies ([`confine`] drops changes on any other host). A
+//! host whose fence another run holds is unknown for this run: nothing is
+//! read or run there. The fence belongs to the holding process's session,
+//! so a killed run (kill -9, a lost connection, a leader that died) leaves
+//! no stale fence: the host releases it when the session closes. Reads are
 //! not fenced: a pass with nothing to change changes nothing, so a no-op
 //! pass costs no extra command.
 //!
@@ -145,6 +146,22 @@ pub async fn acquire_all(shells: &Shells, holder: &str) -> (Vec<Held>, BTreeMap<
         }
     }
     (held, busy)
+}
+
+/// Leaves `plan` changing only the hosts of `fenced` (the ones whose
+/// fence this run asked for): a host it did not ask for, where the plan
+/// made under the fence found something new to do, waits for the next
+/// run, which asks for that host's fence too.
+pub fn confine(plan: &mut crate::plan::Plan, fenced: &std::collections::BTreeSet<HostName>) {
+    for (host, hp) in plan.hosts.iter_mut() {
+        if let crate::plan::HostPlan::Known { apps } = hp
+            && !fenced.contains(host)
+            && !apps.is_empty()
+        {
+            tracing::info!(%host, apps = apps.len(), "changes found under the fence wait for the next run");
+            apps.clear();
+        }
+    }
 }
 
 /// `shells` with every host of `busy` answering [`ShellError::Fenced`]:

@@ -11,7 +11,7 @@ use crate::apply::{ApplyOptions, Shells};
 use crate::desired::Desired;
 use crate::dns::DnsProvider;
 use crate::dns::plan::{DnsChange, ZonePlan};
-use crate::domain::InstanceId;
+use crate::domain::{HostName, InstanceId};
 use crate::observed::Observed;
 use crate::observed::ZoneObservation;
 use crate::observed::fleet::{ObserveOptions, observe};
@@ -121,23 +121,44 @@ impl Reconciler {
 
     /// Observes the fleet and plans.
     pub async fn plan(&self) -> (Observed, Plan) {
-        let (_, _, observed, p) = self.plan_fleet(&BTreeMap::new()).await;
+        let (_, _, observed, p) = self.plan_fleet(&BTreeMap::new(), None).await;
         (observed, p)
     }
 
     /// Reads the cloud, observes the fleet and plans; also returns the
     /// desired state and shells the plan was made with. The hosts of
-    /// `fenced` (another run holds their fence) are unknown.
+    /// `fenced` (another run holds their fence) are unknown. With
+    /// `again`, only its hosts are observed anew, the rest taken from its
+    /// observation.
     async fn plan_fleet(
         &self,
-        fenced: &BTreeMap<crate::domain::HostName, String>,
+        fenced: &BTreeMap<HostName, String>,
+        again: Option<(&Observed, &BTreeSet<HostName>)>,
     ) -> (Arc<Desired>, Shells, Observed, Plan) {
         let (desired, shells, cloud) = self.fleet().await;
         let shells = match fenced.is_empty() {
             true => shells,
             false => crate::apply::fence::fenced_out(&shells, fenced),
         };
-        let hosts = observe(&desired, &shells, &self.journal, &self.observe);
+        let read: Shells = match again {
+            Some((_, hosts)) => shells
+                .iter()
+                .filter(|(h, _)| hosts.contains(*h))
+                .map(|(h, s)| (h.clone(), s.clone()))
+                .collect(),
+            None => shells.clone(),
+        };
+        let hosts = async {
+            let mut o = observe(&desired, &read, &self.journal, &self.observe).await;
+            if let Some((before, hosts)) = again {
+                for (h, seen) in &before.hosts {
+                    if !hosts.contains(h) {
+                        o.hosts.insert(h.clone(), seen.clone());
+                    }
+                }
+            }
+            o
+        };
         let zone = async {
             let spec = desired.dns.as_ref()?;
             let zone = spec.zone.to_string();
@@ -187,15 +208,27 @@ impl Reconciler {
         force: bool,
     ) -> Result<(Observed, Plan, Report), GuardError> {
         let mut fenced = BTreeMap::new();
-        let (mut desired, mut shells, mut observed, mut p) = self.plan_fleet(&fenced).await;
-        // Changes are made under the fence only: hold every host's, then
-        // observe and plan again, so the plan applied is one no other run
-        // can change under it. A no-op pass never asks.
+        let (mut desired, mut shells, mut observed, mut p) = self.plan_fleet(&fenced, None).await;
+        // Hosts are changed under their fence only: hold the fence of every
+        // host the plan changes, observe those again and plan again, so the
+        // plan applied there is one no other run can change under it. A
+        // no-op pass asks for nothing.
         let mut _fences = Vec::new();
-        if self.fence && p.has_changes() {
-            (_fences, fenced) =
-                crate::apply::fence::acquire_all(&shells, &crate::apply::fence::holder()).await;
-            (desired, shells, observed, p) = self.plan_fleet(&fenced).await;
+        if self.fence {
+            let changing: BTreeSet<HostName> = p.apps().map(|(h, _, _)| h.clone()).collect();
+            if !changing.is_empty() {
+                let asked: Shells = shells
+                    .iter()
+                    .filter(|(h, _)| changing.contains(*h))
+                    .map(|(h, s)| (h.clone(), s.clone()))
+                    .collect();
+                (_fences, fenced) =
+                    crate::apply::fence::acquire_all(&asked, &crate::apply::fence::holder()).await;
+                let before = observed;
+                (desired, shells, observed, p) =
+                    self.plan_fleet(&fenced, Some((&before, &changing))).await;
+                crate::apply::fence::confine(&mut p, &changing);
+            }
         }
         guards::check(&p, &desired.platform, force)?;
         guards::check_dns(&p, desired.dns.as_ref(), force)?;
@@ -220,7 +253,7 @@ impl Reconciler {
                     .await;
             if server_rows.iter().any(|r| r.error.is_none()) {
                 // Place instances on the new servers in this same run.
-                (desired, shells, observed, p) = self.plan_fleet(&fenced).await;
+                (desired, shells, observed, p) = self.plan_fleet(&fenced, None).await;
                 guards::check(&p, &desired.platform, force)?;
                 guards::check_dns(&p, desired.dns.as_ref(), force)?;
             }

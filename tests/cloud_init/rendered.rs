@@ -197,7 +197,8 @@ fn plugin_files_ship_the_repository_plugin() {
     while let Some(dir) = dirs.pop() {
         for e in std::fs::read_dir(dir).unwrap() {
             let path = e.unwrap().path();
-            if path.file_name().unwrap().to_string_lossy().starts_with('.') {
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if name.starts_with('.') || name.ends_with(".md") {
                 continue;
             }
             if path.is_dir() {

@@ -28,7 +28,8 @@ impl Host {
         h.write(
             "core/common/functions",
             "dokku_log_info1() { echo \"-----> $*\"; }\n\
-             dokku_log_warn() { echo \" !     $*\" 1>&2; }\n",
+             dokku_log_warn() { echo \" !     $*\" 1>&2; }\n\
+             dokku_log_fail() { echo \" !     $*\" 1>&2; exit 1; }\n",
         );
         h.write("bin/docker", DOCKER);
         h.write("containers", "");

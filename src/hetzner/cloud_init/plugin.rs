@@ -19,7 +19,8 @@ pub struct PluginFile {
 }
 
 /// Reads every regular file under `plugin_dir` (sorted; dot-files such as
-/// `.shellcheckrc` or editor swap files are left out). Refuses symbolic
+/// `.shellcheckrc` or editor swap files, and Markdown documentation, are
+/// left out). Refuses symbolic
 /// links, names outside `A-Z a-z 0-9 . _ -`, and a directory without
 /// `plugin.toml` or `commands`.
 pub fn plugin_files(plugin_dir: &Path) -> Result<Vec<PluginFile>, CloudInitError> {
@@ -58,7 +59,9 @@ fn collect(
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
-        if name.starts_with('.') {
+        // Documentation stays in the repository: Hetzner caps user data at
+        // 32 KiB, and a host runs the plugin without reading its README.
+        if name.starts_with('.') || name.ends_with(".md") {
             continue;
         }
         if !name
