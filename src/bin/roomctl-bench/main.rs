@@ -25,7 +25,10 @@
 //!   database instances: a no-op timer resync, and the latency from a
 //!   webhook to the first dokku command (see `serve.rs`); they need
 //!   `BENCH_DATABASE_URL` and skip without it.
+//! - `crash`: kill -9 trials of `roomctl apply` on the sandbox, checked
+//!   against the invariants (see `crash.rs`); not part of `all`.
 
+mod crash;
 mod dns;
 mod noop;
 mod placement;
@@ -317,6 +320,7 @@ async fn main() {
         .unwrap_or(0.02);
     match what {
         "noop" => noop::noop().await,
+        "crash" => crash::run(scale),
         "onboard" => onboard(scale).await,
         "plan" => plan_alone(),
         "placement" => placement::run(),
@@ -334,7 +338,7 @@ async fn main() {
             serve::webhook().await;
         }
         other => eprintln!(
-            "unknown benchmark {other}: use noop, onboard, plan, placement, webhooks, dns-noop, dns-onboard, serve-resync, serve-webhook or all"
+            "unknown benchmark {other}: use noop, onboard, plan, placement, webhooks, dns-noop, dns-onboard, serve-resync, serve-webhook, crash or all"
         ),
     }
 }
