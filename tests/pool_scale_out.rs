@@ -75,10 +75,24 @@ impl World {
     }
 
     fn reconciler(&self, remove_empty: bool) -> Reconciler {
+        self.reconciler_booted(remove_empty, None)
+    }
+
+    /// With `booted`, new servers answer only once it is true.
+    fn reconciler_booted(
+        &self,
+        remove_empty: bool,
+        booted: Option<Arc<std::sync::atomic::AtomicBool>>,
+    ) -> Reconciler {
         let mut desired = self.fixture.load().unwrap_or_else(|e| panic!("{e}"));
         desired.pool.as_mut().unwrap().remove_empty = remove_empty;
         let dir = self.sandbox.path().to_path_buf();
         let connect: Connect = Arc::new(move |h: &HostSpec| {
+            if let Some(b) = &booted
+                && !b.load(std::sync::atomic::Ordering::SeqCst)
+            {
+                return Err(format!("{}: connection refused (booting)", h.name));
+            }
             let shell = LocalShell::new(
                 common::emulator_bin(),
                 dir.join("hosts").join(h.name.as_str()),
@@ -221,4 +235,44 @@ async fn an_empty_pool_server_is_removed_only_with_the_flag() {
     assert_eq!(plan.server_actions().count(), 1, "{}", text(&plan));
     assert_eq!(report.servers_failed(), 0, "{}", report.table());
     assert!(w.cloud.servers().iter().all(|s| s.name != "pool-1"));
+}
+
+#[tokio::test]
+async fn a_staged_apply_does_not_wait_for_a_new_server_and_places_instances_once_it_answers() {
+    let w = World::new(&instances(3)).await;
+    let booted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let staged = || {
+        let mut r = w.reconciler_booted(false, Some(booted.clone()));
+        r.staged = true;
+        r
+    };
+    let started = std::time::Instant::now();
+    let (_, report) = staged().apply(false).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(report.servers_failed(), 0, "{}", report.table());
+    assert_eq!(w.cloud.created().len(), 1);
+    let waiting: Vec<&str> = report.waiting.iter().map(|x| x.what.as_str()).collect();
+    assert_eq!(waiting, ["server pool-1: booting"]);
+    assert!(w.apps_on("pool-1").is_empty());
+
+    // Still booting: counted as capacity on its way, not created again.
+    let (plan, report) = staged().apply(false).await.unwrap();
+    assert_eq!(w.cloud.created().len(), 1, "{}", text(&plan));
+    assert_eq!(report.waiting.len(), 1, "{}", report.table());
+    assert!(plan.server_actions().next().is_none(), "{}", text(&plan));
+
+    booted.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (plan, report) = staged().apply(false).await.unwrap();
+    assert_eq!(report.failed(), 0, "{}", report.table());
+    assert!(report.waiting.is_empty(), "{}", report.table());
+    let (on_fixed, on_new) = (w.apps_on("dokku-1"), w.apps_on("pool-1"));
+    assert_eq!(on_fixed.len() + on_new.len(), 9, "{on_fixed:?} {on_new:?}");
+    assert!(!on_new.is_empty(), "{}", text(&plan));
+    let (_, again) = staged().plan().await;
+    assert!(!again.has_changes(), "{}", text(&again));
+    assert!(again.missing.is_empty(), "{}", text(&again));
 }

@@ -55,6 +55,12 @@ impl World {
     }
 
     fn reconciler(&self) -> Reconciler {
+        self.reconciler_with(Duration::ZERO, false)
+    }
+
+    /// The reconciler `serve` builds: orders wait `dns_wait` for their
+    /// records, staged (the pass returns and a later one finishes).
+    fn reconciler_with(&self, dns_wait: Duration, staged: bool) -> Reconciler {
         let desired = self.fixture.load().unwrap_or_else(|e| panic!("{e}"));
         let dns: Arc<dyn roomctl::dns::DnsProvider> = Arc::new(
             PorkbunClient::with_config(FakePorkbun::keys(), self.porkbun.config()).unwrap(),
@@ -62,13 +68,15 @@ impl World {
         let state = self.sandbox.path().join("state");
         let acme = AcmeOptions {
             ca_root_pem: Some(self.pebble.https_ca_pem.clone()),
-            dns_wait: Some(Duration::ZERO),
+            dns_wait: Some(dns_wait),
+            staged,
         };
         let wildcard = Wildcard::for_desired(&desired, Some(dns.clone()), &state, &acme);
         assert!(wildcard.is_some(), "wildcard mode is configured");
         let mut r = sandbox_reconciler(desired, self.sandbox.path());
         r.dns = Some(dns);
         r.wildcard = wildcard;
+        r.staged = staged;
         r
     }
 
@@ -208,4 +216,51 @@ async fn an_unreadable_certificate_store_orders_and_installs_nothing() {
         "the apps themselves converge: {}",
         report.table()
     );
+}
+
+#[tokio::test]
+async fn a_staged_order_returns_at_once_and_a_pass_after_the_dns_wait_finishes_it() {
+    let w = World::new().await;
+    let wait = Duration::from_secs(3);
+    let started = std::time::Instant::now();
+    let (plan, report) = w.reconciler_with(wait, true).apply(false).await.unwrap();
+    assert!(
+        started.elapsed() < wait,
+        "the pass waited for DNS: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(report.failed(), 0, "{}", report.table());
+    assert_eq!(report.certs_failed(), 0, "{}", report.table());
+    assert_eq!(plan.cert_orders().count(), 1, "{}", text(&plan));
+    let look_again = report.look_again().expect("the pass asks to run again");
+    assert!(look_again > chrono::Utc::now(), "{look_again}");
+    assert_eq!(report.waiting.len(), 1, "{:?}", report.waiting);
+    assert!(
+        installs(&plan).is_empty(),
+        "installs wait for the certificate"
+    );
+    assert_eq!(w.certs_report("acme-backend")["enabled"], "false");
+    let cert = plan.cert_orders().next().unwrap().cert.clone();
+    let pending = w
+        .sandbox
+        .path()
+        .join(format!("state/acme/pending-{cert}.json"));
+    let saved = std::fs::read(&pending).expect("the order is saved while it waits");
+
+    let (_, early) = w.reconciler_with(wait, true).apply(false).await.unwrap();
+    assert_eq!(early.waiting.len(), 1, "still waiting: {:?}", early.waiting);
+    assert_eq!(std::fs::read(&pending).unwrap(), saved, "no second order");
+
+    tokio::time::sleep(wait).await;
+    let (plan, report) = w.reconciler_with(wait, true).apply(false).await.unwrap();
+    assert_eq!(report.certs_failed(), 0, "{}", report.table());
+    assert!(report.waiting.is_empty(), "{:?}", report.waiting);
+    assert_eq!(
+        installs(&plan),
+        ["acme-backend", "acme-frontend", "acme-matrix"]
+    );
+    assert!(!pending.exists(), "the finished order's file is gone");
+    assert_eq!(w.certs_report("acme-backend")["enabled"], "true");
+    let (_, again) = w.reconciler_with(wait, true).plan().await;
+    assert!(!again.has_changes(), "{}", text(&again));
 }

@@ -33,6 +33,11 @@ pub struct Wildcard {
     pub dns: std::sync::Arc<dyn DnsProvider>,
     /// The zone the challenge records go in.
     pub zone: String,
+    /// Whether an order that must wait for its records to propagate
+    /// returns at once and is finished by a later pass
+    /// ([`crate::tls::acme::staged`]; `serve`), instead of waiting in
+    /// place (the CLI's one-shot apply).
+    pub staged: bool,
 }
 
 /// Deployment options of the ACME client that are not desired state.
@@ -44,6 +49,8 @@ pub struct AcmeOptions {
     /// Wait after publishing challenge records (`ROOMCTL_ACME_DNS_WAIT`,
     /// default 60 s).
     pub dns_wait: Option<std::time::Duration>,
+    /// Orders never wait inside a pass: see [`Wildcard::staged`].
+    pub staged: bool,
 }
 
 impl AcmeOptions {
@@ -69,6 +76,7 @@ impl AcmeOptions {
         Ok(Self {
             ca_root_pem,
             dns_wait,
+            staged: false,
         })
     }
 }
@@ -99,6 +107,7 @@ impl Wildcard {
             acme,
             dns: dns?,
             zone,
+            staged: opts.staged,
         })
     }
 }
@@ -110,18 +119,40 @@ pub struct OrderRow {
     pub cert: String,
     /// Names it covers.
     pub names: usize,
-    /// `None` when issued and saved; the error otherwise (no key material).
+    /// `None` when issued and saved, or waiting; the error otherwise (no
+    /// key material).
     pub error: Option<String>,
+    /// When a staged order waits for its challenge records to propagate:
+    /// the time to look again. Its installs wait for that pass.
+    pub waiting: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Runs `orders` one after the other. Returns a row per order.
 pub async fn order_all(w: &Wildcard, orders: &[CertOrder]) -> Vec<OrderRow> {
+    use crate::tls::acme::staged::{Stage, advance};
     let mut rows = Vec::new();
     for o in orders {
         let names: Vec<String> = o.names.iter().cloned().collect();
+        let mut waiting = None;
         let result = async {
-            let cert =
-                crate::tls::acme::issue(&w.acme, &w.account_dir, &w.zone, &names, &*w.dns).await?;
+            let cert = match w.staged {
+                true => {
+                    let pending = w.account_dir.join(format!("pending-{}.json", o.cert));
+                    let now = chrono::Utc::now();
+                    let (acme, dir) = (&w.acme, &w.account_dir);
+                    match advance(acme, dir, &pending, &w.zone, &names, &*w.dns, now).await? {
+                        Stage::Issued(cert) => cert,
+                        Stage::Waiting { until } => {
+                            waiting = Some(until);
+                            return Ok(());
+                        }
+                    }
+                }
+                false => {
+                    crate::tls::acme::issue(&w.acme, &w.account_dir, &w.zone, &names, &*w.dns)
+                        .await?
+                }
+            };
             // Counted first: an order issued but not saved still used the
             // CA's budget.
             if !o.added.is_empty() {
@@ -132,14 +163,20 @@ pub async fn order_all(w: &Wildcard, orders: &[CertOrder]) -> Vec<OrderRow> {
             Ok::<_, crate::tls::TlsError>(())
         }
         .await;
-        match &result {
-            Ok(()) => tracing::info!(cert = %o.cert, names = names.len(), "certificate ordered"),
-            Err(e) => tracing::error!(cert = %o.cert, error = %e, "certificate order failed"),
+        match (&result, waiting) {
+            (Ok(()), Some(until)) => {
+                tracing::info!(cert = %o.cert, %until, "certificate order waits for DNS")
+            }
+            (Ok(()), None) => {
+                tracing::info!(cert = %o.cert, names = names.len(), "certificate ordered")
+            }
+            (Err(e), _) => tracing::error!(cert = %o.cert, error = %e, "certificate order failed"),
         }
         rows.push(OrderRow {
             cert: o.cert.clone(),
             names: names.len(),
             error: result.err().map(|e| e.to_string()),
+            waiting,
         });
     }
     rows
@@ -207,5 +244,25 @@ fn check(c: &crate::dokku::CommandLine, out: crate::ssh::Output) -> Result<(), s
             code,
             message: super::dokku_message(&out),
         }),
+    }
+}
+
+/// Takes out of `plan` the installs of the certificates in `waiting`
+/// (staged orders waiting for their records to propagate): those apps get
+/// everything else now and the certificate in the pass that finishes the
+/// order. An app left with nothing to do leaves the plan.
+pub fn defer_installs(plan: &mut crate::plan::Plan, waiting: &BTreeSet<String>) {
+    if waiting.is_empty() {
+        return;
+    }
+    for hp in plan.hosts.values_mut() {
+        if let crate::plan::HostPlan::Known { apps } = hp {
+            for p in apps.values_mut() {
+                p.actions.retain(|a| {
+                    !matches!(a, crate::plan::Action::InstallCert { cert, .. } if waiting.contains(cert))
+                });
+            }
+            apps.retain(|_, p| !p.actions.is_empty());
+        }
     }
 }

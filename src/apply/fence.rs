@@ -121,10 +121,28 @@ pub async fn acquire(shell: &dyn RemoteShell, holder: &str) -> Fence {
     Fence::Unfenced { why }
 }
 
+/// A fence this run holds, released when the last clone is dropped.
+pub type HeldFence = Arc<std::sync::Mutex<Held>>;
+
 /// Asks every host of `shells` for its fence, all at once. Returns the
 /// fences held (kept until dropped) and the hosts another run holds, with
 /// who holds them.
-pub async fn acquire_all(shells: &Shells, holder: &str) -> (Vec<Held>, BTreeMap<HostName, String>) {
+pub async fn acquire_all(
+    shells: &Shells,
+    holder: &str,
+) -> (Vec<HeldFence>, BTreeMap<HostName, String>) {
+    let (held, busy) = acquire_each(shells, holder).await;
+    let held = held
+        .into_iter()
+        .map(|(_, h)| Arc::new(std::sync::Mutex::new(h)))
+        .collect();
+    (held, busy)
+}
+
+async fn acquire_each(
+    shells: &Shells,
+    holder: &str,
+) -> (Vec<(HostName, Held)>, BTreeMap<HostName, String>) {
     let mut asked = tokio::task::JoinSet::new();
     for (h, s) in shells {
         let (h, s, holder) = (h.clone(), s.clone(), holder.to_string());
@@ -135,7 +153,7 @@ pub async fn acquire_all(shells: &Shells, holder: &str) -> (Vec<Held>, BTreeMap<
     while let Some(r) = asked.join_next().await {
         let (host, fence) = r.expect("fence task panicked");
         match fence {
-            Fence::Held(h) => held.push(h),
+            Fence::Held(h) => held.push((host, h)),
             Fence::Busy { holder } => {
                 tracing::warn!(%host, %holder, "another roomctl run holds this host's fence");
                 busy.insert(host, holder);
@@ -146,6 +164,45 @@ pub async fn acquire_all(shells: &Shells, holder: &str) -> (Vec<Held>, BTreeMap<
         }
     }
     (held, busy)
+}
+
+/// The fences of one process, shared by its passes that run at once
+/// (`serve` runs resyncs and webhook passes side by side): a pass that
+/// needs a host whose fence another pass of the process holds shares it
+/// instead of finding it busy. Instances are kept apart by claims
+/// (`crate::reconcile::Claim`), hosts from other processes by the fence.
+#[derive(Debug, Default)]
+pub struct FenceShare {
+    held: tokio::sync::Mutex<BTreeMap<HostName, std::sync::Weak<std::sync::Mutex<Held>>>>,
+}
+
+impl FenceShare {
+    /// Like [`acquire_all`], reusing the fences this process holds.
+    pub async fn acquire_all(
+        &self,
+        shells: &Shells,
+        holder: &str,
+    ) -> (Vec<HeldFence>, BTreeMap<HostName, String>) {
+        let mut map = self.held.lock().await;
+        map.retain(|_, w| w.strong_count() > 0);
+        let mut out = Vec::new();
+        let mut missing = Shells::new();
+        for (h, s) in shells {
+            match map.get(h).and_then(std::sync::Weak::upgrade) {
+                Some(f) => out.push(f),
+                None => {
+                    missing.insert(h.clone(), s.clone());
+                }
+            }
+        }
+        let (new, busy) = acquire_each(&missing, holder).await;
+        for (host, held) in new {
+            let f = Arc::new(std::sync::Mutex::new(held));
+            map.insert(host, Arc::downgrade(&f));
+            out.push(f);
+        }
+        (out, busy)
+    }
 }
 
 /// Leaves `plan` changing only the hosts of `fenced` (the ones whose

@@ -316,6 +316,8 @@ pub async fn apply(plan: &Plan, shells: &Shells, opts: ApplyOptions) -> Report {
         dns: Vec::new(),
         certs: Vec::new(),
         servers: Vec::new(),
+        waiting: Vec::new(),
+        deferred: Default::default(),
     }
 }
 

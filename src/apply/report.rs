@@ -52,9 +52,34 @@ pub struct Report {
     pub certs: Vec<super::certs::OrderRow>,
     /// Pool servers created and removed.
     pub servers: Vec<crate::reconcile::pool::ServerRow>,
+    /// What this run started and a later pass finishes (a certificate
+    /// order waiting for DNS, a new server booting): the pass never waits
+    /// for them, it asks to run again ([`Report::look_again`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<Waiting>,
+    /// Instances this pass left alone because another pass of the same
+    /// process was changing them, or changed them after this one read the
+    /// fleet ([`crate::reconcile::Claim`]); a later pass does them.
+    #[serde(skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub deferred: std::collections::BTreeSet<crate::domain::InstanceId>,
+}
+
+/// Something a later pass finishes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Waiting {
+    /// What, for people (`certificate wildcard-1: DNS propagation`).
+    pub what: String,
+    /// When to look again.
+    pub until: chrono::DateTime<chrono::Utc>,
 }
 
 impl Report {
+    /// When a pass should run again to finish what this one started, if
+    /// anything waits: the earliest [`Waiting::until`].
+    pub fn look_again(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.waiting.iter().map(|w| w.until).min()
+    }
+
     /// Number of apps whose apply failed.
     pub fn failed(&self) -> usize {
         self.rows

@@ -100,6 +100,9 @@ fn replica_name(given: Option<&str>) -> String {
 /// `roomctl serve`: until SIGINT or SIGTERM.
 pub async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = pass_config(g, &a.connect)?;
+    // The daemon never waits inside a pass: certificate orders and new
+    // servers are finished by passes it queues for later.
+    cfg.acme.staged = true;
     let url =
         a.db.database_url
             .clone()

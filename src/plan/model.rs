@@ -326,6 +326,14 @@ impl Plan {
         })
     }
 
+    /// The instances whose apps or DNS records the plan changes.
+    pub fn changed_instances(&self) -> std::collections::BTreeSet<InstanceId> {
+        self.apps()
+            .map(|(_, _, p)| p.instance.clone())
+            .chain(self.dns_changes().filter_map(|(_, c)| c.instance()))
+            .collect()
+    }
+
     /// Whether applying would change anything.
     pub fn has_changes(&self) -> bool {
         self.apps().next().is_some()

@@ -87,6 +87,14 @@ pub struct RunOptions {
     /// A recent full observation: a scoped run reads in full only the
     /// hosts where its instances live (see [`crate::observed::focus`]).
     pub recent: Option<Arc<crate::observed::Observed>>,
+    /// Claims the instances the plan changes, among passes that run at
+    /// once ([`super::Claim`]).
+    pub claims: Option<Arc<dyn super::Claim>>,
+    /// Fences shared with the process's other passes.
+    pub fences: Option<Arc<crate::apply::fence::FenceShare>>,
+    /// Run at most one command fewer at once per host than the host
+    /// allows ([`crate::ssh::Reserve`]): a resync beside webhook passes.
+    pub reserve: bool,
 }
 
 /// Builds one shell per host of a desired state, and its DNS provider.
@@ -127,7 +135,9 @@ pub struct PassConfig {
     /// Whether a missing `nginx` binary fails the pass (real hosts) or
     /// only weakens the snippet check (the sandbox).
     pub nginx_test: crate::desired::nginx::NginxTest,
-    /// The ACME client's deployment options (wildcard mode).
+    /// The ACME client's deployment options (wildcard mode). With
+    /// [`AcmeOptions::staged`](crate::apply::certs::AcmeOptions::staged)
+    /// no pass waits: neither for an order's DNS nor for a new server.
     pub acme: crate::apply::certs::AcmeOptions,
     /// Instance renderings shared by the passes of this process, so a
     /// pass re-renders only what changed since the last one.
@@ -260,7 +270,12 @@ pub async fn run_with(
     }
     let source = shells;
     let dns = source.dns(&desired).map_err(PassError::Shells)?;
-    let shells = source.shells(&desired).map_err(PassError::Shells)?;
+    let mut shells = source.shells(&desired).map_err(PassError::Shells)?;
+    if opts.reserve {
+        for s in shells.values_mut() {
+            *s = Arc::new(crate::ssh::Reserve::new(s.clone()));
+        }
+    }
     let wildcard = crate::apply::certs::Wildcard::for_desired(
         &desired,
         dns.clone(),
@@ -275,6 +290,9 @@ pub async fn run_with(
         r.exclude = x.clone();
     }
     r.halt = opts.halt.clone();
+    r.staged = cfg.acme.staged;
+    r.claims = opts.claims.clone();
+    r.fences = opts.fences.clone();
     r.retries = cfg.retries;
     r.backoff = cfg.backoff;
     r.observe.deep = cfg.deep;
@@ -305,7 +323,8 @@ pub async fn run_with(
         // Restarts asked for by operators or the health checker.
         super::restart::after_pass(&r, pool, &observed).await;
     }
-    let rows: Vec<_> = match &r.exclude {
+    let left: BTreeSet<InstanceId> = r.exclude.union(&report.deferred).cloned().collect();
+    let rows: Vec<_> = match &left {
         x if x.is_empty() => rows,
         x => rows
             .into_iter()

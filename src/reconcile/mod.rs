@@ -64,6 +64,25 @@ pub struct Reconciler {
     /// When set and true, the apply starts no further action: each app
     /// stops after the action in flight (shutdown, or leadership lost).
     pub halt: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Whether the pass never waits for a new server to boot (`serve`):
+    /// it marks the server booting and asks to run again
+    /// ([`booting`]); the CLI's one-shot apply waits in place.
+    pub staged: bool,
+    /// New pool servers still booting.
+    pub booting: booting::Booting,
+    /// Claims the instances the plan changes before anything is applied,
+    /// when other passes of this process run at the same time (`serve`).
+    pub claims: Option<Arc<dyn Claim>>,
+    /// Fences shared with the other passes of this process, so two of its
+    /// passes never fence each other out.
+    pub fences: Option<Arc<crate::apply::fence::FenceShare>>,
+}
+
+/// Claims instances for one pass, among passes that run at once.
+pub trait Claim: Send + Sync + std::fmt::Debug {
+    /// Claims `ids`; returns those refused, which this pass must leave
+    /// alone (a later one does them).
+    fn claim(&self, ids: &BTreeSet<InstanceId>) -> BTreeSet<InstanceId>;
 }
 
 impl Reconciler {
@@ -82,6 +101,10 @@ impl Reconciler {
             exclude: BTreeSet::new(),
             fence: true,
             halt: None,
+            staged: false,
+            booting: booting::Booting::new(state_dir),
+            claims: None,
+            fences: None,
             dns: None,
             wildcard: None,
             cloud: None,
@@ -92,37 +115,92 @@ impl Reconciler {
 
     /// The desired state with the pool's running servers among its hosts,
     /// shells for all of them, and what the cloud said.
-    async fn fleet(
-        &self,
-    ) -> (
-        Arc<Desired>,
-        Shells,
-        Option<crate::observed::CloudObservation>,
-    ) {
+    async fn fleet(&self) -> Fleet {
+        let fixed = |cloud| Fleet {
+            desired: self.desired.clone(),
+            shells: self.shells.clone(),
+            cloud,
+            booting: Vec::new(),
+        };
         let Some(pool_spec) = &self.desired.pool else {
-            return (self.desired.clone(), self.shells.clone(), None);
+            return fixed(None);
         };
         let Some(cloud) = &self.cloud else {
-            let unknown = crate::observed::CloudObservation::Unknown {
+            return fixed(Some(crate::observed::CloudObservation::Unknown {
                 reason: "no Hetzner API configured (HCLOUD_TOKEN)".into(),
-            };
-            return (self.desired.clone(), self.shells.clone(), Some(unknown));
+            }));
         };
         let obs = pool::observe_cloud(&**cloud, pool_spec).await;
+        let mut booting = Vec::new();
         let desired = match &obs {
             crate::observed::CloudObservation::Known(servers) => {
-                Arc::new(self.desired.with_pool_servers(servers))
+                let mut ready = servers.clone();
+                booting = self.still_booting(pool_spec, servers).await;
+                ready.retain(|s| !booting.iter().any(|b| b.what == s.name));
+                Arc::new(self.desired.with_pool_servers(&ready))
             }
             crate::observed::CloudObservation::Unknown { .. } => self.desired.clone(),
         };
         let shells = pool::extend_shells(&self.shells, &desired.hosts, self.connect.as_ref());
-        (desired, shells, Some(obs))
+        Fleet {
+            desired,
+            shells,
+            cloud: Some(obs),
+            booting,
+        }
+    }
+
+    /// The pool servers marked booting that do not answer yet (`what` is
+    /// the server's name), tried once each unless the pass is scoped.
+    async fn still_booting(
+        &self,
+        pool: &crate::desired::pool::PoolSpec,
+        servers: &[crate::hetzner::CloudServer],
+    ) -> Vec<crate::apply::report::Waiting> {
+        let marked = self.booting.list();
+        let now = chrono::Utc::now();
+        let interval = self
+            .provision
+            .as_ref()
+            .map_or(Duration::from_secs(10), |p| p.ready_interval);
+        let again = now + chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::MAX);
+        let mut out = Vec::new();
+        for (name, deadline) in marked {
+            let Some(server) = servers.iter().find(|s| s.name == name) else {
+                self.booting.clear(&name);
+                continue;
+            };
+            if deadline <= now {
+                tracing::warn!(
+                    server = name,
+                    "server did not answer in time: now an ordinary host"
+                );
+                self.booting.clear(&name);
+                continue;
+            }
+            let shell = match (self.scope.is_none(), pool.host(server), &self.connect) {
+                (true, Some(host), Some(connect)) => connect(&host).ok(),
+                _ => None,
+            };
+            if let Some(shell) = shell
+                && pool::answers(&*shell).await
+            {
+                tracing::info!(server = name, "new server answers: it joins the hosts");
+                self.booting.clear(&name);
+                continue;
+            }
+            out.push(crate::apply::report::Waiting {
+                what: name,
+                until: again.min(deadline),
+            });
+        }
+        out
     }
 
     /// Observes the fleet and plans.
     pub async fn plan(&self) -> (Observed, Plan) {
-        let (_, _, observed, p) = self.plan_fleet(&BTreeMap::new(), None).await;
-        (observed, p)
+        let pass = self.plan_fleet(&BTreeMap::new(), None).await;
+        (pass.observed, pass.plan)
     }
 
     /// Reads the cloud, observes the fleet and plans; also returns the
@@ -134,8 +212,13 @@ impl Reconciler {
         &self,
         fenced: &BTreeMap<HostName, String>,
         again: Option<(&Observed, &BTreeSet<HostName>)>,
-    ) -> (Arc<Desired>, Shells, Observed, Plan) {
-        let (desired, shells, cloud) = self.fleet().await;
+    ) -> Planned {
+        let Fleet {
+            desired,
+            shells,
+            cloud,
+            booting,
+        } = self.fleet().await;
         let shells = match fenced.is_empty() {
             true => shells,
             false => crate::apply::fence::fenced_out(&shells, fenced),
@@ -188,7 +271,13 @@ impl Reconciler {
             None => p,
         };
         let p = p.without(&self.exclude);
-        (desired, shells, observed, p)
+        Planned {
+            desired,
+            shells,
+            observed,
+            plan: p,
+            booting,
+        }
     }
 
     /// Observes, plans, checks the guards and applies. Returns the plan
@@ -208,35 +297,42 @@ impl Reconciler {
         force: bool,
     ) -> Result<(Observed, Plan, Report), GuardError> {
         let mut fenced = BTreeMap::new();
-        let (mut desired, mut shells, mut observed, mut p) = self.plan_fleet(&fenced, None).await;
+        let mut pass = self.plan_fleet(&fenced, None).await;
         // Hosts are changed under their fence only: hold the fence of every
         // host the plan changes, observe those again and plan again, so the
         // plan applied there is one no other run can change under it. A
         // no-op pass asks for nothing.
         let mut _fences = Vec::new();
         if self.fence {
-            let changing: BTreeSet<HostName> = p.apps().map(|(h, _, _)| h.clone()).collect();
+            let changing: BTreeSet<HostName> =
+                pass.plan.apps().map(|(h, _, _)| h.clone()).collect();
             if !changing.is_empty() {
-                let asked: Shells = shells
+                let asked: Shells = pass
+                    .shells
                     .iter()
                     .filter(|(h, _)| changing.contains(*h))
                     .map(|(h, s)| (h.clone(), s.clone()))
                     .collect();
-                (_fences, fenced) =
-                    crate::apply::fence::acquire_all(&asked, &crate::apply::fence::holder()).await;
-                let before = observed;
-                (desired, shells, observed, p) =
-                    self.plan_fleet(&fenced, Some((&before, &changing))).await;
-                crate::apply::fence::confine(&mut p, &changing);
+                let holder = crate::apply::fence::holder();
+                (_fences, fenced) = match &self.fences {
+                    Some(share) => share.acquire_all(&asked, &holder).await,
+                    None => crate::apply::fence::acquire_all(&asked, &holder).await,
+                };
+                let before = pass.observed;
+                pass = self.plan_fleet(&fenced, Some((&before, &changing))).await;
+                crate::apply::fence::confine(&mut pass.plan, &changing);
             }
         }
-        guards::check(&p, &desired.platform, force)?;
-        guards::check_dns(&p, desired.dns.as_ref(), force)?;
+        guards::check(&pass.plan, &pass.desired.platform, force)?;
+        guards::check_dns(&pass.plan, pass.desired.dns.as_ref(), force)?;
         let mut server_rows = Vec::new();
-        let creates: Vec<_> = p
+        let creates: Vec<_> = pass
+            .plan
             .server_actions()
             .filter(|a| matches!(a, crate::plan::servers::ServerAction::Create { .. }))
+            .cloned()
             .collect();
+        let creates: Vec<_> = creates.iter().collect();
         if let (false, None) = (creates.is_empty(), &self.provision) {
             server_rows.extend(creates.iter().map(|a| pool::ServerRow {
                 name: a.name().to_string(),
@@ -245,23 +341,66 @@ impl Reconciler {
             }));
         }
         if let (Some(cloud), Some(pool), Some(provision)) =
-            (&self.cloud, &desired.pool, &self.provision)
+            (&self.cloud, &pass.desired.pool, &self.provision)
             && !creates.is_empty()
         {
+            let booting = self.staged.then_some(&self.booting);
+            let connect = self.connect.as_ref();
             server_rows =
-                pool::create_servers(&**cloud, pool, provision, self.connect.as_ref(), &creates)
-                    .await;
-            if server_rows.iter().any(|r| r.error.is_none()) {
+                pool::create_servers(&**cloud, pool, provision, connect, booting, &creates).await;
+            // Staged, a later pass places instances on the new servers
+            // once they answer; this one does not wait.
+            if !self.staged && server_rows.iter().any(|r| r.error.is_none()) {
                 // Place instances on the new servers in this same run.
-                (desired, shells, observed, p) = self.plan_fleet(&fenced, None).await;
-                guards::check(&p, &desired.platform, force)?;
-                guards::check_dns(&p, desired.dns.as_ref(), force)?;
+                pass = self.plan_fleet(&fenced, None).await;
+                guards::check(&pass.plan, &pass.desired.platform, force)?;
+                guards::check_dns(&pass.plan, pass.desired.dns.as_ref(), force)?;
             }
+        }
+        let Planned {
+            desired: _,
+            shells,
+            observed,
+            plan: mut p,
+            mut booting,
+        } = pass;
+        let deferred = match &self.claims {
+            Some(claims) => claims.claim(&p.changed_instances()),
+            None => BTreeSet::new(),
+        };
+        if !deferred.is_empty() {
+            tracing::info!(
+                instances = deferred.len(),
+                "left to a later pass: another pass changes them"
+            );
+            p = p.without(&deferred);
+        }
+        if self.staged
+            && let Some(provision) = &self.provision
+        {
+            let again = chrono::Utc::now()
+                + chrono::Duration::from_std(provision.ready_interval)
+                    .unwrap_or(chrono::Duration::MAX);
+            booting.extend(
+                server_rows
+                    .iter()
+                    .filter(|r| r.op == "create" && r.error.is_none())
+                    .map(|r| crate::apply::report::Waiting {
+                        what: r.name.clone(),
+                        until: again,
+                    }),
+            );
         }
         let orders: Vec<_> = p.cert_orders().cloned().collect();
         let (order_rows, certs) = match &self.wildcard {
             Some(w) => {
                 let rows = crate::apply::certs::order_all(w, &orders).await;
+                let waiting = rows
+                    .iter()
+                    .filter(|r| r.waiting.is_some())
+                    .map(|r| r.cert.clone())
+                    .collect();
+                crate::apply::certs::defer_installs(&mut p, &waiting);
                 let failed = rows
                     .iter()
                     .filter(|r| r.error.is_some())
@@ -297,6 +436,20 @@ impl Reconciler {
             server_rows.extend(pool::delete_servers(&**cloud, &shells, &deletes).await);
         }
         report.servers = server_rows;
+        report.deferred = deferred;
+        report.waiting = booting
+            .into_iter()
+            .map(|mut w| {
+                w.what = format!("server {}: booting", w.what);
+                w
+            })
+            .chain(report.certs.iter().filter_map(|r| {
+                Some(crate::apply::report::Waiting {
+                    what: format!("certificate {}: DNS propagation", r.cert),
+                    until: r.waiting?,
+                })
+            }))
+            .collect();
         Ok((observed, p, report))
     }
 
@@ -320,6 +473,25 @@ impl Reconciler {
     }
 }
 
+/// The hosts of one pass: the desired state with the pool's ready servers,
+/// shells for all, what the cloud said, and the servers still booting.
+struct Fleet {
+    desired: Arc<Desired>,
+    shells: Shells,
+    cloud: Option<crate::observed::CloudObservation>,
+    booting: Vec<crate::apply::report::Waiting>,
+}
+
+/// A pass's plan with what it was made from.
+struct Planned {
+    desired: Arc<Desired>,
+    shells: Shells,
+    observed: Observed,
+    plan: Plan,
+    booting: Vec<crate::apply::report::Waiting>,
+}
+
+pub mod booting;
 pub mod database;
 pub mod pool;
 pub mod restart;

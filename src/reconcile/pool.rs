@@ -4,7 +4,8 @@
 //! A new server is created with the firewall, network and SSH keys of
 //! Terraform's outputs and cloud-init user data ([`Provision`]), then
 //! polled with `dokku version` over SSH until it answers (or
-//! [`Provision::ready_timeout`] passes). Before a server is deleted its
+//! [`Provision::ready_timeout`] passes), or, in a staged apply, left to
+//! boot while later passes look again ([`super::booting`]). Before a server is deleted its
 //! `apps:list` is read again: a server holding any app is never deleted.
 
 use crate::apply::Shells;
@@ -106,13 +107,25 @@ async fn wait_ready(shell: &dyn RemoteShell, p: &Provision) -> Result<(), String
     ))
 }
 
-/// Creates the servers of `actions`, one after the other, each waited for
-/// until it answers over SSH.
+/// Whether `shell`'s host answers `dokku version` now (one try, at most
+/// [`PROBE_TIMEOUT`]).
+pub async fn answers(shell: &dyn RemoteShell) -> bool {
+    let tried = tokio::time::timeout(PROBE_TIMEOUT, shell.exec(&cmd::version())).await;
+    matches!(tried, Ok(Ok(out)) if out.code == 0)
+}
+
+/// How long [`answers`] waits.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Creates the servers of `actions`, one after the other. With `booting`
+/// (a staged apply), each is marked booting and left to boot; without,
+/// each is waited for until it answers over SSH.
 pub async fn create_servers(
     cloud: &dyn Cloud,
     pool: &PoolSpec,
     provision: &Provision,
     connect: Option<&Connect>,
+    booting: Option<&super::booting::Booting>,
     actions: &[&ServerAction],
 ) -> Vec<ServerRow> {
     let mut rows = Vec::new();
@@ -138,6 +151,14 @@ pub async fn create_servers(
             };
             let server = cloud.create_server(&req).await.map_err(|e| e.to_string())?;
             tracing::info!(server = %name, id = server.id, "server created");
+            if let Some(b) = booting {
+                let deadline = chrono::Utc::now()
+                    + chrono::Duration::from_std(provision.ready_timeout)
+                        .unwrap_or(chrono::Duration::MAX);
+                return b
+                    .mark(name.as_str(), deadline)
+                    .map_err(|e| format!("created, but its booting marker was not saved: {e}"));
+            }
             let host = pool
                 .host(&server)
                 .ok_or_else(|| format!("created, but not usable yet (status {})", server.status))?;

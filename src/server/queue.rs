@@ -1,12 +1,21 @@
 //! The work queue every trigger goes through: the timer, Stripe webhooks,
 //! edits under `desired-state/`, admin requests and the health checker.
 //!
-//! One worker takes batches from it, so an instance is never reconciled
-//! twice at the same time. A key pushed while it waits, or while the
-//! batch holding it runs, is merged: a burst costs one more run at most.
-//! An instance whose run failed waits `base × 2^(failures-1)`, at most
-//! `max`, before it runs again; meanwhile full resyncs leave it out, so it
-//! delays nobody. Admin requests skip the wait.
+//! The worker takes batches from it in two lanes that run side by side:
+//! full resyncs in one ([`Lane::Full`]), and the instances and accounts
+//! that webhooks, files, operators and retries name in the other
+//! ([`Lane::Targeted`]), so a customer's webhook never waits behind a
+//! resync. An instance is never changed by two passes at once: a pass
+//! [`Claims`] the instances its plan changes before applying, and an
+//! instance another pass holds, or released after this pass began
+//! reading, is left to a later pass (queued again, to run once it is
+//! released). A key pushed while it waits, or while the batch holding it
+//! runs, is merged: a burst costs one more run at most. An instance whose
+//! run failed waits `base × 2^(failures-1)`, at most `max`, before it runs
+//! again; meanwhile full resyncs leave it out, so it delays nobody. Admin
+//! requests skip the wait. A pass that started something a later pass
+//! finishes (a certificate order waiting for DNS, a booting server) asks
+//! for a resync at a time ([`WorkQueue::full_at`]) instead of sleeping.
 
 use crate::domain::InstanceId;
 use serde::Serialize;
@@ -125,9 +134,29 @@ struct Failing {
     until: Option<Instant>,
 }
 
+/// Which batches a taker wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Full resyncs only.
+    Full,
+    /// Instances and accounts only.
+    Targeted,
+    /// Everything at once, in one batch.
+    Both,
+}
+
 #[derive(Debug, Default)]
 struct State {
     full: Option<Instant>,
+    /// A resync asked for at a time: due then.
+    full_at: Option<Instant>,
+    full_reasons: BTreeSet<Reason>,
+    /// Instances a running pass changes, by its claim's number.
+    claimed: BTreeMap<InstanceId, u64>,
+    /// When each instance was last released, as a claim counter value.
+    released: BTreeMap<InstanceId, u64>,
+    /// Claims handed out so far.
+    clock: u64,
     accounts: BTreeMap<Uuid, Instant>,
     /// Instance → when first requested; runs once its backoff is over.
     instances: BTreeMap<InstanceId, Instant>,
@@ -147,7 +176,19 @@ impl State {
         self.instances
             .keys()
             .filter_map(|id| self.failing.get(id).and_then(|f| f.until))
+            .chain(self.full_at)
             .min()
+    }
+
+    /// Turns a scheduled resync that is due into a requested one.
+    fn due(&mut self, now: Instant) {
+        if let Some(at) = self.full_at
+            && at <= now
+        {
+            self.full_at = None;
+            self.full.get_or_insert(at);
+            self.full_reasons.insert(Reason::Retry);
+        }
     }
 }
 
@@ -174,7 +215,7 @@ impl WorkQueue {
         f(&mut s, now);
         s.reasons.insert(reason);
         drop(s);
-        self.notify.notify_one();
+        self.notify.notify_waiters();
     }
 
     /// Queues `account`'s instances.
@@ -199,9 +240,31 @@ impl WorkQueue {
 
     /// Queues a resync of the whole fleet.
     pub fn full(&self, reason: Reason) {
-        self.push(reason, |s, now| {
-            s.full.get_or_insert(now);
-        });
+        let mut s = self.state.lock().expect("queue lock");
+        s.full.get_or_insert(Instant::now());
+        s.full_reasons.insert(reason);
+        drop(s);
+        self.notify.notify_waiters();
+    }
+
+    /// Queues a resync of the whole fleet for `at` (the earliest such time
+    /// asked for wins): a pass's "look again then", instead of a sleep.
+    pub fn full_at(&self, at: Instant) {
+        let mut s = self.state.lock().expect("queue lock");
+        s.full_at = Some(s.full_at.map_or(at, |t| t.min(at)));
+        drop(s);
+        self.notify.notify_waiters();
+    }
+
+    /// A new claim for a pass about to read the fleet (see [`Claims`]).
+    pub fn claims(&self) -> Claims {
+        let mut s = self.state.lock().expect("queue lock");
+        s.clock += 1;
+        Claims {
+            queue: self.clone(),
+            number: s.clock,
+            held: Mutex::new(BTreeSet::new()),
+        }
     }
 
     /// How many requests wait (a full resync counts one).
@@ -221,21 +284,40 @@ impl WorkQueue {
 
     /// Takes everything that may run now, or `None` if nothing may.
     pub fn try_take(&self) -> Option<Batch> {
+        self.try_take_lane(Lane::Both)
+    }
+
+    /// Takes what `lane` may run now, or `None` if nothing may. Instances
+    /// a running pass holds stay queued until it releases them.
+    pub fn try_take_lane(&self, lane: Lane) -> Option<Batch> {
         let now = Instant::now();
         let mut s = self.state.lock().expect("queue lock");
-        let ready: Vec<InstanceId> = s
-            .instances
-            .keys()
-            .filter(|id| !s.blocked(id, now))
-            .cloned()
-            .collect();
+        s.due(now);
+        let full = lane != Lane::Targeted && s.full.is_some();
+        let targeted = lane != Lane::Full;
+        let ready: Vec<InstanceId> = match targeted {
+            true => s
+                .instances
+                .keys()
+                .filter(|id| !s.blocked(id, now) && !s.claimed.contains_key(*id))
+                .cloned()
+                .collect(),
+            false => Vec::new(),
+        };
         let mut batch = Batch {
-            full: s.full.is_some(),
-            accounts: s.accounts.keys().copied().collect(),
+            full,
             ..Batch::default()
         };
-        let mut since: Vec<Instant> = s.full.iter().copied().collect();
-        since.extend(s.accounts.values().copied());
+        if targeted {
+            batch.accounts = s.accounts.keys().copied().collect();
+        }
+        let mut since: Vec<Instant> = match full {
+            true => s.full.iter().copied().collect(),
+            false => Vec::new(),
+        };
+        if targeted {
+            since.extend(s.accounts.values().copied());
+        }
         for id in ready {
             if let Some(t) = s.instances.remove(&id) {
                 since.push(t);
@@ -245,24 +327,36 @@ impl WorkQueue {
         if batch.is_empty() {
             return None;
         }
-        s.full = None;
-        s.accounts.clear();
+        if full {
+            s.full = None;
+            batch.reasons.extend(std::mem::take(&mut s.full_reasons));
+        }
+        if targeted {
+            s.accounts.clear();
+            batch.reasons.extend(std::mem::take(&mut s.reasons));
+        }
         batch.excluded = s
             .failing
             .keys()
             .filter(|id| s.blocked(id, now))
             .cloned()
             .collect();
-        batch.reasons = std::mem::take(&mut s.reasons);
         batch.since = since.into_iter().min();
         Some(batch)
     }
 
     /// Waits until work may run and takes it.
     pub async fn next(&self) -> Batch {
+        self.next_lane(Lane::Both).await
+    }
+
+    /// Waits until `lane` has work that may run and takes it.
+    pub async fn next_lane(&self, lane: Lane) -> Batch {
         loop {
             let notified = self.notify.notified();
-            if let Some(b) = self.try_take() {
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(b) = self.try_take_lane(lane) {
                 return b;
             }
             let wake = self.state.lock().expect("queue lock").next_wake();
@@ -291,9 +385,12 @@ impl WorkQueue {
             s.reasons.insert(Reason::Retry);
         }
         drop(s);
-        self.notify.notify_one();
+        self.notify.notify_waiters();
     }
 }
+
+mod claims;
+pub use claims::Claims;
 
 #[cfg(test)]
 mod tests;

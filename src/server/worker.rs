@@ -10,7 +10,7 @@
 
 use super::Replica;
 use super::metrics::Metrics;
-use super::queue::{Backoff, Batch, Reason, WorkQueue};
+use super::queue::{Backoff, Batch, Lane, Reason, WorkQueue};
 use super::view::{FleetCache, FleetView};
 use crate::domain::InstanceId;
 use crate::reconcile::database::{self, PassConfig, PassResult, RunOptions, Scope, ShellSource};
@@ -92,58 +92,91 @@ fn jittered(interval: Duration, jitter: Duration) -> Duration {
     interval + Duration::from_nanos(r % nanos)
 }
 
+/// Why a lane stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LaneEnd {
+    /// Shutdown.
+    Stop,
+    /// Leadership lost.
+    Lost,
+}
+
 impl Worker {
-    /// Runs until `shutdown` turns true.
+    /// Runs until `shutdown` turns true. While this replica leads, two
+    /// lanes run side by side, each one pass at a time: full resyncs
+    /// (timer, start, "look again" requests) and targeted passes
+    /// (webhooks, files, operators, retries), so a webhook never waits
+    /// behind a resync. They share this process's host fences, and claims
+    /// keep them off each other's instances ([`super::queue::Claims`]).
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut leader = self.replica.leader.clone();
-        let mut errors = 0u32;
-        'lead: loop {
+        let fences = Arc::new(crate::apply::fence::FenceShare::default());
+        loop {
             tokio::select! {
-                _ = shutdown.wait_for(|s| *s) => break 'lead,
-                r = leader.wait_for(|l| *l) => if r.is_err() { break 'lead },
+                _ = shutdown.wait_for(|s| *s) => break,
+                r = leader.wait_for(|l| *l) => if r.is_err() { break },
             }
             tracing::info!(replica = %self.replica.name, "leading: reconciling");
             super::runs::close_abandoned(&self.pool).await;
             self.queue.full(Reason::Start);
-            let mut next_full = Instant::now() + jittered(self.interval, self.jitter);
-            loop {
-                let batch = tokio::select! {
-                    b = self.queue.next() => b,
-                    _ = tokio::time::sleep_until(next_full) => {
-                        self.queue.full(Reason::Timer);
-                        next_full = Instant::now() + jittered(self.interval, self.jitter);
-                        continue;
-                    }
-                    _ = shutdown.wait_for(|s| *s) => break 'lead,
-                    _ = super::lost(leader.clone()) => {
-                        tracing::warn!(replica = %self.replica.name, "no longer the leader: reconciling stops");
-                        continue 'lead;
-                    }
-                };
-                if batch.full {
-                    next_full = Instant::now() + jittered(self.interval, self.jitter);
-                }
-                let ok = self.pass(&batch, &shutdown, &leader).await;
-                if ok {
-                    errors = 0;
-                    continue;
-                }
-                errors += 1;
-                let wait = self.backoff.wait(errors);
-                tracing::warn!(wait_ms = ms(wait), "pass failed; waiting before the next");
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = shutdown.wait_for(|s| *s) => break 'lead,
-                }
+            let (full, targeted) = tokio::join!(
+                self.lane(Lane::Full, &fences, &shutdown, &leader),
+                self.lane(Lane::Targeted, &fences, &shutdown, &leader),
+            );
+            if full == LaneEnd::Stop || targeted == LaneEnd::Stop {
+                break;
             }
+            tracing::warn!(replica = %self.replica.name, "no longer the leader: reconciling stops");
         }
         tracing::info!("reconcile worker stopped");
+    }
+
+    /// One lane: takes its batches and runs them, until shutdown or
+    /// leadership is lost. The full lane also keeps the resync timer.
+    async fn lane(
+        &self,
+        lane: Lane,
+        fences: &Arc<crate::apply::fence::FenceShare>,
+        shutdown: &watch::Receiver<bool>,
+        leader: &watch::Receiver<bool>,
+    ) -> LaneEnd {
+        let (mut shutdown, timer) = (shutdown.clone(), lane == Lane::Full);
+        let mut errors = 0u32;
+        let mut next_full = Instant::now() + jittered(self.interval, self.jitter);
+        loop {
+            let batch = tokio::select! {
+                b = self.queue.next_lane(lane) => b,
+                _ = tokio::time::sleep_until(next_full), if timer => {
+                    self.queue.full(Reason::Timer);
+                    next_full = Instant::now() + jittered(self.interval, self.jitter);
+                    continue;
+                }
+                _ = shutdown.wait_for(|s| *s) => return LaneEnd::Stop,
+                _ = super::lost(leader.clone()) => return LaneEnd::Lost,
+            };
+            if batch.full {
+                next_full = Instant::now() + jittered(self.interval, self.jitter);
+            }
+            let ok = self.pass(&batch, fences, &shutdown, leader).await;
+            if ok {
+                errors = 0;
+                continue;
+            }
+            errors += 1;
+            let wait = self.backoff.wait(errors);
+            tracing::warn!(wait_ms = ms(wait), "pass failed; waiting before the next");
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.wait_for(|s| *s) => return LaneEnd::Stop,
+            }
+        }
     }
 
     /// One run; false when it failed as a whole (its work is queued again).
     async fn pass(
         &self,
         batch: &Batch,
+        fences: &Arc<crate::apply::fence::FenceShare>,
         shutdown: &watch::Receiver<bool>,
         leader: &watch::Receiver<bool>,
     ) -> bool {
@@ -180,6 +213,7 @@ impl Worker {
             let label = scope.label(None);
             tracing::info!(scope = %label, "reconcile run started");
             super::runs::start(&self.pool, run, &self.replica.name, trigger, &label).await;
+            let claims = Arc::new(self.queue.claims());
             let opts = RunOptions {
                 apply: true,
                 force: false,
@@ -189,9 +223,22 @@ impl Worker {
                     true => None,
                     false => self.fleet.observed(self.interval * 2),
                 },
+                claims: Some(claims.clone()),
+                fences: Some(fences.clone()),
+                reserve: batch.full,
             };
             let result =
                 database::run_with(&self.cfg, &self.pool, &*self.shells, &scope, &opts).await;
+            drop(opts);
+            if let Ok(r) = &result {
+                claims.requeue(&r.report.deferred, batch.reason());
+                if let Some(at) = r.report.look_again() {
+                    let wait = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+                    tracing::info!(wait_ms = ms(wait), waiting = r.report.waiting.len(), "started work a later pass finishes: looking again then");
+                    self.queue.full_at(Instant::now() + wait);
+                }
+            }
+            drop(claims);
             watcher.abort();
             let halted = halt.load(Ordering::SeqCst);
             let secs = started.elapsed().as_secs_f64();
@@ -252,7 +299,11 @@ impl Worker {
             (None, Some(d)) => d.instances.keys().cloned().collect(),
             (None, None) => BTreeSet::new(),
         };
-        let ok: BTreeSet<InstanceId> = scope.difference(&failed).cloned().collect();
+        let ok: BTreeSet<InstanceId> = scope
+            .difference(&failed)
+            .filter(|i| !r.report.deferred.contains(*i))
+            .cloned()
+            .collect();
         if halted {
             requeue(&self.queue, batch);
         } else {

@@ -11,11 +11,13 @@ mod connect_error;
 mod counting;
 mod local;
 mod openssh_shell;
+mod reserve;
 mod target;
 
 pub use counting::{Counters, Counting};
 pub use local::LocalShell;
 pub use openssh_shell::OpensshShell;
+pub use reserve::Reserve;
 pub use target::SshTarget;
 
 use crate::dokku::CommandLine;

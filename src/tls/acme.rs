@@ -76,7 +76,9 @@ impl AcmeConfig {
 /// Obtains a certificate for `names` (`*.example.com`, `example.com`, all
 /// inside `zone`), answering the DNS-01 challenges with TXT records created
 /// in `zone` through `dns`. The account's credentials live in a file under
-/// `account_store`, one per directory URL.
+/// `account_store`, one per directory URL. Waits out the propagation delay
+/// in place (the CLI's one-shot apply); the daemon uses [`staged::advance`],
+/// which never waits.
 pub async fn issue(
     cfg: &AcmeConfig,
     account_store: &Path,
@@ -86,32 +88,54 @@ pub async fn issue(
 ) -> Result<IssuedCert, TlsError> {
     let zone = normalize_name(zone);
     let names = check_names(&zone, names)?;
-    let mut challenge_names: Vec<String> = names
-        .iter()
-        .map(|n| format!("_acme-challenge.{}", n.trim_start_matches("*.")))
-        .collect();
-    challenge_names.sort();
-    challenge_names.dedup();
+    let challenge_names = challenge_names(&names);
     remove_stale(dns, &zone, &challenge_names).await?;
     let account = account(cfg, account_store).await?;
     let ids: Vec<Identifier> = names.iter().cloned().map(Identifier::Dns).collect();
     let mut order = account.new_order(&NewOrder::new(&ids)).await?;
     tracing::info!(?names, order = order.url(), "ACME order placed");
     let mut created = Vec::new();
-    let outcome = complete(cfg, &mut order, &zone, &names, dns, &mut created).await;
-    for id in &created {
-        if let Err(e) = dns.delete(&zone, id).await {
+    let outcome = async {
+        publish(&mut order, &zone, dns, &mut created).await?;
+        if !created.is_empty() {
+            tokio::time::sleep(cfg.dns_propagation_wait).await;
+        }
+        finish(cfg, &mut order, &names).await
+    }
+    .await;
+    clean_up(dns, &zone, &created, outcome.is_err(), &challenge_names).await;
+    outcome
+}
+
+/// The `_acme-challenge` names of `names`, sorted, without duplicates.
+fn challenge_names(names: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = names
+        .iter()
+        .map(|n| format!("_acme-challenge.{}", n.trim_start_matches("*.")))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Deletes the challenge records `created` (by id); after a failure also
+/// sweeps `challenge_names` once more, since a create whose answer was lost
+/// may have left a record we have no id for. Failures are logged only.
+async fn clean_up(
+    dns: &dyn DnsProvider,
+    zone: &str,
+    created: &[String],
+    failed: bool,
+    challenge_names: &[String],
+) {
+    for id in created {
+        if let Err(e) = dns.delete(zone, id).await {
             tracing::warn!(zone, id, error = %e, "ACME challenge record not removed");
         }
     }
-    // A create whose answer was lost may have left a record we have no id
-    // for: after a failure, sweep our names once more.
-    if outcome.is_err()
-        && let Err(e) = remove_stale(dns, &zone, &challenge_names).await
-    {
+    if failed && let Err(e) = remove_stale(dns, zone, challenge_names).await {
         tracing::warn!(zone, error = %e, "ACME challenge records not swept");
     }
-    outcome
 }
 
 /// The names, normalized and without duplicates; each must lie in `zone`.
@@ -147,16 +171,14 @@ async fn remove_stale(dns: &dyn DnsProvider, zone: &str, names: &[String]) -> Re
     Ok(())
 }
 
-/// Everything between the order and the certificate. Pushes the ids of the
-/// records it creates to `created` as it goes.
-async fn complete(
-    cfg: &AcmeConfig,
+/// Publishes one `_acme-challenge` TXT record per pending authorization
+/// of `order`, pushing each record's id to `created` as it goes.
+async fn publish(
     order: &mut Order,
     zone: &str,
-    names: &[String],
     dns: &dyn DnsProvider,
     created: &mut Vec<String>,
-) -> Result<IssuedCert, TlsError> {
+) -> Result<(), TlsError> {
     let mut authorizations = order.authorizations();
     while let Some(authz) = authorizations.next().await {
         let mut authz = authz?;
@@ -182,9 +204,17 @@ async fn complete(
         created.push(dns.create(zone, &record).await?);
         tracing::info!(zone, name, for_name = shown, "ACME record created");
     }
-    if !created.is_empty() {
-        tokio::time::sleep(cfg.dns_propagation_wait).await;
-    }
+    Ok(())
+}
+
+/// Everything after the records propagated: tells the CA the challenges
+/// are ready, polls until the order is ready, finalizes it with a fresh
+/// ECDSA P-256 key and downloads the chain.
+async fn finish(
+    cfg: &AcmeConfig,
+    order: &mut Order,
+    names: &[String],
+) -> Result<IssuedCert, TlsError> {
     let mut authorizations = order.authorizations();
     while let Some(authz) = authorizations.next().await {
         let mut authz = authz?;
@@ -376,6 +406,8 @@ impl HttpClient for AcmeHttp {
         })
     }
 }
+
+pub mod staged;
 
 #[cfg(test)]
 mod tests;

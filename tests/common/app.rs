@@ -172,7 +172,10 @@ pub async fn spawn_app_with(o: AppOptions) -> TestApp {
                 backoff: Duration::from_millis(50),
                 deep: false,
                 nginx_test: Default::default(),
-                acme: Default::default(),
+                acme: roomctl::apply::certs::AcmeOptions {
+                    staged: true,
+                    ..Default::default()
+                },
                 memo: Default::default(),
             }),
             pool: db.pool.clone(),

@@ -107,3 +107,65 @@ async fn the_worker_wakes_when_a_backoff_ends() {
     assert_eq!(b.instances, ids(&["x"]));
     assert!(started.elapsed() >= Duration::from_secs(30));
 }
+
+#[test]
+fn a_webhook_goes_to_the_targeted_lane_while_a_resync_waits_in_the_full_lane() {
+    let q = WorkQueue::default();
+    q.full(Reason::Timer);
+    q.instance(id("acme"), Reason::Webhook);
+    let full = q.try_take_lane(Lane::Full).unwrap();
+    assert!(full.full && full.instances.is_empty());
+    assert_eq!(full.reason(), Reason::Timer);
+    let targeted = q.try_take_lane(Lane::Targeted).unwrap();
+    assert!(!targeted.full);
+    assert_eq!(targeted.instances, ids(&["acme"]));
+    assert_eq!(targeted.reason(), Reason::Webhook);
+    assert_eq!(q.try_take(), None);
+}
+
+#[test]
+fn an_instance_a_running_pass_holds_waits_until_it_is_released() {
+    let q = WorkQueue::default();
+    let resync = q.claims();
+    assert!(resync.claim(&ids(&["acme", "beta"])).is_empty());
+    q.instance(id("acme"), Reason::Webhook);
+    q.instance(id("gamma"), Reason::Webhook);
+    let b = q.try_take_lane(Lane::Targeted).unwrap();
+    assert_eq!(b.instances, ids(&["gamma"]), "acme is held");
+    let webhook = q.claims();
+    assert_eq!(webhook.claim(&ids(&["beta", "gamma"])), ids(&["beta"]));
+    assert_eq!(q.try_take_lane(Lane::Targeted), None);
+    drop(resync);
+    assert_eq!(
+        q.try_take_lane(Lane::Targeted).unwrap().instances,
+        ids(&["acme"])
+    );
+}
+
+#[test]
+fn a_pass_may_not_change_an_instance_another_pass_changed_after_it_began_reading() {
+    let q = WorkQueue::default();
+    let resync = q.claims();
+    let webhook = q.claims();
+    assert!(webhook.claim(&ids(&["acme"])).is_empty());
+    drop(webhook);
+    assert_eq!(
+        resync.claim(&ids(&["acme", "beta"])),
+        ids(&["acme"]),
+        "the resync read acme before the webhook's pass changed it"
+    );
+    let later = q.claims();
+    assert_eq!(later.claim(&ids(&["acme"])), ids(&[]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resync_asked_for_later_runs_then_and_not_before() {
+    let q = WorkQueue::default();
+    let started = tokio::time::Instant::now();
+    q.full_at(started + Duration::from_secs(60));
+    q.full_at(started + Duration::from_secs(90));
+    assert_eq!(q.try_take_lane(Lane::Full), None);
+    let b = q.next_lane(Lane::Full).await;
+    assert!(b.full);
+    assert_eq!(started.elapsed(), Duration::from_secs(60));
+}

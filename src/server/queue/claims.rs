@@ -1,0 +1,79 @@
+//! Claims: no instance is changed by two passes of this process at once.
+//!
+//! A pass takes a [`Claims`] before it reads anything; the claim's number
+//! orders it against releases. Before applying, it claims the instances
+//! its plan changes ([`Claims::claim`]). An instance is refused when
+//! another pass holds it, or when another pass released it after this
+//! claim was taken: this pass read the instance before that pass changed
+//! it, so its plan may be stale. A refused instance is left out of the
+//! pass and queued again; the queue gives it to no pass until it is
+//! released. Dropping the claim releases everything it holds.
+
+use super::{Reason, WorkQueue};
+use crate::domain::InstanceId;
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+/// One pass's claim on the instances it changes.
+#[derive(Debug)]
+pub struct Claims {
+    pub(super) queue: WorkQueue,
+    pub(super) number: u64,
+    pub(super) held: Mutex<BTreeSet<InstanceId>>,
+}
+
+impl Claims {
+    /// Claims `ids` for this pass. Returns the ones refused (held by
+    /// another pass, or changed by one since this claim was taken); the
+    /// rest are held until this value is dropped.
+    pub fn claim(&self, ids: &BTreeSet<InstanceId>) -> BTreeSet<InstanceId> {
+        let mut s = self.queue.state.lock().expect("queue lock");
+        let mut held = self.held.lock().expect("claims lock");
+        let mut refused = BTreeSet::new();
+        for id in ids {
+            let other = s.claimed.get(id).is_some_and(|n| *n != self.number);
+            let stale = s.released.get(id).is_some_and(|n| *n > self.number);
+            if other || stale {
+                refused.insert(id.clone());
+                continue;
+            }
+            s.claimed.insert(id.clone(), self.number);
+            held.insert(id.clone());
+        }
+        refused
+    }
+
+    /// Queues `ids` (refused by [`Claims::claim`]) again for `reason`: they
+    /// run once no pass holds them.
+    pub fn requeue(&self, ids: &BTreeSet<InstanceId>, reason: Reason) {
+        for id in ids {
+            self.queue.instance(id.clone(), reason);
+        }
+    }
+}
+
+impl crate::reconcile::Claim for Claims {
+    fn claim(&self, ids: &BTreeSet<InstanceId>) -> BTreeSet<InstanceId> {
+        Claims::claim(self, ids)
+    }
+}
+
+impl Drop for Claims {
+    fn drop(&mut self) {
+        let held = std::mem::take(&mut *self.held.lock().expect("claims lock"));
+        if held.is_empty() {
+            return;
+        }
+        let mut s = self.queue.state.lock().expect("queue lock");
+        s.clock += 1;
+        let now = s.clock;
+        for id in held {
+            if s.claimed.get(&id) == Some(&self.number) {
+                s.claimed.remove(&id);
+            }
+            s.released.insert(id, now);
+        }
+        drop(s);
+        self.queue.notify.notify_waiters();
+    }
+}
