@@ -72,6 +72,7 @@ impl Fleet {
     fn shells_source(&self) -> SandboxShells {
         SandboxShells {
             dir: self.sandbox.path().to_path_buf(),
+            costs: None,
         }
     }
 

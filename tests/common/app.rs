@@ -39,11 +39,15 @@ pub struct AppOptions {
     pub platform: Option<fn(&str) -> String>,
     /// Connection limits (default: `serve`'s defaults).
     pub http: Option<server::http::HttpLimits>,
+    /// Charge real Dokku's costs on the sandbox, scaled by this.
+    pub costs: Option<f64>,
 }
 
 /// Sandbox shells: one emulator-backed shell per host.
 pub struct SandboxShells {
     pub dir: PathBuf,
+    /// Charge real Dokku's costs, scaled by this (`None`: free).
+    pub costs: Option<f64>,
 }
 
 impl ShellSource for SandboxShells {
@@ -62,6 +66,12 @@ impl ShellSource for SandboxShells {
                     8,
                 )
                 .with_host_name(h.as_str());
+                let shell = match self.costs {
+                    Some(scale) => shell
+                        .with_env("DOKKU_EMU_COSTS", "real")
+                        .with_env("DOKKU_EMU_COST_SCALE", scale.to_string()),
+                    None => shell,
+                };
                 (h.clone(), Arc::new(shell) as Arc<dyn RemoteShell>)
             })
             .collect())
@@ -181,6 +191,7 @@ pub async fn spawn_app_with(o: AppOptions) -> TestApp {
             pool: db.pool.clone(),
             shells: Arc::new(SandboxShells {
                 dir: sandbox.path().to_path_buf(),
+                costs: o.costs,
             }),
             queue: queue.clone(),
             interval: o.interval.unwrap_or(Duration::from_secs(3600)),
@@ -352,6 +363,7 @@ pub fn sandbox_reconciler(desired: Desired, sandbox: &Path) -> roomctl::reconcil
     super::require::tar();
     let shells = SandboxShells {
         dir: sandbox.to_path_buf(),
+        costs: None,
     }
     .shells(&desired)
     .unwrap();
