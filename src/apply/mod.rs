@@ -239,6 +239,7 @@ async fn run_action(
         if let (Action::Create, Err(e)) = (action, &result)
             && !e.is_transient()
             && !name_taken(e)
+            && !killed(e)
         {
             // Dokku refused the create, so no app of ours exists: drop the
             // journal entry, or an app of that name made by someone else
@@ -263,6 +264,15 @@ async fn run_action(
 /// ([`crate::observed`]'s interrupted-create rule).
 fn name_taken(e: &StepError) -> bool {
     matches!(e, StepError::Exit { message, .. } if message.contains("Name is already taken"))
+}
+
+/// Whether the command was killed by a signal: Dokku's forced command (a
+/// shell) reports a killed child as exit 128 + the signal (137 for the OOM
+/// killer's SIGKILL, 143 for SIGTERM). A killed `apps:create` may have
+/// made the app before it died, so its journal entry is kept, and the next
+/// observation adopts the app if it is there, unmarked and empty.
+fn killed(e: &StepError) -> bool {
+    matches!(e, StepError::Exit { code, .. } if (129..=192).contains(code))
 }
 
 /// Applies `plan`. The caller has already passed the plan through
