@@ -20,9 +20,10 @@ mod trial;
 #[path = "fault_injection/world.rs"]
 mod world;
 
+use common::fake_porkbun::DnsFault;
 use common::faults::{Faults, Kind};
-use trial::{ACME, SCENARIOS, Scenario, all, clean, not_converged, sweep};
-use world::World;
+use trial::{ACME, SCENARIOS, Scenario, all, clean, not_converged, sweep, sweep_dns};
+use world::{DNS_TIMEOUT, World};
 
 async fn sweep_and_check(s: &Scenario) {
     let t = std::time::Instant::now();
@@ -54,6 +55,28 @@ async fn a_destroy_converges_after_any_one_failed_command_and_never_runs_without
 #[tokio::test(flavor = "multi_thread")]
 async fn a_host_move_converges_after_any_one_failed_command() {
     sweep_and_check(&SCENARIOS[3]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_apply_converges_after_any_one_porkbun_request_is_refused_challenged_or_too_slow() {
+    let kinds = [
+        DnsFault::RateLimited,
+        DnsFault::Challenge,
+        DnsFault::Slow(DNS_TIMEOUT * 2),
+    ];
+    let mut failures = Vec::new();
+    for s in &SCENARIOS {
+        let t = std::time::Instant::now();
+        let (trials, requests, failed) = sweep_dns(s, &kinds).await;
+        println!(
+            "{} (DNS): {requests} requests, {trials} trials, {} failed, {:.1}s",
+            s.name,
+            failed.len(),
+            t.elapsed().as_secs_f64()
+        );
+        failures.extend(failed);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,6 +1,7 @@
 //! One trial: a fresh fleet brought to a scenario's starting point, an
 //! apply with one fault, a fresh apply without faults, and the invariants.
 
+use crate::common::fake_porkbun::DnsFault;
 use crate::common::faults::Kind;
 use crate::world::World;
 use roomctl::apply::report::Report;
@@ -91,20 +92,39 @@ pub async fn start(s: &Scenario) -> World {
     w
 }
 
+/// The one fault of a trial.
+#[derive(Debug, Clone, Copy)]
+pub enum Fault {
+    /// The N-th Dokku command of the run fails.
+    Shell(usize, Kind),
+    /// The N-th Porkbun request of the run fails.
+    Dns(u64, DnsFault),
+}
+
 /// What one trial found.
 pub struct Outcome {
     /// Commands the faulted run issued.
     pub commands: usize,
+    /// Porkbun requests the faulted run sent.
+    pub dns_requests: u64,
     /// The broken invariants (empty: the trial passed).
     pub problems: Vec<String>,
 }
 
-/// Runs scenario `s` with `at`'s fault, then a fresh run, and checks the
+/// Runs scenario `s` with `fault`, then a fresh run, and checks the
 /// invariants.
-pub async fn run(s: &Scenario, at: Option<(usize, Kind)>) -> Outcome {
+pub async fn run(s: &Scenario, fault: Option<Fault>) -> Outcome {
     let w = start(s).await;
     let foreign = w.foreign();
-    let faulted = w.faults(at);
+    let dns_before = w.porkbun.requests();
+    let faulted = match fault {
+        Some(Fault::Shell(n, kind)) => w.faults(Some((n, kind))),
+        Some(Fault::Dns(n, kind)) => {
+            w.porkbun.fault_at(Some((dns_before + n, kind)));
+            w.faults(None)
+        }
+        None => w.faults(None),
+    };
     let mut problems = Vec::new();
     let report = match w.reconciler(&faulted).apply(false).await {
         Ok((_, report)) => Some(report),
@@ -116,6 +136,8 @@ pub async fn run(s: &Scenario, at: Option<(usize, Kind)>) -> Outcome {
     // No instance silently missing: a run that reports no failure left a
     // converged fleet, and an app of a desired instance that is not there
     // is one the next plan creates or names as missing.
+    let dns_requests = w.porkbun.requests() - dns_before;
+    w.porkbun.fault_at(None);
     let (_, after_fault) = w.reconciler(&w.faults(None)).plan().await;
     if let Some(r) = &report
         && clean(r)
@@ -142,12 +164,13 @@ pub async fn run(s: &Scenario, at: Option<(usize, Kind)>) -> Outcome {
     }
     problems.extend(faulted.violations());
     problems.extend(fresh.violations());
-    if let (Some((n, kind)), false) = (at, problems.is_empty()) {
+    if let (Some(fault), false) = (fault, problems.is_empty()) {
         let cmd = faulted.failed_command().unwrap_or_default();
-        problems.insert(0, format!("{}: {kind:?} at command {n} ({cmd})", s.name));
+        problems.insert(0, format!("{}: {fault:?} ({cmd})", s.name));
     }
     Outcome {
         commands: faulted.count(),
+        dns_requests,
         problems,
     }
 }
@@ -207,13 +230,32 @@ pub async fn sweep(s: &Scenario, all: bool) -> (usize, usize, Vec<String>) {
         };
         for kind in kinds {
             trials += 1;
-            let o = run(s, Some((n, kind))).await;
+            let o = run(s, Some(Fault::Shell(n, kind))).await;
             if !o.problems.is_empty() {
                 failures.push(o.problems.join("\n"));
             }
         }
     }
     (trials, c, failures)
+}
+
+/// Trials of `s` with each Porkbun request of the clean run failed in
+/// each of `kinds`' ways. Returns (trials, requests of the clean run,
+/// failures).
+pub async fn sweep_dns(s: &Scenario, kinds: &[DnsFault]) -> (usize, u64, Vec<String>) {
+    let d = run(s, None).await.dns_requests;
+    let mut failures = Vec::new();
+    let mut trials = 0;
+    for n in 1..=d {
+        for kind in kinds {
+            trials += 1;
+            let o = run(s, Some(Fault::Dns(n, *kind))).await;
+            if !o.problems.is_empty() {
+                failures.push(o.problems.join("\n"));
+            }
+        }
+    }
+    (trials, d, failures)
 }
 
 /// Whether the long form was asked for (`ROOMCTL_FAULT_ALL=1`).

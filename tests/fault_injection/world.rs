@@ -24,6 +24,9 @@ pub const HOSTS: [&str; 2] = ["dokku-1", "dokku-2"];
 /// The app someone else runs on every host.
 pub const FOREIGN_APP: &str = "legacy-site";
 
+/// The Porkbun client's timeout in trials (a slow answer comes later).
+pub const DNS_TIMEOUT: Duration = Duration::from_millis(300);
+
 /// One trial's fleet.
 pub struct World {
     /// The desired state (a copy of the shipped one).
@@ -109,6 +112,7 @@ impl World {
         r.backoff = Duration::from_millis(1);
         let mut config = self.porkbun.config();
         config.base_delay = Duration::from_millis(5);
+        config.timeout = DNS_TIMEOUT;
         let client = PorkbunClient::with_config(FakePorkbun::keys(), config).unwrap();
         r.dns = Some(Arc::new(client));
         r
