@@ -14,12 +14,15 @@
 //! ROOMCTL_FAULT_ALL=1 scripts/test --test fault_injection -- --test-threads 1 --nocapture
 //! ```
 
+#[path = "fault_injection/cloud.rs"]
+mod cloud;
 mod common;
 #[path = "fault_injection/trial.rs"]
 mod trial;
 #[path = "fault_injection/world.rs"]
 mod world;
 
+use common::fake_hetzner::CloudFault;
 use common::fake_porkbun::DnsFault;
 use common::faults::{Faults, Kind};
 use trial::{ACME, SCENARIOS, Scenario, all, clean, not_converged, sweep, sweep_dns};
@@ -76,6 +79,34 @@ async fn every_apply_converges_after_any_one_porkbun_request_is_refused_challeng
         );
         failures.extend(failed);
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pool_scale_out_converges_after_any_one_hetzner_request_is_refused_or_its_answer_lost() {
+    let t = std::time::Instant::now();
+    let (requests, problems) = cloud::run(None).await;
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let kinds = [
+        CloudFault::RateLimited,
+        CloudFault::Unavailable,
+        CloudFault::LostAnswer,
+    ];
+    let mut failures = Vec::new();
+    for n in 1..=requests {
+        for kind in kinds {
+            let (_, problems) = cloud::run(Some((n, kind))).await;
+            if !problems.is_empty() {
+                failures.push(problems.join("\n"));
+            }
+        }
+    }
+    println!(
+        "pool scale-out (Hetzner): {requests} requests, {} trials, {} failed, {:.1}s",
+        requests * 3,
+        failures.len(),
+        t.elapsed().as_secs_f64()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
