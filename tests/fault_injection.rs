@@ -17,6 +17,8 @@
 #[path = "fault_injection/cloud.rs"]
 mod cloud;
 mod common;
+#[path = "fault_injection/database.rs"]
+mod database;
 #[path = "fault_injection/trial.rs"]
 mod trial;
 #[path = "fault_injection/world.rs"]
@@ -108,6 +110,92 @@ async fn a_pool_scale_out_converges_after_any_one_hetzner_request_is_refused_or_
         t.elapsed().as_secs_f64()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_database_going_away_at_any_command_of_a_pass_fails_it_and_the_next_pass_converges() {
+    let t = std::time::Instant::now();
+    let w = database::World::new().await;
+    let counted = w.faults(None);
+    let r = w.pass(true, &counted).await.unwrap();
+    assert!(clean(&r.report), "{}", r.report.table());
+    let c = counted.count();
+    // The short form takes every fourth command; the long form all.
+    let step = if all() { 1 } else { 4 };
+    let mut failures = Vec::new();
+    let mut trials = 0;
+    for n in (1..=c).step_by(step) {
+        trials += 1;
+        let problems = database::trial(n).await;
+        if !problems.is_empty() {
+            failures.push(problems.join("\n"));
+        }
+    }
+    println!(
+        "onboarding from the database: {c} commands, {trials} trials, {} failed, {:.1}s",
+        failures.len(),
+        t.elapsed().as_secs_f64()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_that_turns_connections_away_fails_the_pass_as_transient_before_any_command() {
+    let w = database::World::new().await;
+    (w.away())();
+    let faults = w.faults(None);
+    let result = w.pass(true, &faults).await;
+    w.back();
+    // Transient: the worker requeues the pass instead of dropping it.
+    match result {
+        Err(e) => assert!(e.is_transient(), "{}", roomctl::db::chain(&e)),
+        Ok(r) => panic!("a pass without its database:\n{}", r.report.table()),
+    }
+    assert_eq!(faults.count(), 0, "{:?}", faults.log());
+    let problems = w.converges().await;
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pass_whose_database_read_is_cut_off_acts_on_nothing_and_the_next_pass_converges() {
+    use sqlx::Connection;
+    let w = database::World::new().await;
+    // Another session holds the instances table, so the pass's read waits
+    // on it; the server then ends the waiting session and turns away new
+    // ones before the table is let go.
+    let mut locker = sqlx::PgConnection::connect(w.url()).await.unwrap();
+    sqlx::raw_sql("begin; lock table public.instances in access exclusive mode")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let faults = w.faults(None);
+    let cut = async {
+        for _ in 0..1000 {
+            let ended: Vec<bool> = sqlx::query_scalar(
+                "select pg_terminate_backend(pid) from pg_stat_activity
+                 where datname = current_database() and wait_event_type = 'Lock'",
+            )
+            .fetch_all(&mut locker)
+            .await
+            .unwrap();
+            if !ended.is_empty() {
+                return (w.away())();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the pass never waited on the instances table");
+    };
+    let (result, ()) = tokio::join!(w.pass(true, &faults), cut);
+    drop(locker);
+    w.back();
+    match result {
+        Err(e) => assert!(e.is_transient(), "{e}"),
+        Ok(r) => panic!("the pass went on from a cut read:\n{}", r.report.table()),
+    }
+    assert_eq!(faults.count(), 0, "{:?}", faults.log());
+    assert_eq!(w.row().await, ("provisioning".to_string(), None));
+    let problems = w.converges().await;
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -73,7 +73,13 @@ pub struct Faults {
     violations: Mutex<Vec<String>>,
     /// Where a destroy must find its backup recorded.
     backups: Option<BackupStore>,
+    /// Called when this command is issued (before it runs, which it then
+    /// does normally).
+    hook: Mutex<Option<(usize, Hook)>>,
 }
+
+/// Something done to the world as a given command is issued.
+pub type Hook = Box<dyn FnOnce() + Send>;
 
 impl Faults {
     /// Fails command `n` (1-based) with `kind`; `None`: no fault. Destroys
@@ -91,6 +97,15 @@ impl Faults {
     pub fn first(prefix: &'static str, kind: Kind, backups: BackupStore) -> Arc<Self> {
         Arc::new(Self {
             first: Some((prefix, kind)),
+            backups: Some(backups),
+            ..Default::default()
+        })
+    }
+
+    /// Runs every command, and calls `hook` as command `n` is issued.
+    pub fn calling(n: usize, hook: Hook, backups: BackupStore) -> Arc<Self> {
+        Arc::new(Self {
+            hook: Mutex::new(Some((n, hook))),
             backups: Some(backups),
             ..Default::default()
         })
@@ -133,6 +148,13 @@ impl Faults {
         };
         if kind.is_some() {
             *failed = Some(n);
+        }
+        drop((failed, log));
+        let mut hook = self.hook.lock().unwrap();
+        if hook.as_ref().is_some_and(|(at, _)| *at == n)
+            && let Some((_, call)) = hook.take()
+        {
+            call();
         }
         kind
     }
