@@ -224,11 +224,7 @@ pub async fn sweep(s: &Scenario, all: bool) -> (usize, usize, Vec<String>) {
     let mut failures = Vec::new();
     let mut trials = 0;
     for n in 1..=c {
-        let kinds: Vec<Kind> = match all {
-            true => Kind::ALL.to_vec(),
-            false => vec![Kind::ALL[n % Kind::ALL.len()]],
-        };
-        for kind in kinds {
+        for kind in pick(&Kind::ALL, n, all) {
             trials += 1;
             let o = run(s, Some(Fault::Shell(n, kind))).await;
             if !o.problems.is_empty() {
@@ -239,23 +235,32 @@ pub async fn sweep(s: &Scenario, all: bool) -> (usize, usize, Vec<String>) {
     (trials, c, failures)
 }
 
-/// Trials of `s` with each Porkbun request of the clean run failed in
-/// each of `kinds`' ways. Returns (trials, requests of the clean run,
-/// failures).
-pub async fn sweep_dns(s: &Scenario, kinds: &[DnsFault]) -> (usize, u64, Vec<String>) {
+/// Trials of `s` with each Porkbun request of the clean run failed:
+/// in each of `kinds`' ways with `all`, else one way per request in
+/// turn. Returns (trials, requests of the clean run, failures).
+pub async fn sweep_dns(s: &Scenario, kinds: &[DnsFault], all: bool) -> (usize, u64, Vec<String>) {
     let d = run(s, None).await.dns_requests;
     let mut failures = Vec::new();
     let mut trials = 0;
     for n in 1..=d {
-        for kind in kinds {
+        for kind in pick(kinds, n as usize, all) {
             trials += 1;
-            let o = run(s, Some(Fault::Dns(n, *kind))).await;
+            let o = run(s, Some(Fault::Dns(n, kind))).await;
             if !o.problems.is_empty() {
                 failures.push(o.problems.join("\n"));
             }
         }
     }
     (trials, d, failures)
+}
+
+/// The kinds to try at number `n`: all of them with `all`, else one, in
+/// turn.
+pub fn pick<K: Copy>(kinds: &[K], n: usize, all: bool) -> Vec<K> {
+    match all {
+        true => kinds.to_vec(),
+        false => vec![kinds[n % kinds.len()]],
+    }
 }
 
 /// Whether the long form was asked for (`ROOMCTL_FAULT_ALL=1`).
