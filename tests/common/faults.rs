@@ -15,11 +15,11 @@
 //!   protocol cannot signal the remote process, so it runs on and finishes
 //!   on the host: the inner command runs to its end, and the client sees
 //!   [`ShellError::Timeout`].
-//! - [`Kind::Drop`]: the connection died while the command printed: it ran
-//!   (a Dokku command gets no SIGHUP before its work is done in the cases
-//!   that matter, because sshd only notices on its next write), and the
-//!   client got part of its output and then [`ShellError::Dropped`], as
-//!   the mux client reports a master that died mid-command.
+//! - [`Kind::Drop`]: the connection died while the command printed. The
+//!   command ran to its end (sshd notices a dead client only when it next
+//!   writes, and a Dokku command prints its result last), and the client
+//!   loses what it had read so far: [`ShellError::Dropped`], as the mux
+//!   client reports a master that died mid-command.
 //! - [`Kind::Killed`]: a process of the command was killed (the OOM killer,
 //!   an operator's `kill -9`) after it had done its work. Dokku's forced
 //!   command is a bash script, which reports a killed child as exit 137 and
