@@ -221,3 +221,18 @@ async fn a_create_killed_after_dokku_made_the_app_is_adopted_by_the_next_run() {
     let (_, p) = w.reconciler(&w.faults(None)).plan().await;
     assert_eq!(not_converged(&p), None);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_that_fails_after_dokku_made_the_app_is_adopted_by_the_next_run() {
+    let w = World::new(ACME).await;
+    // A `post-create` trigger fails: `apps:create` exits 1, the app stays.
+    let failed = Faults::first("apps:create acme-backend", Kind::LateExit, w.backups());
+    let (_, report) = w.reconciler(&failed).apply(false).await.unwrap();
+    assert_eq!(report.failed(), 1, "{}", report.table());
+    assert!(w.apps("dokku-1").contains(&"acme-backend".to_string()));
+    let (_, report) = w.reconciler(&w.faults(None)).apply(false).await.unwrap();
+    assert!(clean(&report), "{}", report.table());
+    assert_eq!(w.env("dokku-1", "acme-backend")["ROOMCTL_INSTANCE"], "acme");
+    let (_, p) = w.reconciler(&w.faults(None)).plan().await;
+    assert_eq!(not_converged(&p), None);
+}

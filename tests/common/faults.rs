@@ -27,6 +27,11 @@
 //!   the forced command itself is seen by OpenSSH as an exit without a
 //!   code, which roomctl maps to [`ShellError::Dropped`]: [`Kind::Drop`]
 //!   covers that answer.)
+//! - [`Kind::LateExit`]: the command did its work, then failed: Dokku runs
+//!   plugin triggers after the change (`apps:create` makes the app, then
+//!   runs `post-create`), and a trigger that fails (a full disk, a
+//!   third-party plugin) makes the command exit 1 with its change in
+//!   place.
 //!
 //! For `hold` (the fence), a fault means the fence was not taken: an exit
 //! or a kill is a command that ended at once, a timeout or a drop an error.
@@ -49,11 +54,19 @@ pub enum Kind {
     Drop,
     /// Run; a process of it is killed, exit 137.
     Killed,
+    /// Run; a trigger after its change fails, exit 1.
+    LateExit,
 }
 
 impl Kind {
     /// Every kind, in a fixed order.
-    pub const ALL: [Kind; 4] = [Kind::Exit, Kind::Timeout, Kind::Drop, Kind::Killed];
+    pub const ALL: [Kind; 5] = [
+        Kind::Exit,
+        Kind::Timeout,
+        Kind::Drop,
+        Kind::Killed,
+        Kind::LateExit,
+    ];
 }
 
 /// The fault of one run, shared by every host's shell, and what it saw.
@@ -247,6 +260,17 @@ impl FaultShell {
                     code: 137,
                 })
             }
+            Some(Kind::LateExit) => {
+                let out = inner.await?;
+                let mut stderr = out.stderr;
+                let line = format!(" !     injected fault: a trigger after {command} failed\n");
+                stderr.extend_from_slice(line.as_bytes());
+                Ok(Output {
+                    stdout: out.stdout,
+                    stderr,
+                    code: 1,
+                })
+            }
         }
     }
 }
@@ -278,6 +302,7 @@ impl RemoteShell for FaultShell {
             None => self.inner.hold(cmd).await,
             Some(Kind::Exit) => ended(1, "injected fault"),
             Some(Kind::Killed) => ended(137, "Killed"),
+            Some(Kind::LateExit) => ended(1, "injected fault"),
             Some(Kind::Timeout) => Err(ShellError::Timeout {
                 host,
                 secs: 30,
