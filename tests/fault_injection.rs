@@ -1,13 +1,14 @@
 //! Fault injection (issue 14, finding 12): representative applies on a
 //! sandbox fleet (two emulated Dokku hosts, the Porkbun fake) with one
 //! command failed in each way a host fails (error exit, timeout,
-//! connection drop mid-output, process killed; see `common/faults.rs`),
-//! then a fresh run without faults. The applies: an onboarding with DNS,
-//! TLS and nginx, a tier change, a destroy with backup and a host move.
-//! After each trial: the fleet converges, the app and DNS record that are
-//! not roomctl's are byte-identical, no `apps:destroy` ran without its
-//! backup recorded, and no desired instance is missing without the plan
-//! saying so (a run that reported success left a converged fleet).
+//! connection drop mid-output, process killed, a failure after the
+//! command's work; see `common/faults.rs`), then a fresh run without
+//! faults. The applies: an onboarding with DNS, TLS and nginx, a tier
+//! change, a destroy with backup and a host move. After each trial: the
+//! fleet converges, the app and DNS record that are not roomctl's are
+//! byte-identical, no `apps:destroy` ran without its backup recorded, and
+//! no desired instance is missing without the plan saying so (a run that
+//! reported success left a converged fleet).
 //!
 //! The same trials fail each Porkbun request of those applies (HTML 503,
 //! WAF 202, an answer past the client timeout), each Hetzner request of a
