@@ -237,3 +237,23 @@ async fn a_create_that_fails_after_dokku_made_the_app_is_adopted_by_the_next_run
     let (_, p) = w.reconciler(&w.faults(None)).plan().await;
     assert_eq!(not_converged(&p), None);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_harness_sees_a_destroy_without_a_backup_and_a_touched_foreign_app() {
+    use roomctl::dokku::CommandLine;
+    let w = World::new("").await;
+    let (files, records) = w.foreign();
+    assert!(files.keys().any(|f| f.contains("dokku-1")), "{files:?}");
+    assert!(files.keys().any(|f| f.contains("dokku-2")), "{files:?}");
+    assert_eq!(records.len(), 1, "{records:?}");
+    let faults = w.faults(None);
+    let r = w.reconciler(&faults);
+    let host: roomctl::domain::HostName = "dokku-1".parse().unwrap();
+    let shell = &r.shells[&host];
+    let set = CommandLine::raw(&["config:set", "--no-restart", world::FOREIGN_APP, "A=1"]);
+    assert_eq!(shell.exec(&set.unwrap()).await.unwrap().code, 0);
+    assert_ne!(w.foreign().0, files, "a config change of the foreign app");
+    let destroy = CommandLine::raw(&["apps:destroy", world::FOREIGN_APP, "--force"]);
+    shell.exec(&destroy.unwrap()).await.unwrap();
+    assert_eq!(faults.violations().len(), 1, "{:?}", faults.violations());
+}
