@@ -172,22 +172,39 @@ impl Faults {
         kind
     }
 
-    /// Before a destroy reaches the host: its app's backup must be recorded.
+    /// Before a destroy reaches the host: its app's backup must be
+    /// recorded, and every archive recorded for it must be on disk with
+    /// the size and SHA-256 the record gives.
     fn check_destroy(&self, host: &str, cmd: &CommandLine) {
         if cmd.subcommand() != "apps:destroy" {
             return;
         }
         let shown = cmd.shown();
         let app = shown.split_whitespace().nth(1).unwrap_or_default();
-        let recorded = self
+        let records: Vec<_> = self
             .backups
             .as_ref()
-            .is_some_and(|b| b.records().iter().any(|r| r.host == host && r.app == app));
-        if !recorded {
-            self.violations
-                .lock()
-                .unwrap()
-                .push(format!("{host}: `{shown}` ran without a recorded backup"));
+            .map(BackupStore::records)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.host == host && r.app == app)
+            .collect();
+        let intact = |r: &roomctl::apply::backup::BackupRecord| {
+            r.path.is_empty()
+                || std::fs::read(&r.path).is_ok_and(|bytes| {
+                    bytes.len() as u64 == r.size
+                        && hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)) == r.sha256
+                })
+        };
+        let mut violations = self.violations.lock().unwrap();
+        if records.is_empty() {
+            violations.push(format!("{host}: `{shown}` ran without a recorded backup"));
+        }
+        for r in records.iter().filter(|r| !intact(r)) {
+            violations.push(format!(
+                "{host}: `{shown}` ran, its backup {} is not intact",
+                r.path
+            ));
         }
     }
 }
