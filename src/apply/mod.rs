@@ -239,10 +239,11 @@ async fn run_action(
         if let (Action::Create, Err(e)) = (action, &result)
             && !e.is_transient()
             && !name_taken(e)
+            && !app_exists(shell, app).await
         {
-            // Dokku refused the create, so no app of ours exists: drop the
-            // journal entry, or an app of that name made by someone else
-            // could later be mistaken for an interrupted create.
+            // Dokku refused the create and no app of that name exists: drop
+            // the journal entry, or an app of that name made later by
+            // someone else could be mistaken for an interrupted create.
             opts.journal.finish(host, app).map_err(StepError::Journal)?;
         }
         result?;
@@ -263,6 +264,20 @@ async fn run_action(
 /// ([`crate::observed`]'s interrupted-create rule).
 fn name_taken(e: &StepError) -> bool {
     matches!(e, StepError::Exit { message, .. } if message.contains("Name is already taken"))
+}
+
+/// Whether `app` exists on the host after its `apps:create` failed. A
+/// create can fail after Dokku made the app: a `post-create` trigger that
+/// fails (a full disk, a third-party plugin) exits 1, and a command killed
+/// by a signal exits 137, with the app in place. Then the journal entry
+/// stays, and the next observation adopts the app while it is unmarked and
+/// empty. When the host cannot say, the entry stays too: an orphaned app
+/// of ours is worse than an entry for an app that never came.
+async fn app_exists(shell: &dyn RemoteShell, app: &AppName) -> bool {
+    match shell.exec(&crate::dokku::command::apps_exists(app)).await {
+        Ok(out) => out.code == 0,
+        Err(_) => true,
+    }
 }
 
 /// Applies `plan`. The caller has already passed the plan through

@@ -27,15 +27,27 @@ pub enum DbError {
 
 impl DbError {
     /// Whether retrying later may succeed (the database was unreachable,
-    /// timed out, or the transaction lost a serialization race).
+    /// timed out, turned connections away, or the transaction lost a
+    /// serialization race).
+    ///
+    /// A server that turns connections away answers the connect with an
+    /// error of its own: shutting down or starting up (`57P01`, `57P02`,
+    /// `57P03`), too many connections (`53300`), a connection exception
+    /// (class `08`), or a database closed to connections for maintenance
+    /// (`ALLOW_CONNECTIONS false`: `55000`, "is not currently accepting
+    /// connections"). Each passes once the server is back.
     pub fn is_transient(&self) -> bool {
         match self {
             DbError::Unavailable(_) => true,
             DbError::Query(sqlx::Error::Database(e)) => {
+                let code = e.code().unwrap_or_default();
                 matches!(
-                    e.code().as_deref(),
-                    Some("40001" | "40P01" | "57P01" | "57P03")
-                )
+                    &*code,
+                    "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "53300"
+                ) || code.starts_with("08")
+                    || (code == "55000"
+                        && e.message()
+                            .contains("is not currently accepting connections"))
             }
             _ => false,
         }

@@ -230,6 +230,10 @@ pub fn ps_running(app: &AppName) -> CommandLine {
 pub fn apps_create(app: &AppName) -> CommandLine {
     CommandLine::new("apps:create").arg(app)
 }
+/// `apps:exists APP` (exit 0 when the app exists).
+pub fn apps_exists(app: &AppName) -> CommandLine {
+    CommandLine::new("apps:exists").arg(app)
+}
 /// `apps:destroy APP --force`.
 pub fn apps_destroy(app: &AppName) -> CommandLine {
     CommandLine::new("apps:destroy").arg(app).arg("--force")

@@ -20,8 +20,9 @@
 //! `deleting` until its action finishes, then gone.
 //!
 //! Injectable faults: 429 (`rate_limit_exceeded`, `RateLimit-Remaining: 0`)
-//! or 503 (`unavailable`) for the next N requests, latency, and create
-//! actions that end in `error`.
+//! or 503 (`unavailable`) for the next N requests, latency, create
+//! actions that end in `error`, and one chosen request failed in one of
+//! the [`CloudFault`] ways.
 
 pub mod wire;
 mod world;
@@ -94,6 +95,20 @@ struct Faults {
     unavailable: u64,
     failing_creates: u64,
     latency: Duration,
+    at: Option<(u64, CloudFault)>,
+}
+
+/// How [`FakeHetzner::fault_at`]'s request fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloudFault {
+    /// 429 `rate_limit_exceeded` with `RateLimit-Remaining: 0` and
+    /// `RateLimit-Reset`, as Hetzner documents; not processed.
+    RateLimited,
+    /// 503 `unavailable`; not processed.
+    Unavailable,
+    /// Processed, then a gateway's 504 with an HTML page: the client
+    /// cannot know what happened.
+    LostAnswer,
 }
 
 /// The shared state behind a [`FakeHetzner`] and its clones.
@@ -135,11 +150,13 @@ async fn handle(
     s.log.lock().unwrap().push(format!("{method} {target}"));
     let latency = s.faults.lock().unwrap().latency;
     tokio::time::sleep(latency).await;
-    let (limited, down) = {
+    let (limited, down, lost) = {
         let mut f = s.faults.lock().unwrap();
-        let limited = take(&mut f.rate_limited);
-        let down = !limited && !take(&mut f.unavailable_skip) && take(&mut f.unavailable);
-        (limited, down)
+        let chosen = f.at.filter(|(n, _)| *n == count).map(|(_, k)| k);
+        let limited = take(&mut f.rate_limited) || chosen == Some(CloudFault::RateLimited);
+        let down = !limited && !take(&mut f.unavailable_skip) && take(&mut f.unavailable)
+            || chosen == Some(CloudFault::Unavailable);
+        (limited, down, chosen == Some(CloudFault::LostAnswer))
     };
     let mut remaining = RATE_LIMIT.saturating_sub(count);
     let mut response = if limited {
@@ -159,6 +176,29 @@ async fn handle(
             "unauthorized",
             "unable to authenticate",
         )
+    } else if lost {
+        let _ = s.route(&method, &uri, &body);
+        // Hetzner's actions run on without anyone polling them: by the
+        // time the client looks again, they are done.
+        let mut world = s.world.lock().unwrap();
+        let ids: Vec<u64> = world.actions.keys().copied().collect();
+        for id in ids {
+            for _ in 0..100 {
+                if world
+                    .action(id, true)
+                    .is_none_or(|a| a["status"] != "running")
+                {
+                    break;
+                }
+            }
+        }
+        drop(world);
+        let page = "<html><body><h1>504 Gateway Time-out</h1></body></html>";
+        let mut r = Response::new(page.into());
+        *r.status_mut() = StatusCode::GATEWAY_TIMEOUT;
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, "text/html".parse().unwrap());
+        r
     } else {
         s.route(&method, &uri, &body)
     };
@@ -327,6 +367,12 @@ impl FakeHetzner {
     /// `error` (`action_failed`); the server is left `off`.
     pub fn fail_next_creates(&self, n: u64) {
         self.inner.faults.lock().unwrap().failing_creates = n;
+    }
+
+    /// Fails request number `n` (1-based, counted from the start) with
+    /// the fault; `None` clears it.
+    pub fn fault_at(&self, at: Option<(u64, CloudFault)>) {
+        self.inner.faults.lock().unwrap().at = at;
     }
 
     /// Delay before each answer.

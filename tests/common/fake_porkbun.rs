@@ -94,6 +94,21 @@ struct Inner {
     requests: AtomicU64,
     refused: AtomicU64,
     challtestsrv: Option<String>,
+    fault: Mutex<Option<(u64, DnsFault)>>,
+}
+
+/// How [`FakePorkbun::fault_at`]'s request fails, the ways Porkbun's edge
+/// fails: the rate limiter's 503 and the WAF's 202 never reach the API
+/// (nothing changes); a slow answer comes after the client's timeout, for
+/// a request that was processed (a create made its record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsFault {
+    /// HTTP 503 with nginx's HTML page; not processed.
+    RateLimited,
+    /// HTTP 202 with a JavaScript challenge; not processed.
+    Challenge,
+    /// Processed, then answered after this long.
+    Slow(Duration),
 }
 
 /// A running fake; clones share it.
@@ -299,9 +314,24 @@ impl Inner {
 }
 
 async fn handle(State(s): State<Arc<Inner>>, method: Method, uri: Uri, body: Bytes) -> Response {
-    s.requests.fetch_add(1, SeqCst);
+    let n = s.requests.fetch_add(1, SeqCst) + 1;
     let latency = *s.latency.lock().unwrap();
     tokio::time::sleep(latency).await;
+    let fault = *s.fault.lock().unwrap();
+    let late = match fault.filter(|(at, _)| *at == n).map(|(_, f)| f) {
+        Some(DnsFault::RateLimited) => return rate_limited(),
+        Some(DnsFault::Challenge) => return waf_challenge(),
+        Some(DnsFault::Slow(after)) => Some(after),
+        None => None,
+    };
+    let response = answer(&s, method, uri, body).await;
+    if let Some(after) = late {
+        tokio::time::sleep(after).await;
+    }
+    response
+}
+
+async fn answer(s: &Arc<Inner>, method: Method, uri: Uri, body: Bytes) -> Response {
     if s.challenges
         .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
         .is_ok()
@@ -393,6 +423,7 @@ impl FakePorkbun {
             requests: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             challtestsrv: opts.challtestsrv,
+            fault: Mutex::default(),
         });
         let app = Router::new().fallback(handle).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -484,6 +515,12 @@ impl FakePorkbun {
     pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
         *self.inner.bucket.lock().unwrap() = (limit.map_or(0.0, |l| l.burst), Instant::now());
         *self.inner.limit.lock().unwrap() = limit;
+    }
+
+    /// Fails request number `n` (1-based, counted from the start) with
+    /// the fault; `None` clears it.
+    pub fn fault_at(&self, at: Option<(u64, DnsFault)>) {
+        *self.inner.fault.lock().unwrap() = at;
     }
 
     /// Delay before each answer.

@@ -8,6 +8,7 @@ pub mod desired;
 pub mod fake_hetzner;
 pub mod fake_porkbun;
 pub mod fake_stripe;
+pub mod faults;
 pub mod fleet;
 pub mod instances;
 pub mod pebble;
