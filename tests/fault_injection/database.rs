@@ -27,6 +27,7 @@ impl ShellSource for Source {
     fn shells(&self, desired: &Desired) -> Result<Shells, String> {
         let shells = SandboxShells {
             dir: self.dir.clone(),
+            costs: None,
         }
         .shells(desired)?;
         Ok(faults::wrap(shells, &self.faults))

@@ -64,7 +64,12 @@ impl World {
             porkbun,
         };
         let desired = w.fixture.load().unwrap_or_else(|e| panic!("{e}"));
-        SandboxShells { dir: w.dir() }.shells(&desired).unwrap();
+        SandboxShells {
+            dir: w.dir(),
+            costs: None,
+        }
+        .shells(&desired)
+        .unwrap();
         for h in HOSTS {
             for line in [
                 format!("apps:create {FOREIGN_APP}"),
@@ -105,7 +110,12 @@ impl World {
     /// retries after a fault run too.
     pub fn reconciler(&self, faults: &Arc<Faults>) -> Reconciler {
         let desired = self.fixture.load().unwrap_or_else(|e| panic!("{e}"));
-        let shells = SandboxShells { dir: self.dir() }.shells(&desired).unwrap();
+        let shells = SandboxShells {
+            dir: self.dir(),
+            costs: None,
+        }
+        .shells(&desired)
+        .unwrap();
         let shells = faults::wrap(shells, faults);
         let mut r = Reconciler::new(desired, shells, &self.dir().join("state"));
         r.retries = 2;
