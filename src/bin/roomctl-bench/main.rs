@@ -329,6 +329,7 @@ async fn main() {
         "dns-onboard" => dns::onboard().await,
         "serve-resync" => serve::resync().await,
         "serve-webhook" => serve::webhook().await,
+        "serve-busy" => serve::busy().await,
         "all" => {
             plan_alone();
             placement::run();
@@ -338,7 +339,7 @@ async fn main() {
             serve::webhook().await;
         }
         other => eprintln!(
-            "unknown benchmark {other}: use noop, onboard, plan, placement, webhooks, dns-noop, dns-onboard, serve-resync, serve-webhook, crash or all"
+            "unknown benchmark {other}: use noop, onboard, plan, placement, webhooks, dns-noop, dns-onboard, serve-resync, serve-webhook, serve-busy, crash or all"
         ),
     }
 }

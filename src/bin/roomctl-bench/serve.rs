@@ -26,10 +26,12 @@
 //! prints the worker's log with timestamps; `BENCH_VERBOSE=1` prints each
 //! delivery's times.
 
+mod busy;
 mod fleet;
 mod webhook;
 mod worker;
 
+pub use busy::busy;
 use fleet::{BenchShells, Fleet};
 use roomctl::reconcile::database::{self, RunOptions, Scope};
 use roomctl::server::{Reason, WorkQueue};

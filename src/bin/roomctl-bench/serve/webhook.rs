@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A signed `customer.subscription.created` for new customer `k`.
-fn delivery(k: usize) -> (Vec<u8>, String) {
+pub(super) fn delivery(k: usize) -> (Vec<u8>, String) {
     let created = chrono::Utc::now().timestamp();
     let body = serde_json::to_vec(&json!({
         "id": format!("evt_serve_{k}"), "object": "event", "api_version": "2026-09-30.endive",
@@ -32,7 +32,7 @@ fn delivery(k: usize) -> (Vec<u8>, String) {
 
 /// Sends delivery `k`; returns when it left and when it was answered, and
 /// the new instance's id (read back from the database).
-async fn send(
+pub(super) async fn send(
     client: &reqwest::Client,
     url: &str,
     pool: &sqlx::PgPool,
@@ -64,7 +64,7 @@ async fn send(
 }
 
 /// Prints p50/p90/p99/max of `v` (milliseconds).
-fn quantiles(what: &str, v: &mut [f64]) {
+pub(super) fn quantiles(what: &str, v: &mut [f64]) {
     println!(
         "    {what}: p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
         pct(v, 0.5),

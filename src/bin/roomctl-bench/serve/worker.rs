@@ -2,7 +2,7 @@
 //! router shares, and a sampler that notes when each pass started and
 //! ended.
 
-use super::fleet::{BenchShells, Fleet};
+use super::fleet::Fleet;
 use roomctl::server::view::FleetCache;
 use roomctl::server::{self, AppState, Replica, WorkQueue, Worker, WorkerStatus};
 use roomctl::webhook::{Processor, Verifier, WebhookSecret};
@@ -32,7 +32,12 @@ pub struct Running {
 impl Running {
     /// Starts a worker as `roomctl serve` does (solo leader, one-hour
     /// timer so only our pushes run, no after-pass hook).
-    pub fn start(f: &Fleet, shells: Arc<BenchShells>, queue: WorkQueue, state: &AppState) -> Self {
+    pub fn start(
+        f: &Fleet,
+        shells: Arc<dyn roomctl::reconcile::database::ShellSource>,
+        queue: WorkQueue,
+        state: &AppState,
+    ) -> Self {
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let worker = Worker {
             cfg: f.cfg.clone(),
