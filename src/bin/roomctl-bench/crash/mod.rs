@@ -23,7 +23,9 @@
 //!
 //! Prints one line per trial and the counts, and exits non-zero when any
 //! trial broke an invariant. `BENCH_CRASH_TRIALS` (default 50) sets the
-//! number of trials, `BENCH_CRASH_SEED` (default 14) the random seed.
+//! number of trials, `BENCH_CRASH_SEED` (default 14) the random seed;
+//! `BENCH_CRASH_WINDOW=SECS` kills within that many seconds instead of
+//! measuring an uninterrupted run first (the short form's shortcut).
 
 mod apply;
 mod fleet;
@@ -107,6 +109,14 @@ fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// The kill window `BENCH_CRASH_WINDOW` sets, if it does.
+fn window() -> Option<std::time::Duration> {
+    std::env::var("BENCH_CRASH_WINDOW")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(std::time::Duration::from_secs_f64)
 }
 
 /// The problems line of one trial: empty when it held every invariant.
