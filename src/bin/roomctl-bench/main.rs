@@ -26,7 +26,9 @@
 //!   webhook to the first dokku command (see `serve.rs`); they need
 //!   `BENCH_DATABASE_URL` and skip without it.
 //! - `crash`: kill -9 trials of `roomctl apply` on the sandbox, checked
-//!   against the invariants (see `crash.rs`); not part of `all`.
+//!   against the invariants; `crash --serve` kills the `roomctl serve`
+//!   leader instead (needs `BENCH_DATABASE_URL`); see `crash/`; not part
+//!   of `all`.
 
 mod crash;
 mod dns;
@@ -320,7 +322,7 @@ async fn main() {
         .unwrap_or(0.02);
     match what {
         "noop" => noop::noop().await,
-        "crash" => crash::run(scale),
+        "crash" => crash::run(&args[1..], scale).await,
         "onboard" => onboard(scale).await,
         "plan" => plan_alone(),
         "placement" => placement::run(),
