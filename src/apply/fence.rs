@@ -124,19 +124,30 @@ pub async fn acquire(shell: &dyn RemoteShell, holder: &str) -> Fence {
 /// A fence this run holds, released when the last clone is dropped.
 pub type HeldFence = Arc<std::sync::Mutex<Held>>;
 
-/// Asks every host of `shells` for its fence, all at once. Returns the
-/// fences held (kept until dropped) and the hosts another run holds, with
-/// who holds them.
-pub async fn acquire_all(
-    shells: &Shells,
-    holder: &str,
-) -> (Vec<HeldFence>, BTreeMap<HostName, String>) {
+/// The fences a run asked for.
+#[derive(Debug, Default)]
+pub struct Acquired {
+    /// The fences held (kept until dropped).
+    pub held: Vec<HeldFence>,
+    /// The hosts another run holds, with who holds them.
+    pub busy: BTreeMap<HostName, String>,
+    /// The hosts whose fence this process did not hold since before the
+    /// run began reading: another process may have changed them while the
+    /// run read them, so they are read again under the fence.
+    pub fresh: std::collections::BTreeSet<HostName>,
+}
+
+/// Asks every host of `shells` for its fence, all at once.
+pub async fn acquire_all(shells: &Shells, holder: &str) -> Acquired {
     let (held, busy) = acquire_each(shells, holder).await;
-    let held = held
-        .into_iter()
-        .map(|(_, h)| Arc::new(std::sync::Mutex::new(h)))
-        .collect();
-    (held, busy)
+    Acquired {
+        fresh: held.iter().map(|(h, _)| h.clone()).collect(),
+        held: held
+            .into_iter()
+            .map(|(_, h)| Arc::new(std::sync::Mutex::new(h)))
+            .collect(),
+        busy,
+    }
 }
 
 async fn acquire_each(
@@ -173,35 +184,54 @@ async fn acquire_each(
 /// (`crate::reconcile::Claim`), hosts from other processes by the fence.
 #[derive(Debug, Default)]
 pub struct FenceShare {
-    held: tokio::sync::Mutex<BTreeMap<HostName, std::sync::Weak<std::sync::Mutex<Held>>>>,
+    held: tokio::sync::Mutex<BTreeMap<HostName, Shared>>,
+}
+
+/// A fence of the process, and when it was taken.
+#[derive(Debug)]
+struct Shared {
+    fence: std::sync::Weak<std::sync::Mutex<Held>>,
+    since: tokio::time::Instant,
 }
 
 impl FenceShare {
-    /// Like [`acquire_all`], reusing the fences this process holds.
+    /// Like [`acquire_all`], reusing the fences this process holds; a
+    /// fence held since before `reading` (when the run began reading the
+    /// fleet) is not [`Acquired::fresh`].
     pub async fn acquire_all(
         &self,
         shells: &Shells,
         holder: &str,
-    ) -> (Vec<HeldFence>, BTreeMap<HostName, String>) {
+        reading: tokio::time::Instant,
+    ) -> Acquired {
         let mut map = self.held.lock().await;
-        map.retain(|_, w| w.strong_count() > 0);
-        let mut out = Vec::new();
+        map.retain(|_, s| s.fence.strong_count() > 0);
+        let mut out = Acquired::default();
         let mut missing = Shells::new();
         for (h, s) in shells {
-            match map.get(h).and_then(std::sync::Weak::upgrade) {
-                Some(f) => out.push(f),
+            match map.get(h).and_then(|s| Some((s.fence.upgrade()?, s.since))) {
+                Some((f, since)) => {
+                    out.held.push(f);
+                    if since >= reading {
+                        out.fresh.insert(h.clone());
+                    }
+                }
                 None => {
                     missing.insert(h.clone(), s.clone());
                 }
             }
         }
         let (new, busy) = acquire_each(&missing, holder).await;
+        let since = tokio::time::Instant::now();
         for (host, held) in new {
             let f = Arc::new(std::sync::Mutex::new(held));
-            map.insert(host, Arc::downgrade(&f));
-            out.push(f);
+            let fence = Arc::downgrade(&f);
+            map.insert(host.clone(), Shared { fence, since });
+            out.fresh.insert(host);
+            out.held.push(f);
         }
-        (out, busy)
+        out.busy = busy;
+        out
     }
 }
 
@@ -262,5 +292,76 @@ impl RemoteShell for FencedOut {
     }
     fn max_parallel(&self) -> usize {
         1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A host whose fence is always free; counts the holds asked for.
+    #[derive(Default)]
+    struct Free(AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl RemoteShell for Free {
+        async fn exec(&self, c: &CommandLine) -> Result<crate::ssh::Output, ShellError> {
+            FencedOut {
+                host: "h".into(),
+                holder: "x".into(),
+            }
+            .exec(c)
+            .await
+        }
+        async fn exec_input(
+            &self,
+            c: &CommandLine,
+            _: &[u8],
+        ) -> Result<crate::ssh::Output, ShellError> {
+            self.exec(c).await
+        }
+        fn max_parallel(&self) -> usize {
+            1
+        }
+        async fn hold(&self, _: &CommandLine) -> Result<Option<Held>, ShellError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(Some(Held::new(HELD.into(), None, Box::new(()))))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fence_the_process_held_since_before_a_pass_read_is_shared_and_not_read_again() {
+        let host = HostName::parse("dokku-1").unwrap();
+        let free = Arc::new(Free::default());
+        let shells: Shells = [(host.clone(), free.clone() as Arc<dyn RemoteShell>)].into();
+        let share = FenceShare::default();
+        let early = tokio::time::Instant::now();
+        let resync = share.acquire_all(&shells, "me", early).await;
+        assert_eq!(
+            resync.fresh,
+            [host.clone()].into(),
+            "newly taken: read again"
+        );
+        let late = tokio::time::Instant::now() + std::time::Duration::from_millis(1);
+        let webhook = share.acquire_all(&shells, "me", late).await;
+        assert!(
+            webhook.fresh.is_empty(),
+            "held throughout the webhook's read"
+        );
+        let during = share.acquire_all(&shells, "me", early).await;
+        assert_eq!(
+            during.fresh,
+            [host.clone()].into(),
+            "taken after that read began"
+        );
+        assert_eq!(free.0.load(Ordering::SeqCst), 1, "one fence, shared");
+        drop((resync, webhook, during));
+        share.acquire_all(&shells, "me", late).await;
+        assert_eq!(
+            free.0.load(Ordering::SeqCst),
+            2,
+            "released with its last user"
+        );
     }
 }

@@ -297,11 +297,14 @@ impl Reconciler {
         force: bool,
     ) -> Result<(Observed, Plan, Report), GuardError> {
         let mut fenced = BTreeMap::new();
+        let reading = tokio::time::Instant::now();
         let mut pass = self.plan_fleet(&fenced, None).await;
         // Hosts are changed under their fence only: hold the fence of every
-        // host the plan changes, observe those again and plan again, so the
-        // plan applied there is one no other run can change under it. A
-        // no-op pass asks for nothing.
+        // host the plan changes, observe again those another process may
+        // have changed meanwhile and plan again, so the plan applied there
+        // is one no other run can change under it. A no-op pass asks for
+        // nothing; a host whose fence this process held since before this
+        // pass began reading is not read again.
         let mut _fences = Vec::new();
         if self.fence {
             let changing: BTreeSet<HostName> =
@@ -314,12 +317,21 @@ impl Reconciler {
                     .map(|(h, s)| (h.clone(), s.clone()))
                     .collect();
                 let holder = crate::apply::fence::holder();
-                (_fences, fenced) = match &self.fences {
-                    Some(share) => share.acquire_all(&asked, &holder).await,
+                let got = match &self.fences {
+                    Some(share) => share.acquire_all(&asked, &holder, reading).await,
                     None => crate::apply::fence::acquire_all(&asked, &holder).await,
                 };
-                let before = pass.observed;
-                pass = self.plan_fleet(&fenced, Some((&before, &changing))).await;
+                _fences = got.held;
+                fenced = got.busy;
+                let again: BTreeSet<HostName> = got
+                    .fresh
+                    .into_iter()
+                    .chain(fenced.keys().cloned())
+                    .collect();
+                if !again.is_empty() {
+                    let before = pass.observed;
+                    pass = self.plan_fleet(&fenced, Some((&before, &again))).await;
+                }
                 crate::apply::fence::confine(&mut pass.plan, &changing);
             }
         }

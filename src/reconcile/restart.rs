@@ -268,10 +268,16 @@ pub async fn run_restarts(
 
 /// [`run_restarts`] after a pass of `r` that observed `observed`: with
 /// `r`'s desired state, its scope, and shells for every host, the pool's
-/// servers included (which `r.shells` alone lacks).
+/// servers included (which `r.shells` alone lacks), those still booting
+/// left out.
 pub async fn after_pass(r: &Reconciler, pool: &PgPool, observed: &Observed) -> Vec<RestartRow> {
     let desired = match &observed.cloud {
-        Some(CloudObservation::Known(servers)) => Arc::new(r.desired.with_pool_servers(servers)),
+        Some(CloudObservation::Known(servers)) => {
+            let booting = r.booting.list();
+            let mut ready = servers.clone();
+            ready.retain(|s| !booting.contains_key(&s.name));
+            Arc::new(r.desired.with_pool_servers(&ready))
+        }
         _ => r.desired.clone(),
     };
     let shells = super::pool::extend_shells(&r.shells, &desired.hosts, r.connect.as_ref());

@@ -272,6 +272,10 @@ impl RemoteShell for Recorder {
     fn max_parallel(&self) -> usize {
         8
     }
+    /// The fence, held as on a real host (charged as a read).
+    async fn hold(&self, cmd: &CommandLine) -> Result<Option<roomctl::ssh::Held>, ShellError> {
+        self.reads.hold(cmd).await
+    }
 }
 
 /// The worker's shells: the same ones every pass, as `serve` keeps its
