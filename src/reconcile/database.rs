@@ -254,6 +254,7 @@ pub async fn run_with(
     opts: &RunOptions,
 ) -> Result<PassResult, PassError> {
     let (desired, snapshot, wants) = load_desired(cfg, pool, Utc::now()).await?;
+    tracing::debug!(instances = desired.instances.len(), "desired state loaded");
     let (rows, ids): (Vec<_>, Option<BTreeSet<InstanceId>>) = match scope {
         Scope::All | Scope::AllExcept(_) => (snapshot.rows.clone(), None),
         Scope::Accounts(accounts) => select(&snapshot, accounts, &BTreeSet::new()),

@@ -299,6 +299,7 @@ impl Reconciler {
         let mut fenced = BTreeMap::new();
         let reading = tokio::time::Instant::now();
         let mut pass = self.plan_fleet(&fenced, None).await;
+        tracing::debug!(changes = pass.plan.has_changes(), "observed and planned");
         // Hosts are changed under their fence only: hold the fence of every
         // host the plan changes, observe again those another process may
         // have changed meanwhile and plan again, so the plan applied there
@@ -333,6 +334,7 @@ impl Reconciler {
                     pass = self.plan_fleet(&fenced, Some((&before, &again))).await;
                 }
                 crate::apply::fence::confine(&mut pass.plan, &changing);
+                tracing::debug!(read_again = again.len(), "planned under the fence");
             }
         }
         guards::check(&pass.plan, &pass.desired.platform, force)?;

@@ -8,8 +8,8 @@
 //! resync. An instance is never changed by two passes at once: a pass
 //! [`Claims`] the instances its plan changes before applying, and an
 //! instance another pass holds, or released after this pass began
-//! reading, is left to a later pass (queued again, to run once it is
-//! released). A key pushed while it waits, or while the batch holding it
+//! reading, is left out (queued again, to run once it is released, when
+//! the other pass's plan may be the older one). A key pushed while it waits, or while the batch holding it
 //! runs, is merged: a burst costs one more run at most. An instance whose
 //! run failed waits `base × 2^(failures-1)`, at most `max`, before it runs
 //! again; meanwhile full resyncs leave it out, so it delays nobody. Admin
@@ -264,6 +264,7 @@ impl WorkQueue {
             queue: self.clone(),
             number: s.clock,
             held: Mutex::new(BTreeSet::new()),
+            again: Mutex::new(BTreeSet::new()),
         }
     }
 

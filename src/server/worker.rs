@@ -231,7 +231,7 @@ impl Worker {
                 database::run_with(&self.cfg, &self.pool, &*self.shells, &scope, &opts).await;
             drop(opts);
             if let Ok(r) = &result {
-                claims.requeue(&r.report.deferred, batch.reason());
+                claims.requeue(batch.reason());
                 if let Some(at) = r.report.look_again() {
                     let wait = (at - chrono::Utc::now()).to_std().unwrap_or_default();
                     tracing::info!(wait_ms = ms(wait), waiting = r.report.waiting.len(), "started work a later pass finishes: looking again then");

@@ -6,8 +6,12 @@
 //! another pass holds it, or when another pass released it after this
 //! claim was taken: this pass read the instance before that pass changed
 //! it, so its plan may be stale. A refused instance is left out of the
-//! pass and queued again; the queue gives it to no pass until it is
-//! released. Dropping the claim releases everything it holds.
+//! pass. It is queued again only when the pass holding it began reading
+//! before this one (its plan may be older than what this pass read); an
+//! instance another pass changed after this one began is left to that
+//! pass's fresher work and the next resync. The queue gives a held
+//! instance to no pass until it is released. Dropping the claim releases
+//! everything it holds.
 
 use super::{Reason, WorkQueue};
 use crate::domain::InstanceId;
@@ -20,6 +24,9 @@ pub struct Claims {
     pub(super) queue: WorkQueue,
     pub(super) number: u64,
     pub(super) held: Mutex<BTreeSet<InstanceId>>,
+    /// Refused instances held by a pass that began reading before this
+    /// one: they must run again once released.
+    pub(super) again: Mutex<BTreeSet<InstanceId>>,
 }
 
 impl Claims {
@@ -29,11 +36,15 @@ impl Claims {
     pub fn claim(&self, ids: &BTreeSet<InstanceId>) -> BTreeSet<InstanceId> {
         let mut s = self.queue.state.lock().expect("queue lock");
         let mut held = self.held.lock().expect("claims lock");
+        let mut again = self.again.lock().expect("claims lock");
         let mut refused = BTreeSet::new();
         for id in ids {
-            let other = s.claimed.get(id).is_some_and(|n| *n != self.number);
+            let other = s.claimed.get(id).copied().filter(|n| *n != self.number);
             let stale = s.released.get(id).is_some_and(|n| *n > self.number);
-            if other || stale {
+            if other.is_some() || stale {
+                if other.is_some_and(|n| n < self.number) {
+                    again.insert(id.clone());
+                }
                 refused.insert(id.clone());
                 continue;
             }
@@ -43,12 +54,15 @@ impl Claims {
         refused
     }
 
-    /// Queues `ids` (refused by [`Claims::claim`]) again for `reason`: they
-    /// run once no pass holds them.
-    pub fn requeue(&self, ids: &BTreeSet<InstanceId>, reason: Reason) {
-        for id in ids {
+    /// Queues again, for `reason`, the refused instances that must run
+    /// again (held by a pass that began reading before this one): they run
+    /// once no pass holds them. Returns them.
+    pub fn requeue(&self, reason: Reason) -> BTreeSet<InstanceId> {
+        let again = std::mem::take(&mut *self.again.lock().expect("claims lock"));
+        for id in &again {
             self.queue.instance(id.clone(), reason);
         }
+        again
     }
 }
 

@@ -154,6 +154,10 @@ fn a_pass_may_not_change_an_instance_another_pass_changed_after_it_began_reading
         ids(&["acme"]),
         "the resync read acme before the webhook's pass changed it"
     );
+    assert!(
+        resync.requeue(Reason::Timer).is_empty(),
+        "the webhook's pass had the newer picture: nothing to run again"
+    );
     let later = q.claims();
     assert_eq!(later.claim(&ids(&["acme"])), ids(&[]));
 }
