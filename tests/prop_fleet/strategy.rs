@@ -96,6 +96,8 @@ pub enum Drift {
 pub struct Case {
     pub plugins: Vec<Plugin>,
     pub destroy_enabled: bool,
+    /// Whether the apply reads every fact of every app (`--deep`).
+    pub deep: bool,
     pub before: Vec<Inst>,
     pub now: Vec<Inst>,
     pub foreign: Vec<(usize, Foreign)>,
@@ -188,7 +190,7 @@ pub fn case(max: usize) -> impl Strategy<Value = Case> {
             prop_oneof![4 => Just(Plugin::Current), 1 => Just(Plugin::Old)],
             1..=2,
         ),
-        any::<bool>(),
+        (any::<bool>(), any::<bool>()),
         instances(max),
         instances(max),
         prop::collection::vec((0usize..2, foreign()), 0..=4),
@@ -196,9 +198,10 @@ pub fn case(max: usize) -> impl Strategy<Value = Case> {
         any::<u64>(),
     )
         .prop_map(
-            |(plugins, destroy_enabled, before, now, foreign, drift, shuffle)| Case {
+            |(plugins, (destroy_enabled, deep), before, now, foreign, drift, shuffle)| Case {
                 plugins,
                 destroy_enabled,
+                deep,
                 before,
                 now,
                 foreign,
