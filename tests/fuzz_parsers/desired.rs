@@ -214,7 +214,7 @@ fn toml_edit(doc: &mut toml::Table, path: &[prop::sample::Index], op: u8, v: tom
                 (slot, _) => *slot = v,
             }
         }
-        _ if op % 3 == 0 => {
+        _ if op.is_multiple_of(3) => {
             doc.remove(&key);
         }
         _ => {
