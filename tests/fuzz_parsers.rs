@@ -1,11 +1,15 @@
 //! No-panic property tests over the parsers that read what others send:
 //! Dokku's answers (`roomctl:observe`, the ENV file reader, the list and
-//! report parsers) and Stripe webhook bodies. Inputs are the recorded
-//! answers and webhook fixtures, mutated at random (bytes flipped,
-//! inserted, deleted, cut), and random bytes. A parser may refuse any of
-//! them; it must never panic. `PROPTEST_CASES` sets the cases per parser
-//! (the suite runs proptest's default, 256; the long run is in
-//! BENCHMARKS.md).
+//! report parsers), Stripe webhook bodies, the desired-state loader
+//! ([`desired`]), Porkbun's and Hetzner's answers ([`remote`]) and the
+//! Dokku emulator's command line ([`emulator`]). Inputs are the recorded
+//! answers, fixtures and examples, mutated at random (bytes flipped,
+//! inserted, deleted, cut; values and words replaced), and random bytes.
+//! A parser may refuse any of them; it must never panic (nor hang).
+//! `PROPTEST_CASES` sets the cases per harness (the suite runs proptest's
+//! default, 256); the long run, 1,000,000 cases each, is
+//! `PROPTEST_CASES=1000000 cargo test --release --test fuzz_parsers`
+//! (results in BENCHMARKS.md §9).
 
 #[path = "fuzz_parsers/desired.rs"]
 mod desired;
