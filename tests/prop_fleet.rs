@@ -23,7 +23,7 @@
 //!
 //! The suite runs a few cases per property (`PROPTEST_CASES`, default 6);
 //! the long form, with its results in BENCHMARKS.md §10, is
-//! `PROPTEST_CASES=200 cargo test --release --test prop_fleet`.
+//! `PROPTEST_CASES=250 cargo test --release --test prop_fleet`.
 
 #[path = "prop_fleet/setup.rs"]
 mod setup;
