@@ -261,9 +261,7 @@ impl DnsProvider for PorkbunClient {
         let zone = zone_name(zone)?;
         let body = record_body(&zone, r)?;
         let v = self.call(&["dns", "create", &zone], body, false).await?;
-        field_text(&v, "id")?
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| unreadable("create answer without a record id"))
+        created_id(&v)
     }
 
     async fn edit(&self, zone: &str, id: &str, r: &DnsRecord) -> Result<(), DnsError> {
@@ -335,6 +333,41 @@ fn classify(
         }
     };
     Err((error, retry))
+}
+
+/// The parsing half of a retrieve call, without a request: one answer (an
+/// HTTP status and body) read as [`PorkbunClient`] reads it, classified
+/// (error texts with `keys` masked) and its `records` parsed. Public for
+/// the no-panic harness (`tests/fuzz_parsers`).
+pub fn read_records_answer(
+    keys: &PorkbunKeys,
+    status: u16,
+    body: &[u8],
+) -> Result<Vec<DnsRecord>, DnsError> {
+    let status =
+        StatusCode::from_u16(status).map_err(|_| unreadable(format!("HTTP status {status}")))?;
+    let v = classify(status, body, keys).map_err(|(e, _)| e)?;
+    parse_records(&v)
+}
+
+/// The parsing half of a create call: the new record's id, as
+/// [`PorkbunClient`] reads it. Public for the no-panic harness.
+pub fn read_create_answer(
+    keys: &PorkbunKeys,
+    status: u16,
+    body: &[u8],
+) -> Result<String, DnsError> {
+    let status =
+        StatusCode::from_u16(status).map_err(|_| unreadable(format!("HTTP status {status}")))?;
+    let v = classify(status, body, keys).map_err(|(e, _)| e)?;
+    created_id(&v)
+}
+
+/// The record id of a create answer.
+fn created_id(v: &Value) -> Result<String, DnsError> {
+    field_text(v, "id")?
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| unreadable("create answer without a record id"))
 }
 
 mod wire;

@@ -193,12 +193,16 @@ fn create(ctx: &mut Ctx, app: &str) -> Result<App, i32> {
     Ok(a)
 }
 
-/// Lock two apps in name order (so two renames cannot deadlock).
-fn lock_pair(ctx: &mut Ctx, a: &str, b: &str) -> Result<[state::AppLock; 2], i32> {
+/// Lock two apps in name order (so two renames cannot deadlock); one
+/// lock when both are the same app (a second lock of it would wait for
+/// the first forever).
+fn lock_pair(ctx: &mut Ctx, a: &str, b: &str) -> Result<Vec<state::AppLock>, i32> {
     let (first, second) = if a <= b { (a, b) } else { (b, a) };
-    let l1 = state::lock(&ctx.root, first).map_err(|e| io_fail(ctx, e))?;
-    let l2 = state::lock(&ctx.root, second).map_err(|e| io_fail(ctx, e))?;
-    Ok([l1, l2])
+    let mut locks = vec![state::lock(&ctx.root, first).map_err(|e| io_fail(ctx, e))?];
+    if second != first {
+        locks.push(state::lock(&ctx.root, second).map_err(|e| io_fail(ctx, e))?);
+    }
+    Ok(locks)
 }
 
 /// The checks `apps:clone` and `apps:rename` share; `Ok` when both names
@@ -207,7 +211,7 @@ fn two_apps(
     ctx: &mut Ctx,
     cmd: &str,
     args: &[String],
-) -> Result<(String, String, bool, [state::AppLock; 2]), i32> {
+) -> Result<(String, String, bool, Vec<state::AppLock>), i32> {
     let p = goflags::parse(
         ctx,
         cmd,

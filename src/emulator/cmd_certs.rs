@@ -14,7 +14,7 @@
 //! Let's Encrypt-active app's certificate shows `verified` (not recorded).
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 
 use super::cmd_apps::{io_fail, no_app};
 use super::io::Ctx;
@@ -135,14 +135,12 @@ fn add(ctx: &mut Ctx, args: &[String]) -> i32 {
 
 /// `tar xvf -` of stdin, then the `.crt`/`.key` search of `certs:add`.
 fn from_tar(ctx: &mut Ctx) -> Result<(Vec<u8>, Vec<u8>), i32> {
-    let stdin = std::io::stdin();
-    if stdin.is_terminal() {
+    let Some(input) = ctx.read_input() else {
         ctx.warn("Tar archive containing server.crt and server.key expected on stdin");
         return Err(1);
-    }
-    let mut data = Vec::new();
+    };
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let read = stdin.lock().read_to_end(&mut data).and_then(|_| {
+    let read = input.and_then(|data| {
         if data.is_empty() {
             return Err(std::io::Error::other("empty"));
         }

@@ -7,7 +7,7 @@
 
 use super::io::Ctx;
 use super::state;
-use std::io::{Read, Write};
+use std::io::Write;
 
 /// The fence's directory on the host.
 const DIR: &str = "/var/lib/dokku/data/roomctl";
@@ -63,7 +63,7 @@ pub fn run(ctx: &mut Ctx, args: &[String]) -> i32 {
         .and_then(|mut f| f.write_all(format!("{holder}\n").as_bytes()));
     ctx.out("roomctl-fence held\n");
     ctx.flush_now();
-    let _ = std::io::copy(&mut std::io::stdin().lock().by_ref(), &mut std::io::sink());
+    ctx.wait_for_input_end();
     drop(lock);
     0
 }

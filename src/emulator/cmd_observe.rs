@@ -69,11 +69,7 @@ pub fn run(ctx: &mut Ctx, sub: &str, args: &[String]) -> i32 {
                     containers: out.asked.then_some(listed),
                 }),
             );
-            ctx.flush_now();
-            use std::io::Write;
-            let mut o = std::io::stdout().lock();
-            let _ = o.write_all(&out.bytes);
-            let _ = o.flush();
+            ctx.write_raw(&out.bytes);
             0
         }
         _ => export(ctx, args),
@@ -355,14 +351,14 @@ fn export(ctx: &mut Ctx, args: &[String]) -> i32 {
         ctx.warn(&format!("Storage directory {host_path} does not exist"));
         return 1;
     }
-    ctx.flush_now();
-    let status = std::process::Command::new("tar")
-        .arg("-C")
-        .arg(&src)
-        .arg("-czf")
-        .arg("-")
-        .arg(".")
-        .status();
+    let status = ctx.run_child(
+        std::process::Command::new("tar")
+            .arg("-C")
+            .arg(&src)
+            .arg("-czf")
+            .arg("-")
+            .arg("."),
+    );
     match status {
         Ok(s) if s.success() => 0,
         _ => {

@@ -271,14 +271,14 @@ fn run_cmd(ctx: &mut Ctx, args: &[String]) -> i32 {
         return 2;
     };
     let src = state::fs_path(&ctx.root, &host);
-    ctx.flush_now();
-    let status = std::process::Command::new("tar")
-        .arg("-czf")
-        .arg("-")
-        .arg("-C")
-        .arg(&src)
-        .arg(".")
-        .status();
+    let status = ctx.run_child(
+        std::process::Command::new("tar")
+            .arg("-czf")
+            .arg("-")
+            .arg("-C")
+            .arg(&src)
+            .arg("."),
+    );
     match status {
         Ok(s) => s.code().unwrap_or(1),
         Err(e) => {

@@ -14,6 +14,22 @@ pub struct Ctx {
     pub now: u64,
     stdout: Vec<u8>,
     stderr: Vec<u8>,
+    /// In-process runs ([`super::run_captured`]): what was printed and the
+    /// standard input, instead of the process's own.
+    captured: Option<Captured>,
+}
+
+/// An in-process invocation's output, and the standard input it was given.
+#[derive(Debug, Default)]
+pub struct Captured {
+    /// Exit code.
+    pub code: i32,
+    /// Everything printed on stdout.
+    pub stdout: Vec<u8>,
+    /// Everything printed on stderr.
+    pub stderr: Vec<u8>,
+    /// The standard input.
+    pub input: Vec<u8>,
 }
 
 impl Ctx {
@@ -28,6 +44,76 @@ impl Ctx {
             now,
             stdout: Vec::new(),
             stderr: Vec::new(),
+            captured: None,
+        }
+    }
+
+    /// A context whose output is kept (see [`Ctx::take_captured`]) and
+    /// whose standard input is `input`.
+    pub fn captured(root: PathBuf, quiet: bool, input: Vec<u8>) -> Ctx {
+        let mut ctx = Ctx::new(root, quiet);
+        ctx.captured = Some(Captured {
+            input,
+            ..Captured::default()
+        });
+        ctx
+    }
+
+    /// What a captured context printed.
+    pub fn take_captured(&mut self) -> Option<Captured> {
+        self.captured.take()
+    }
+
+    /// The standard input: `None` when it is a terminal (nothing piped).
+    pub fn read_input(&mut self) -> Option<std::io::Result<Vec<u8>>> {
+        use std::io::{IsTerminal, Read};
+        if let Some(c) = &self.captured {
+            return Some(Ok(c.input.clone()));
+        }
+        let stdin = std::io::stdin();
+        if stdin.is_terminal() {
+            return None;
+        }
+        let mut data = Vec::new();
+        Some(stdin.lock().read_to_end(&mut data).map(|_| data))
+    }
+
+    /// Waits until the standard input is closed (at once for a captured
+    /// context, whose input is all given).
+    pub fn wait_for_input_end(&mut self) {
+        if self.captured.is_none() {
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+        }
+    }
+
+    /// Raw bytes on stdout, after everything buffered so far.
+    pub fn write_raw(&mut self, bytes: &[u8]) {
+        self.finish(0);
+        match &mut self.captured {
+            Some(c) => c.stdout.extend_from_slice(bytes),
+            None => {
+                let mut o = std::io::stdout().lock();
+                let _ = o.write_all(bytes);
+                let _ = o.flush();
+            }
+        }
+    }
+
+    /// Runs `cmd` with this invocation's stdout and stderr (after
+    /// everything buffered so far).
+    pub fn run_child(
+        &mut self,
+        cmd: &mut std::process::Command,
+    ) -> std::io::Result<std::process::ExitStatus> {
+        self.finish(0);
+        match &mut self.captured {
+            Some(c) => {
+                let out = cmd.stdin(std::process::Stdio::null()).output()?;
+                c.stdout.extend_from_slice(&out.stdout);
+                c.stderr.extend_from_slice(&out.stderr);
+                Ok(out.status)
+            }
+            None => cmd.status(),
         }
     }
 
@@ -67,6 +153,12 @@ impl Ctx {
 
     /// Flush both buffers and return the exit code.
     pub fn finish(&mut self, code: i32) -> i32 {
+        if let Some(c) = &mut self.captured {
+            c.stdout.append(&mut self.stdout);
+            c.stderr.append(&mut self.stderr);
+            c.code = code;
+            return code;
+        }
         let mut o = std::io::stdout().lock();
         let _ = o.write_all(&self.stdout);
         let _ = o.flush();

@@ -75,6 +75,8 @@ use std::path::{Path, PathBuf};
 
 use io::Ctx;
 
+pub use io::Captured;
+
 pub use state::host::{DockerConfig, HostConfig, HostError};
 
 /// Make `root` an emulated host configured by `config` (a fresh root, or
@@ -134,8 +136,47 @@ fn run_code(mut argv: Vec<String>) -> i32 {
         },
         Err(_) => argv,
     };
+    invoke(root, words, None).0
+}
+
+/// One emulated invocation in this process, against the host at `root`
+/// (made a [`HostConfig::default`] host if it is not one): `line` is
+/// split as `sshcommand` splits `SSH_ORIGINAL_COMMAND`, `input` is the
+/// standard input, and what it prints is returned instead of printed.
+/// Nothing outside `root` is written (the fault, cost and log settings of
+/// the environment apply as for [`run`]).
+pub fn run_captured(root: &Path, line: &str, input: &[u8]) -> Captured {
+    let failed = |message: String| Captured {
+        code: 1,
+        stderr: format!("{message}\n").into_bytes(),
+        ..Captured::default()
+    };
+    if let Err(e) = std::fs::create_dir_all(root) {
+        return failed(format!(" !     dokku-emu: cannot create state root: {e}"));
+    }
+    if let Err(e) = state::host::ensure_host(root) {
+        return failed(format!(" !     {e}"));
+    }
+    match args::split_original_command(line) {
+        Ok(words) => invoke(root.to_path_buf(), words, Some(input.to_vec())).1,
+        Err(message) => failed(message),
+    }
+}
+
+/// Runs `words` (global flags, subcommand, arguments) on `root`, printing
+/// the output, or keeping it when `input` is given (the standard input of
+/// an in-process run).
+fn invoke(root: PathBuf, words: Vec<String>, input: Option<Vec<u8>>) -> (i32, Captured) {
     let inv = args::parse_globals(words);
-    let mut ctx = Ctx::new(root, inv.quiet);
+    let mut ctx = match input {
+        Some(input) => Ctx::captured(root, inv.quiet, input),
+        None => Ctx::new(root, inv.quiet),
+    };
+    let code = invoke_in(&mut ctx, &inv);
+    (code, ctx.take_captured().unwrap_or_default())
+}
+
+fn invoke_in(ctx: &mut Ctx, inv: &args::Invocation) -> i32 {
     if inv.args.is_empty() {
         ctx.out(
             "Usage: dokku [--quiet|--trace|--force] COMMAND <app> [command-specific-options]\n",
@@ -153,7 +194,7 @@ fn run_code(mut argv: Vec<String>) -> i32 {
         faults::Outcome::Lose(code, message) => Some((code, message)),
     };
     costs::charge(&ctx.root, &inv.args);
-    let mut code = dispatch(&mut ctx, &sub, &inv.args[1..]);
+    let mut code = dispatch(ctx, &sub, &inv.args[1..]);
     if let Some((lost, message)) = lose {
         ctx.discard();
         ctx.warn(&message);

@@ -263,6 +263,70 @@ impl HcloudApi {
     }
 }
 
+/// The parsing half of a call, without a request: one answer of `request`
+/// (an HTTP status and body) read as [`HcloudApi`] reads it. A 2xx body is
+/// parsed with the `hcloud` crate's model `T` (a body that does not parse
+/// is [`CloudError::Protocol`]); any other status is classified into its
+/// [`CloudError`], with `token` masked.
+fn read_answer<T: serde::de::DeserializeOwned>(
+    token: &str,
+    request: &str,
+    status: u16,
+    body: &str,
+) -> Result<T, CloudError> {
+    let status = reqwest::StatusCode::from_u16(status)
+        .map_err(|_| protocol(request, format!("HTTP status {status}")))?;
+    let error = if status.is_success() {
+        match serde_json::from_str(body) {
+            Ok(answer) => return Ok(answer),
+            Err(e) => ApiError::<()>::Serde(e),
+        }
+    } else {
+        ApiError::ResponseError(hcloud::apis::ResponseContent {
+            status,
+            content: body.to_string(),
+            entity: None,
+        })
+    };
+    Err(classify(token, request, error).0)
+}
+
+/// One page of `GET /servers` as [`Cloud::servers`] reads it: the
+/// answer parsed ([`read_answer`]) and each server converted to a
+/// [`CloudServer`]. Public for the no-panic harness
+/// (`tests/fuzz_parsers`): it makes no request.
+pub fn read_servers_page(
+    token: &str,
+    status: u16,
+    body: &str,
+) -> Result<Vec<CloudServer>, CloudError> {
+    let request = "GET /servers?page=1";
+    let answer: models::ListServersResponse = read_answer(token, request, status, body)?;
+    answer
+        .servers
+        .iter()
+        .map(|s| cloud_server(request, s))
+        .collect()
+}
+
+/// One answer of `GET /servers/{id}` or `POST /servers` (whose server
+/// and actions are read), as [`HcloudApi`] reads it. Public for the
+/// no-panic harness (`tests/fuzz_parsers`): it makes no request.
+pub fn read_server_answer(
+    token: &str,
+    status: u16,
+    body: &str,
+) -> Result<Option<CloudServer>, CloudError> {
+    let request = "GET /servers/1";
+    let got: Result<models::GetServerResponse, _> = read_answer(token, request, status, body);
+    if let Ok(r) = got {
+        return r.server.map(|s| cloud_server(request, &s)).transpose();
+    }
+    let request = "POST /servers";
+    let created: models::CreateServerResponse = read_answer(token, request, status, body)?;
+    cloud_server(request, &created.server).map(Some)
+}
+
 #[async_trait]
 impl Cloud for HcloudApi {
     async fn servers(&self, label_selector: &str) -> Result<Vec<CloudServer>, CloudError> {

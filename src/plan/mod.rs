@@ -185,9 +185,10 @@ fn group_by_host(
 }
 
 /// The apps on `host` whose per-app facts must be read before planning:
-/// roomctl's apps whose applied digest does not match the desired one,
-/// apps no longer desired, interrupted creates, or every app of roomctl's
-/// when `deep`. Foreign apps are never read further.
+/// roomctl's apps whose applied digest does not match the desired one or
+/// that lost the certificate they should have, apps no longer desired,
+/// interrupted creates, or every app of roomctl's when `deep`. Foreign
+/// apps are never read further.
 pub fn needs_detail(desired: &Desired, state: &HostState, deep: bool) -> BTreeSet<String> {
     state
         .apps
@@ -206,12 +207,32 @@ pub fn needs_detail(desired: &Desired, state: &HostState, deep: bool) -> BTreeSe
                 return true;
             };
             match spec.apps.get(name.as_str()) {
-                Some(app) => !digest::matches(app, spec.instance.state, o.applied.as_deref()),
+                Some(app) => {
+                    !digest::matches(app, spec.instance.state, o.applied.as_deref())
+                        || lost_certificate(desired, app, spec.instance.state, o)
+                }
                 None => true,
             }
         })
         .map(|(n, _)| n.clone())
         .collect()
+}
+
+/// Whether a running app that should have its own certificate has none:
+/// whatever removed it (clearing its domains does) may have changed what
+/// the digest vouches for, and enabling Let's Encrypt again on stale
+/// facts fails the same way every run.
+fn lost_certificate(
+    desired: &Desired,
+    app: &crate::desired::AppSpec,
+    state: crate::domain::RunState,
+    o: &crate::observed::ObservedApp,
+) -> bool {
+    desired.platform.tls == crate::desired::TlsMode::PerApp
+        && app.tls
+        && !app.domains.is_empty()
+        && state == crate::domain::RunState::Running
+        && o.tls_expires.is_none()
 }
 
 #[cfg(test)]

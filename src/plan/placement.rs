@@ -8,7 +8,10 @@
 //!    duplicate it.
 //! 3. A pinned instance goes to its pinned host if it fits.
 //! 4. Otherwise it goes to the known host with the most free memory that
-//!    fits its tier; ties go to the lower host name.
+//!    fits its tier and where no app that is not its own holds one of its
+//!    app names (a foreign app there would keep it from being created);
+//!    ties go to the lower host name. Only when every host that fits holds
+//!    such a name does it go where it fits best, to be reported missing.
 //!
 //! An instance with an app whose env Dokku cannot read (by name, on any
 //! host) is *held*: placed only where it already lives, and changed
@@ -76,6 +79,7 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
         .collect();
     let mut used = vec![0u64; names.len()];
     let mut known = vec![false; names.len()];
+    let mut states: Vec<Option<&crate::observed::HostState>> = vec![None; names.len()];
     let mut unknown: Vec<&HostName> = vec![];
     // Where each instance's apps are now, with the memory they hold per
     // host. A hash index, looked up per desired instance and otherwise only
@@ -89,6 +93,7 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
             continue;
         };
         known[i] = true;
+        states[i] = Some(state);
         // An instance's apps (`{id}-{role}`) are mostly adjacent in name
         // order: add to the last entry without hashing again.
         let mut last: Option<(&str, u64)> = None;
@@ -194,14 +199,22 @@ pub fn place(desired: &Desired, observed: &Observed) -> Placement {
                 }
             },
             None => {
-                let mut best: Option<(u64, usize)> = None;
+                // An instance placed nowhere yet owns no app anywhere: any
+                // app with one of its names is someone else's.
+                let taken = |i: usize| {
+                    states[i]
+                        .is_some_and(|s| spec.apps.keys().any(|a| s.apps.contains_key(a.as_str())))
+                };
+                let mut best: Option<(bool, u64, usize)> = None;
                 for (i, &is_known) in known.iter().enumerate() {
                     let f = free(i, &used);
-                    if is_known && f >= need && best.is_none_or(|(bf, _)| f > bf) {
-                        best = Some((f, i));
+                    let clear = !taken(i);
+                    if is_known && f >= need && best.is_none_or(|(bc, bf, _)| (clear, f) > (bc, bf))
+                    {
+                        best = Some((clear, f, i));
                     }
                 }
-                match best {
+                match best.map(|(_, f, i)| (f, i)) {
                     Some((_, i)) => i,
                     None => {
                         out.notes

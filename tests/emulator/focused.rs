@@ -304,3 +304,37 @@ fn config_set_without_no_restart_restarts_a_running_app() {
             .contains("Restarting")
     );
 }
+
+#[test]
+fn cloning_or_renaming_an_app_onto_its_own_name_is_refused_not_hung() {
+    let emu = with_app("a");
+    for cmd in ["apps:clone a a", "apps:rename a a"] {
+        let mut child = emu
+            .command(cmd)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                child.kill().unwrap();
+                panic!("`{cmd}` hangs");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert_eq!(status.code(), Some(1), "`{cmd}`: {err}");
+        assert!(err.contains("Name is already taken"), "`{cmd}`: {err}");
+    }
+    emu.ok("apps:exists a");
+}

@@ -176,3 +176,18 @@ fn without_the_plugin_a_never_deployed_app_with_storage_is_kept_and_noted() {
         "{acts:?}"
     );
 }
+
+#[test]
+fn an_app_that_lost_its_certificate_has_its_facts_read_though_the_digest_vouches_for_them() {
+    let d = desired(vec![instance("acme", RunState::Running, None)]);
+    let mut o = observed_with(&d, &[("acme", "dokku-1")]);
+    let HostObservation::Known(s) = o.hosts.get_mut("dokku-1").unwrap() else {
+        unreachable!()
+    };
+    assert!(needs_detail(&d, s, false).is_empty());
+    // `domains:clear` by hand removes the certificate too; the digest
+    // still vouches for the domains.
+    s.apps.get_mut("acme-backend").unwrap().tls_expires = None;
+    let wanted: Vec<String> = needs_detail(&d, s, false).into_iter().collect();
+    assert_eq!(wanted, ["acme-backend"]);
+}
