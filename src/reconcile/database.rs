@@ -263,6 +263,13 @@ pub async fn run_with(
             instances,
         } => select(&snapshot, accounts, instances),
     };
+    // A scoped pass claims its instances at once, so a resync running
+    // beside it leaves them to it instead of racing it to the first
+    // command; those another pass already holds are refused again when
+    // this pass claims what its plan changes.
+    if let (Some(ids), Some(claims)) = (&ids, &opts.claims) {
+        claims.claim(ids);
+    }
     if ids.as_ref().is_some_and(BTreeSet::is_empty) {
         return Ok(PassResult {
             ids,
