@@ -39,7 +39,9 @@
 //! - [`server`]: `roomctl serve`: one work queue fed by the timer, Stripe
 //!   webhooks, edits under `desired-state/`, the admin API and the health
 //!   checker; a worker that reconciles while its replica holds the leader
-//!   lock; the status page and `/metrics`.
+//!   lock, resyncs and targeted passes in two lanes kept apart by claims,
+//!   no pass sleeping (a pass asks to be run again instead); the status
+//!   page and `/metrics`.
 //! - [`cli`]: the `roomctl` command line, and [`sandbox`]: the local demo
 //!   fleet served by the Dokku emulator.
 
