@@ -16,6 +16,7 @@ use crate::observed::Observed;
 use crate::observed::ZoneObservation;
 use crate::observed::fleet::{ObserveOptions, observe};
 use crate::plan::{Plan, plan};
+use fleet::Fleet;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -111,90 +112,6 @@ impl Reconciler {
             connect: None,
             provision: None,
         }
-    }
-
-    /// The desired state with the pool's running servers among its hosts,
-    /// shells for all of them, and what the cloud said.
-    async fn fleet(&self) -> Fleet {
-        let fixed = |cloud| Fleet {
-            desired: self.desired.clone(),
-            shells: self.shells.clone(),
-            cloud,
-            booting: Vec::new(),
-        };
-        let Some(pool_spec) = &self.desired.pool else {
-            return fixed(None);
-        };
-        let Some(cloud) = &self.cloud else {
-            return fixed(Some(crate::observed::CloudObservation::Unknown {
-                reason: "no Hetzner API configured (HCLOUD_TOKEN)".into(),
-            }));
-        };
-        let obs = pool::observe_cloud(&**cloud, pool_spec).await;
-        let mut booting = Vec::new();
-        let desired = match &obs {
-            crate::observed::CloudObservation::Known(servers) => {
-                let mut ready = servers.clone();
-                booting = self.still_booting(pool_spec, servers).await;
-                ready.retain(|s| !booting.iter().any(|b| b.what == s.name));
-                Arc::new(self.desired.with_pool_servers(&ready))
-            }
-            crate::observed::CloudObservation::Unknown { .. } => self.desired.clone(),
-        };
-        let shells = pool::extend_shells(&self.shells, &desired.hosts, self.connect.as_ref());
-        Fleet {
-            desired,
-            shells,
-            cloud: Some(obs),
-            booting,
-        }
-    }
-
-    /// The pool servers marked booting that do not answer yet (`what` is
-    /// the server's name), tried once each unless the pass is scoped.
-    async fn still_booting(
-        &self,
-        pool: &crate::desired::pool::PoolSpec,
-        servers: &[crate::hetzner::CloudServer],
-    ) -> Vec<crate::apply::report::Waiting> {
-        let marked = self.booting.list();
-        let now = chrono::Utc::now();
-        let interval = self
-            .provision
-            .as_ref()
-            .map_or(Duration::from_secs(10), |p| p.ready_interval);
-        let again = now + chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::MAX);
-        let mut out = Vec::new();
-        for (name, deadline) in marked {
-            let Some(server) = servers.iter().find(|s| s.name == name) else {
-                self.booting.clear(&name);
-                continue;
-            };
-            if deadline <= now {
-                tracing::warn!(
-                    server = name,
-                    "server did not answer in time: now an ordinary host"
-                );
-                self.booting.clear(&name);
-                continue;
-            }
-            let shell = match (self.scope.is_none(), pool.host(server), &self.connect) {
-                (true, Some(host), Some(connect)) => connect(&host).ok(),
-                _ => None,
-            };
-            if let Some(shell) = shell
-                && pool::answers(&*shell).await
-            {
-                tracing::info!(server = name, "new server answers: it joins the hosts");
-                self.booting.clear(&name);
-                continue;
-            }
-            out.push(crate::apply::report::Waiting {
-                what: name,
-                until: again.min(deadline),
-            });
-        }
-        out
     }
 
     /// Observes the fleet and plans.
@@ -487,15 +404,6 @@ impl Reconciler {
     }
 }
 
-/// The hosts of one pass: the desired state with the pool's ready servers,
-/// shells for all, what the cloud said, and the servers still booting.
-struct Fleet {
-    desired: Arc<Desired>,
-    shells: Shells,
-    cloud: Option<crate::observed::CloudObservation>,
-    booting: Vec<crate::apply::report::Waiting>,
-}
-
 /// A pass's plan with what it was made from.
 struct Planned {
     desired: Arc<Desired>,
@@ -507,5 +415,6 @@ struct Planned {
 
 pub mod booting;
 pub mod database;
+mod fleet;
 pub mod pool;
 pub mod restart;
